@@ -1,0 +1,233 @@
+"""The import workflow: read and parse the file, stage it, check it, merge it, report."""
+
+import csv
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import ImportRun
+
+from . import staging
+from .errors import ImportFileError
+from .kinds import KINDS
+from .source import CsvSource, opened
+
+MAX_SHOWN_ERRORS = 50
+PROGRESS_EVERY = 100_000
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    file: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    clients_created: int = 0  # bare clients made for purchases or activity of unknown clients
+    errors: list = field(default_factory=list)  # the first MAX_SHOWN_ERRORS "FILE:LINE: column: reason"
+    rejected_file: str = ""
+    imported: bool = False
+    rejected_messages: int = 0  # all problems found, of which `errors` holds the first ones
+
+    def summary(self):
+        parts = [f"read {self.read}", f"created {self.created}", f"updated {self.updated}",
+                 f"unchanged {self.unchanged}", f"rejected {self.rejected}"]
+        if self.clients_created:
+            parts.append(f"new bare clients {self.clients_created}")
+        return f"{self.file}: " + ", ".join(parts)
+
+    def error_lines(self):
+        lines = list(self.errors)
+        hidden = self.rejected_messages - len(self.errors)
+        if hidden > 0:
+            lines.append(f"... and {hidden} more errors")
+        return lines
+
+
+class _Rollback(Exception):
+    pass
+
+
+def rejected_path(name, path):
+    base = Path("stdin.csv") if name == "<stdin>" else Path(path)
+    return base.with_name(f"{base.stem}.rejected.csv")
+
+
+def run_import(kind, path, skip_invalid=False, progress=None, record=True):
+    """Import one CSV file of `kind` (clients, purchases, purchase_items, activity).
+
+    By default a file with any invalid row imports nothing. With skip_invalid the valid rows go in
+    and rejected ones are written to <name>.rejected.csv with an `error` column.
+    Raises ImportFileError when the file as a whole cannot be read.
+    """
+    spec = KINDS[kind]
+    with opened(path) as (name, real_path), CsvSource(name, real_path) as source:
+        report = ImportReport(kind=kind, file=name)
+        present = _check_header(spec, source)
+        columns = [(col, spec.column(col).model_field) for col in present]
+        try:
+            with transaction.atomic():
+                _stage_and_merge(spec, source, present, columns, report, skip_invalid, progress, real_path)
+        except _Rollback:
+            pass
+    if record:
+        ImportRun.objects.create(
+            kind=kind, file_name=name[:255], finished_at=timezone.now(), ok=report.imported,
+            report={k: v for k, v in report.__dict__.items() if k != "errors"} | {"errors": report.errors},
+        )
+    return report
+
+
+def _check_header(spec, source):
+    known = [c.name for c in spec.columns]
+    header = source.header
+    problems = []
+    seen = set()
+    repeated = sorted({h for h in header if h in seen or seen.add(h)})
+    if repeated:
+        problems.append(f"repeated column(s): {', '.join(repeated)}")
+    unknown = [h for h in header if h not in known]
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown) or '(empty name)'}; known: {', '.join(known)}")
+    missing = [c for c in spec.required() if c not in header]
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    if problems:
+        raise ImportFileError(f"{source.name}:1: " + "; ".join(problems))
+    return header
+
+
+def _stage_and_merge(spec, source, present, columns, report, skip_invalid, progress, real_path):
+    staging.create_stage(columns)
+    adapters = staging.adapters(columns)
+    parsers = [spec.column(col).parse for col in present]
+    width = len(present)
+    batch_size = settings.CRM_IMPORT_BATCH_SIZE
+    batch = []
+    reject_writer = _RejectWriter(source, real_path) if skip_invalid else None
+    try:
+        for line, cells in source:
+            report.read += 1
+            if progress and report.read % PROGRESS_EVERY == 0:
+                progress(f"{source.name}: {report.read} rows read")
+            problems, values = _parse_row(line, cells, width, present, parsers, adapters)
+            if problems:
+                report.rejected += 1
+                _note_errors(report, source.name, line, problems)
+                if reject_writer:
+                    reject_writer.write(cells, problems)
+                continue
+            batch.append(values)
+            if len(batch) >= batch_size:
+                staging.load(columns, batch)
+                batch = []
+        if batch:
+            staging.load(columns, batch)
+
+        # Checks that need the whole file or the database, done in SQL.
+        staging.reject_duplicates(spec.file_key, "/".join(spec.file_key))
+        for condition, message in spec.checks():
+            staging.reject_where(condition, message)
+        late = staging.count_rejected()
+        if late:
+            report.rejected += late
+            for line, error in staging.rejected(limit=MAX_SHOWN_ERRORS):
+                report.errors.append((line, f"{source.name}:{line}: {error}"))
+            report.rejected_messages += late
+        report.errors = [text for _, text in sorted(report.errors, key=lambda e: e[0])[:MAX_SHOWN_ERRORS]]
+
+        if report.rejected and not skip_invalid:
+            raise _Rollback
+        if late and reject_writer:
+            reject_writer.copy_lines(staging.rejected())
+
+        params = {"now": timezone.now(), "source": f"import:{Path(source.name).name}"[:100]}
+        for target in spec.targets(present):
+            created, updated = staging.upsert(target, params)
+            if target.model.__name__ == "Client" and spec.name != "clients":
+                report.clients_created += created
+            else:
+                report.created += created
+                report.updated += updated
+        report.unchanged = report.read - report.rejected - report.created - report.updated
+        report.imported = True
+        if reject_writer and report.rejected:
+            report.rejected_file = str(reject_writer.path)
+    finally:
+        if reject_writer:
+            reject_writer.close()
+        staging.drop_stage()
+
+
+def _parse_row(line, cells, width, present, parsers, adapters):
+    if len(cells) != width:
+        return [("row", f"expected {width} cells as in the header, found {len(cells)}")], None
+    row = dict(zip(present, cells))
+    values = [line]
+    problems = []
+    for name, cell, parse, adapt in zip(present, cells, parsers, adapters):
+        try:
+            value = parse(cell, row)
+        except ValueError as exc:
+            problems.append((name, str(exc)))
+            continue
+        values.append(adapt(value) if adapt else value)
+    return problems, values
+
+
+def _note_errors(report, name, line, problems):
+    for column, reason in problems:
+        report.rejected_messages += 1
+        if len(report.errors) < MAX_SHOWN_ERRORS:
+            report.errors.append((line, f"{name}:{line}: {column}: {reason}"))
+
+
+class _RejectWriter:
+    """Writes rejected rows next to the input, with the reason, so nothing the shop sent is lost."""
+
+    def __init__(self, source, real_path):
+        self.source = source
+        self.real_path = real_path
+        self.path = rejected_path(source.name, real_path)
+        self._file = None
+
+    def _writer(self):
+        if self._file is None:
+            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._csv = csv.writer(self._file, lineterminator="\n")
+            self._csv.writerow([*self.source.header, "error"])
+        return self._csv
+
+    def write(self, cells, problems):
+        self._writer().writerow([*cells, "; ".join(f"{col}: {reason}" for col, reason in problems)])
+
+    def copy_lines(self, line_errors):
+        """Copy rows rejected by the SQL checks, reading the input once more."""
+        pending = iter(line_errors)
+        wanted = next(pending, None)
+        with CsvSource(self.source.name, self.real_path) as again:
+            for line, cells in again:
+                while wanted is not None and wanted[0] < line:
+                    wanted = next(pending, None)
+                if wanted is None:
+                    break
+                if wanted[0] == line:
+                    self._writer().writerow([*cells, wanted[1]])
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+
+
+def print_report(report, stdout=sys.stdout, stderr=sys.stderr):
+    for line in report.error_lines():
+        stderr.write(line + "\n")
+    stdout.write(report.summary() + "\n")
+    if report.rejected_file:
+        stdout.write(f"rejected rows written to {report.rejected_file}\n")

@@ -1,0 +1,135 @@
+"""The SQL side of an import: a temporary stage table, set-based checks, and the upsert.
+
+Rows are parsed in Python, copied into the stage table in batches (COPY on PostgreSQL), checked
+with SQL (duplicates inside the file, references to unknown rows) and then merged into the real
+tables with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
+"""
+
+from django.db import connection
+
+STAGE = "crm_import_stage"
+
+
+def _is_postgres():
+    return connection.vendor == "postgresql"
+
+
+def _differs(left, right):
+    return f"{left} IS DISTINCT FROM {right}" if _is_postgres() else f"{left} IS NOT {right}"
+
+
+def create_stage(columns):
+    """columns: [(name, model field)]; the stage holds each value in its table column's type."""
+    defs = ", ".join(f"{name} {field.db_type(connection)}" for name, field in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} (line integer NOT NULL, error text, {defs})")
+
+
+def drop_stage():
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+
+
+def adapters(columns):
+    """Per-column functions turning a parsed value into what the database driver takes."""
+    if _is_postgres():
+        # psycopg's COPY takes Python values as they are; JSON needs its wrapper.
+        return [
+            (lambda value, f=field: f.get_db_prep_save(value, connection))
+            if field.get_internal_type() == "JSONField" else None
+            for _, field in columns
+        ]
+    return [lambda value, f=field: f.get_db_prep_save(value, connection) for _, field in columns]
+
+
+def load(columns, rows):
+    """rows: list of tuples (line, value, value, ...) already adapted."""
+    names = ", ".join(["line", *(name for name, _ in columns)])
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            with cursor.cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * (len(columns) + 1))
+            cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({marks})", rows)
+
+
+def reject_duplicates(key, label):
+    """Rows whose key repeats an earlier line of the same file are rejected, naming that line."""
+    cols = ", ".join(key)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {STAGE}_key ON {STAGE} ({cols}, line)")
+        cursor.execute(
+            f"UPDATE {STAGE} SET error = %s || d.first_line "
+            f"FROM (SELECT line, MIN(line) OVER (PARTITION BY {cols}) AS first_line FROM {STAGE}) d "
+            f"WHERE {STAGE}.line = d.line AND d.line <> d.first_line",
+            [f"{label}: duplicate of line "],
+        )
+
+
+def reject_where(condition, message):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {STAGE} SET error = %s WHERE error IS NULL AND line IN "
+            f"(SELECT st.line FROM {STAGE} st WHERE {condition})",
+            [message],
+        )
+
+
+def rejected(limit=None):
+    sql = f"SELECT line, error FROM {STAGE} WHERE error IS NOT NULL ORDER BY line"
+    with connection.cursor() as cursor:
+        cursor.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        yield from cursor
+
+
+def count_rejected():
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGE} WHERE error IS NOT NULL")
+        return cursor.fetchone()[0]
+
+
+def _defaults(model, given, params):
+    """Values for NOT NULL columns the file does not give, as Django would fill them on create."""
+    extra = {}
+    for fld in model._meta.concrete_fields:
+        if fld.primary_key or fld.column in given or fld.null:
+            continue
+        name = f"default_{fld.column}"
+        params[name] = fld.get_db_prep_save(fld.get_default(), connection)
+        extra[fld.column] = f"%({name})s"
+    return extra
+
+
+def upsert(target, params):
+    """Update rows that changed, insert rows that are new. Returns (created, updated)."""
+    table = target.model._meta.db_table
+    source = target.source_sql.format(stage=STAGE)
+    params = dict(params)
+    match = " AND ".join(f"{table}.{k} = s.{k}" for k in target.key)
+    values = [c for c in target.columns if c not in target.key]
+    updated = 0
+    with connection.cursor() as cursor:
+        if values:
+            assignments = [f"{c} = s.{c}" for c in values]
+            assignments += [f"{c} = {expr}" for c, expr in target.update_extra.items()]
+            changed = " OR ".join(_differs(f"{table}.{c}", f"s.{c}") for c in values)
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(assignments)} FROM ({source}) s WHERE {match} AND ({changed})",
+                params,
+            )
+            updated = cursor.rowcount
+        extra = dict(target.insert_extra)
+        extra |= _defaults(target.model, set(target.columns) | set(extra), params)
+        insert_cols = [*target.columns, *extra]
+        select = ", ".join([*(f"s.{c}" for c in target.columns), *extra.values()])
+        exists = " AND ".join(f"t.{k} = s.{k}" for k in target.key)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(insert_cols)}) SELECT {select} FROM ({source}) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {exists})",
+            params,
+        )
+        created = cursor.rowcount
+    return created, updated

@@ -1,0 +1,127 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Client(models.Model):
+    class Gender(models.TextChoices):
+        FEMALE = "f", _("female")
+        MALE = "m", _("male")
+
+    external_id = models.CharField(_("client id"), max_length=64, unique=True)
+    email = models.CharField(_("email"), max_length=254, blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True, db_index=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, db_index=True,
+                               help_text=_("ISO 3166-1 alpha-2, e.g. RU"))
+    zip = models.CharField(_("zip"), max_length=20, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
+    acquisition_channel = models.CharField(_("acquisition channel"), max_length=64, blank=True, db_index=True)
+    first_seen = models.DateTimeField(_("first seen"), null=True, blank=True)
+    email_consent = models.BooleanField(_("email consent"), default=False)
+    email_consent_at = models.DateTimeField(_("email consent changed at"), null=True, blank=True)
+    email_consent_source = models.CharField(_("email consent source"), max_length=100, blank=True)
+    ads_consent = models.BooleanField(_("ads consent"), default=False)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
+        indexes = [
+            # Admin filters on consent; the nightly run and campaigns pick consenting clients.
+            models.Index(fields=["email_consent", "unsubscribed_at"], name="client_email_ok"),
+            models.Index(fields=["ads_consent"], name="client_ads_ok"),
+        ]
+
+    def __str__(self):
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{self.external_id} {name}".strip()
+
+
+def default_currency():
+    return settings.CRM_CURRENCY
+
+
+class Purchase(models.Model):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", _("completed")
+        REFUNDED = "refunded", _("refunded")
+
+    external_id = models.CharField(_("order id"), max_length=64, unique=True)
+    # No separate index on client: the (client, purchased_at) index below serves look-ups by client.
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="purchases", verbose_name=_("client"), db_index=False
+    )
+    purchased_at = models.DateTimeField(_("purchased at"), db_index=True)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETED)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        # The client page lists a client's orders newest first; the nightly run scans by client.
+        indexes = [models.Index(fields=["client", "purchased_at"], name="purchase_client_time")]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="purchase_amount_not_negative")]
+
+    def __str__(self):
+        return self.external_id
+
+
+class PurchaseItem(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="items", verbose_name=_("order"))
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=100, blank=True, db_index=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=12, decimal_places=3)
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("purchase item")
+        verbose_name_plural = _("purchase items")
+        constraints = [models.UniqueConstraint(fields=["purchase", "sku"], name="item_unique_per_order")]
+
+    def __str__(self):
+        return f"{self.sku} x {self.quantity}"
+
+
+class Activity(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="activities", verbose_name=_("client"))
+    kind = models.CharField(_("kind"), max_length=64, help_text=_("free text: session, login, review, ..."))
+    occurred_at = models.DateTimeField(_("occurred at"), db_index=True)
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        # An event is identified by who, what and when: re-importing a file changes nothing.
+        constraints = [
+            models.UniqueConstraint(fields=["client", "occurred_at", "kind"], name="activity_unique_event"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ImportRun(models.Model):
+    """What one CSV import did: the admin shows it, and it is the report a command prints."""
+
+    kind = models.CharField(_("kind"), max_length=32)
+    file_name = models.CharField(_("file"), max_length=255)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    ok = models.BooleanField(_("imported"), default=False)
+    report = models.JSONField(_("report"), default=dict)
+
+    class Meta:
+        verbose_name = _("CSV import")
+        verbose_name_plural = _("CSV imports")
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.kind} {self.file_name}"

@@ -1,0 +1,164 @@
+"""Pure parsers for imported values: each takes the raw text of a cell and returns the value to
+store, or raises ValueError with a reason a person can act on. Shared by the CSV importer and
+anything else that takes the same values."""
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+_TRUE = {"1", "true", "yes", "y", "t", "да", "д"}
+_FALSE = {"0", "false", "no", "n", "f", "нет", "н", ""}
+_GENDERS = {"m": "m", "male": "m", "м": "m", "муж": "m", "f": "f", "female": "f", "ж": "f", "жен": "f"}
+_SPACES = re.compile(r"[\s\u00a0\u202f]")
+
+
+@lru_cache(maxsize=1)
+def iso_countries():
+    # The tz database ships the ISO 3166-1 alpha-2 table; no need to keep our own copy.
+    text = resources.files("tzdata").joinpath("zoneinfo/iso3166.tab").read_text(encoding="utf-8")
+    return frozenset(line.split("\t", 1)[0] for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def text(value, max_length, required=False):
+    value = value.strip()
+    if required and not value:
+        raise ValueError("required, but empty")
+    if len(value) > max_length:
+        raise ValueError(f"too long ({len(value)} characters, at most {max_length})")
+    return value
+
+
+def boolean(value):
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not yes/no (use 1/0, true/false, yes/no)")
+
+
+def decimal(value, max_digits, decimal_places, minimum=Decimal(0), allow_zero=True):
+    cleaned = _SPACES.sub("", value)
+    if "," in cleaned and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")  # decimal comma, as spreadsheets in Russia write it
+    try:
+        number = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    if number < minimum or (number == 0 and not allow_zero):
+        raise ValueError(f"{value!r} must be {'more than' if not allow_zero else 'at least'} {minimum}")
+    if -number.as_tuple().exponent > decimal_places:
+        raise ValueError(f"{value!r} has more than {decimal_places} decimal places")
+    if abs(number) >= Decimal(10) ** (max_digits - decimal_places):
+        raise ValueError(f"{value!r} is too large")
+    return number
+
+
+def date(value):
+    try:
+        parsed = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+    if parsed.year < 1900:
+        raise ValueError(f"{value!r} is before 1900")
+    return parsed
+
+
+def datetime(value, tz, now=None):
+    """ISO 8601 date or datetime; a date or naive datetime is read in `tz`. Not in the future."""
+    raw = value.strip()
+    try:
+        parsed = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO 8601 date or date and time") from None
+    if parsed.year < 1900:
+        raise ValueError(f"{raw!r} is before 1900")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    if now is not None and parsed > now:
+        raise ValueError(f"{raw!r} is in the future")
+    return parsed
+
+
+def country(value):
+    code = value.strip().upper()
+    if code and code not in iso_countries():
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. RU, DE)")
+    return code
+
+
+def email(value):
+    address = value.strip()
+    if not address:
+        return ""
+    if len(address) > 254:
+        raise ValueError("too long for an email address")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise ValueError(f"{address!r} is not an email address") from None
+    return address
+
+
+def phone(value, region):
+    """Stored in E.164 (+79123456789). A national number is read in the client's country."""
+    raw = value.strip()
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, region or None)
+    except phonenumbers.NumberParseException:
+        raise ValueError(f"{value!r} is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"{value!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def gender(value):
+    lowered = value.strip().lower()
+    if not lowered:
+        return ""
+    try:
+        return _GENDERS[lowered]
+    except KeyError:
+        raise ValueError(f"{value!r} is not a gender (use m or f, or leave empty)") from None
+
+
+def choice(value, choices, default):
+    lowered = value.strip().lower()
+    if not lowered:
+        return default
+    if lowered not in choices:
+        raise ValueError(f"{value!r} is not one of: {', '.join(choices)}")
+    return lowered
+
+
+def currency(value, default):
+    code = value.strip().upper()
+    if not code:
+        return default
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{value!r} is not a currency code (e.g. RUB, EUR)")
+    return code
+
+
+def json_object(value):
+    raw = value.strip()
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("must be a JSON object such as {\"lesson\": 3}")
+    return parsed
