@@ -1,0 +1,107 @@
+from django.contrib import admin
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from .admin_import import import_view
+from .admin_paging import EstimatedCountPaginator
+from .models import Activity, Client, ImportRun, Purchase, PurchaseItem
+
+RECENT = 20
+
+
+class FastListMixin:
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+@admin.register(Client)
+class ClientAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = ("external_id", "first_name", "last_name", "email", "phone", "country",
+                    "acquisition_channel", "email_consent", "ads_consent", "first_seen")
+    # "=" on the id is an exact, indexed look-up; names and contacts match from the start.
+    search_fields = ("=external_id", "^email", "^phone", "^last_name", "^first_name")
+    list_filter = ("email_consent", "ads_consent", "country", "acquisition_channel")
+    ordering = ("-id",)
+    readonly_fields = ("created_at", "updated_at", "email_consent_at", "email_consent_source",
+                       "recent_purchases", "recent_activity")
+    fieldsets = (
+        (None, {"fields": ("external_id", ("first_name", "last_name"), ("email", "phone"),
+                           ("city", "country", "zip"), ("birth_date", "gender"),
+                           "acquisition_channel", "first_seen")}),
+        (_("Consent"), {"fields": (("email_consent", "email_consent_at", "email_consent_source"),
+                                   "ads_consent", "unsubscribed_at")}),
+        (_("History"), {"fields": ("recent_purchases", "recent_activity", ("created_at", "updated_at"))}),
+    )
+
+    @admin.display(description=_("latest purchases"))
+    def recent_purchases(self, obj):
+        rows = obj.purchases.order_by("-purchased_at")[:RECENT]
+        link = reverse("admin:crm_purchase_changelist") + f"?client__id__exact={obj.pk}"
+        body = format_html_join(
+            "", "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+            ((reverse("admin:crm_purchase_change", args=[p.pk]), p.external_id,
+              p.purchased_at.strftime("%Y-%m-%d %H:%M"), p.amount, p.currency, p.get_status_display())
+             for p in rows),
+        )
+        return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all purchases"))
+
+    @admin.display(description=_("latest activity"))
+    def recent_activity(self, obj):
+        rows = obj.activities.order_by("-occurred_at")[:RECENT]
+        link = reverse("admin:crm_activity_changelist") + f"?client__id__exact={obj.pk}"
+        body = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((a.occurred_at.strftime("%Y-%m-%d %H:%M"), a.kind, a.properties or "") for a in rows),
+        )
+        return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all activity"))
+
+
+class PurchaseItemInline(admin.TabularInline):
+    model = PurchaseItem
+    extra = 0
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = ("external_id", "client", "purchased_at", "amount", "currency", "status")
+    list_select_related = ("client",)
+    list_filter = ("status",)
+    search_fields = ("=external_id", "=client__external_id")
+    date_hierarchy = "purchased_at"
+    raw_id_fields = ("client",)
+    ordering = ("-purchased_at",)
+    inlines = [PurchaseItemInline]
+
+
+@admin.register(Activity)
+class ActivityAdmin(FastListMixin, admin.ModelAdmin):
+    list_display = ("client", "kind", "occurred_at")
+    list_select_related = ("client",)
+    search_fields = ("=client__external_id", "=kind")
+    date_hierarchy = "occurred_at"
+    raw_id_fields = ("client",)
+    ordering = ("-occurred_at",)
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "kind", "file_name", "ok", "counts")
+    list_filter = ("kind", "ok")
+    readonly_fields = ("kind", "file_name", "started_at", "finished_at", "ok", "report")
+
+    @admin.display(description=_("counts"))
+    def counts(self, obj):
+        r = obj.report
+        return (f"read {r.get('read', 0)} · created {r.get('created', 0)} · updated {r.get('updated', 0)} · "
+                f"unchanged {r.get('unchanged', 0)} · rejected {r.get('rejected', 0)}")
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        return [
+            path("upload/", self.admin_site.admin_view(import_view), name="crm_importrun_upload"),
+            *super().get_urls(),
+        ]

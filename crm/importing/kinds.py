@@ -1,8 +1,9 @@
 """What each kind of CSV file holds: its columns, how each cell is parsed, and how staged rows map
 onto our tables. The workflow that uses these lives in run.py; the SQL it runs in staging.py."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone

@@ -15,7 +15,8 @@ class ImportCommand(BaseCommand):
         spec = KINDS[self.kind]
         required = ", ".join(spec.required())
         optional = ", ".join(c.name for c in spec.columns if not c.required)
-        return f"Import {self.kind} from a CSV file ('-' for standard input). Required: {required}. Optional: {optional}."
+        return (f"Import {self.kind} from a CSV file ('-' for standard input). "
+                f"Required: {required}. Optional: {optional}.")
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV file with a header row, or - for standard input")

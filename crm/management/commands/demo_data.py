@@ -1,0 +1,30 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from crm import demo
+from crm.models import Client
+
+
+class Command(BaseCommand):
+    help = "Fill an empty database with a realistic, deterministic demo shop."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--clients", type=int, default=20_000)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--end-date", type=dt.date.fromisoformat, default=None,
+                            help="last day of the history, YYYY-MM-DD (default: today)")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing if there are clients already")
+
+    def handle(self, *args, clients, seed, end_date, if_empty, **options):
+        if clients < 1:
+            raise CommandError("--clients must be at least 1")
+        if Client.objects.exists():
+            if if_empty:
+                self.stdout.write("The database has clients already; demo data left as it is.")
+                return
+            raise CommandError("The database has clients already; demo data goes into an empty database.")
+        end = end_date or timezone.localdate()
+        counts = demo.build(clients, seed, end, progress=lambda text: self.stderr.write(text))
+        self.stdout.write("Demo shop: {} clients, {} purchases, {} items, {} activity events.".format(*counts))
