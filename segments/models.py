@@ -1,0 +1,155 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Client
+
+
+class ScoringRunQuerySet(models.QuerySet):
+    def current(self):
+        """The run whose scores readers see: the newest one that finished."""
+        return self.filter(status=ScoringRun.Status.SUCCEEDED).order_by("-finished_at", "-id").first()
+
+
+class ScoringRun(models.Model):
+    """One nightly (or on-demand) scoring. Its scores become visible only when it succeeds."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    as_of = models.DateField(_("as of"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    metrics = models.JSONField(_("model metrics"), default=dict, blank=True)
+    notes = models.JSONField(_("notes"), default=list, blank=True)
+    stage_seconds = models.JSONField(_("seconds per stage"), default=dict, blank=True)
+    migration = models.JSONField(_("RFM migration (from -> to -> clients)"), default=dict, blank=True)
+
+    objects = ScoringRunQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("scoring run")
+        verbose_name_plural = _("scoring runs")
+        ordering = ["-started_at"]
+        # Two runs at once would race on memberships: the database refuses a second running row.
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_run"),
+        ]
+
+    def __str__(self):
+        return f"{self.as_of} {self.get_status_display()}"
+
+
+class ClientScoreQuerySet(models.QuerySet):
+    def current(self):
+        run = ScoringRun.objects.current()
+        return self.filter(run=run) if run else self.none()
+
+
+class ClientScore(models.Model):
+    """A client's scores from one run. Rows of unfinished or superseded runs are not read."""
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    recency_days = models.IntegerField(_("days since last order"), null=True)
+    frequency = models.IntegerField(_("orders"), default=0)
+    monetary = models.DecimalField(_("revenue"), max_digits=16, decimal_places=2, default=0)
+    avg_order_value = models.DecimalField(_("average order"), max_digits=16, decimal_places=2, null=True)
+    first_purchase_at = models.DateTimeField(_("first order"), null=True)
+    last_purchase_at = models.DateTimeField(_("last order"), null=True)
+    avg_days_between = models.FloatField(_("average days between orders"), null=True)
+    r = models.SmallIntegerField("R", null=True)
+    f = models.SmallIntegerField("F", null=True)
+    m = models.SmallIntegerField("M", null=True)
+    rfm_segment = models.CharField(_("RFM segment"), max_length=32, blank=True)
+    churn_risk = models.FloatField(_("churn risk"), null=True)
+    churn_band = models.CharField(_("churn band"), max_length=16, blank=True)
+    predicted_clv = models.DecimalField(_("predicted value"), max_digits=16, decimal_places=2, default=0)
+    next_order_at = models.DateField(_("expected next order"), null=True)
+    activity_30 = models.IntegerField(_("activity, last 30 days"), default=0)
+    activity_90 = models.IntegerField(_("activity, last 90 days"), default=0)
+    days_since_activity = models.IntegerField(_("days since last activity"), null=True)
+    engagement_score = models.FloatField(_("engagement score"), default=0)
+    engagement_band = models.CharField(_("engagement band"), max_length=16, blank=True)
+
+    objects = ClientScoreQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("client score")
+        verbose_name_plural = _("client scores")
+        constraints = [models.UniqueConstraint(fields=["run", "client"], name="one_score_per_client_per_run")]
+        indexes = [models.Index(fields=["client", "run"], name="score_client_run")]
+
+    def __str__(self):
+        return f"{self.client_id} @ run {self.run_id}"
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        BUILTIN = "builtin", _("built in")
+        RFM = "rfm", _("RFM")
+        CHURN = "churn", _("churn risk")
+        ENGAGEMENT = "engagement", _("engagement")
+        RULE = "rule", _("rule")
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.RULE)
+    description = models.TextField(_("description"), blank=True)
+    rule = models.JSONField(_("rule"), default=dict, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    size = models.IntegerField(_("clients"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["kind", "slug"]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    """A stay of a client in a segment: from the run that put them in to the run that took them out."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
+    entered_at = models.DateField(_("entered on"))
+    left_at = models.DateField(_("left on"), null=True, blank=True)
+    entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("segment membership")
+        verbose_name_plural = _("segment memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "client"], condition=models.Q(left_at__isnull=True),
+                                    name="one_open_membership"),
+        ]
+        indexes = [
+            models.Index(fields=["segment", "left_at"], name="membership_current"),
+            models.Index(fields=["entered_run", "segment"], name="membership_entries"),
+        ]
+
+    def __str__(self):
+        return f"{self.client_id} in {self.segment_id}"
+
+
+class SegmentSize(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="sizes")
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="sizes")
+    as_of = models.DateField(_("as of"))
+    size = models.IntegerField(_("clients"))
+    entered = models.IntegerField(_("entered"), default=0)
+    left = models.IntegerField(_("left"), default=0)
+
+    class Meta:
+        verbose_name = _("segment size")
+        verbose_name_plural = _("segment sizes")
+        ordering = ["as_of"]
+        constraints = [models.UniqueConstraint(fields=["segment", "run"], name="one_size_per_run")]

@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from django.core.management import call_command
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +18,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "worker" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def run_command_output(capsys):
+    """Run a management command and return what it printed on standard output."""
+
+    def run(*args):
+        capsys.readouterr()
+        call_command(*args)
+        return capsys.readouterr().out
+
+    return run

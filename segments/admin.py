@@ -1,0 +1,255 @@
+import csv
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.decorators import permission_required
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from crm.admin import ClientAdmin
+from crm.models import Client
+
+from . import dashboard, export
+from .models import ClientScore, ScoringRun, Segment, SegmentMembership
+from .rules import RuleError, to_q
+from .tasks import nightly_rebuild
+
+
+class SegmentFilter(admin.SimpleListFilter):
+    """Clients currently in a segment (the link from a segment's page to its members)."""
+
+    title = _("segment")
+    parameter_name = "segment"
+
+    def lookups(self, request, model_admin):
+        return [(s.slug, s.name) for s in Segment.objects.filter(is_active=True)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            members = SegmentMembership.objects.filter(segment__slug=self.value(), left_at__isnull=True)
+            return queryset.filter(id__in=members.values("client_id"))
+        return queryset
+
+
+class ScoredClientAdmin(ClientAdmin):
+    """The client page with the client's current scores and where they moved between segments."""
+
+    list_filter = (SegmentFilter, *ClientAdmin.list_filter)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "scores", "segment_history")
+
+    def get_fieldsets(self, request, obj=None):
+        return (*super().get_fieldsets(request, obj), (_("Scores and segments"), {"fields": ("scores", "segment_history")}))
+
+    @admin.display(description=_("current scores"))
+    def scores(self, obj):
+        score = ClientScore.objects.current().filter(client=obj).first()
+        if score is None:
+            return _("not scored yet")
+        fields = [("RFM", f"{score.r or '-'}{score.f or '-'}{score.m or '-'} {score.rfm_segment or _('prospect')}"),
+                  (_("orders"), score.frequency), (_("revenue"), score.monetary),
+                  (_("days since last order"), score.recency_days),
+                  (_("churn risk"), f"{score.churn_risk:.1%} ({score.churn_band})" if score.churn_risk is not None
+                   else "-"),
+                  (_("predicted value"), score.predicted_clv), (_("expected next order"), score.next_order_at or "-"),
+                  (_("engagement"), f"{score.engagement_score:.0f} ({score.engagement_band})"),
+                  (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}")]
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", fields))
+
+    @admin.display(description=_("segment history"))
+    def segment_history(self, obj):
+        stays = (SegmentMembership.objects.filter(client=obj).select_related("segment")
+                 .order_by("-entered_at", "segment__slug")[:50])
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(stays))))
+
+
+def history_lines(stays):
+    """'moved from loyal to at-risk on 2026-11-20' for RFM moves; entered / left for the others."""
+    stays = list(stays)
+    rfm_left = {s.left_at: s.segment.slug for s in stays if s.segment.kind == Segment.Kind.RFM and s.left_at}
+    lines = []
+    for s in stays:
+        if s.segment.kind == Segment.Kind.RFM and s.entered_at in rfm_left:
+            lines.append(f"{s.entered_at}: moved from {rfm_left[s.entered_at]} to {s.segment.slug}")
+        else:
+            until = f", left {s.left_at}" if s.left_at else ""
+            lines.append(f"{s.entered_at}: entered {s.segment.slug}{until}")
+    return lines
+
+
+admin.site.unregister(Client)
+admin.site.register(Client, ScoredClientAdmin)
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "slug", "description", "rule", "is_active"]
+        widgets = {"rule": forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTextField"})}
+        help_texts = {"rule": _(
+            'Conditions: {"field": "predicted_clv", "op": ">", "value": 5000}. Groups: {"all": [...]} (AND), '
+            '{"any": [...]} (OR). Operators: = != < <= > >= in, not in, is empty.')}
+
+    def clean_rule(self):
+        rule = self.cleaned_data["rule"]
+        if self.instance.kind != Segment.Kind.RULE and self.instance.pk:
+            return self.instance.rule
+        try:
+            to_q(rule)
+        except RuleError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return rule
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ("name", "slug", "kind", "size", "is_active", "members_link")
+    list_filter = ("kind", "is_active")
+    search_fields = ("slug", "name")
+    readonly_fields = ("kind", "size", "size_history")
+    change_form_template = "admin/segments/segment/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj and obj.kind != Segment.Kind.RULE:
+            return (*self.readonly_fields, "slug", "rule")  # kept by the nightly run
+        return self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or obj.kind == Segment.Kind.RULE
+
+    @admin.display(description=_("members"))
+    def members_link(self, obj):
+        return format_html("<a href='{}?segment={}'>{}</a>", reverse("admin:crm_client_changelist"), obj.slug,
+                           _("clients"))
+
+    @admin.display(description=_("size over time"))
+    def size_history(self, obj):
+        sizes = list(obj.sizes.order_by("-as_of")[:60])[::-1]
+        if not sizes:
+            return "-"
+        peak = max(s.size for s in sizes) or 1
+        bars = format_html_join("", "<div title='{}: {}' style='display:inline-block;width:6px;margin-right:1px;"
+                                    "background:#417690;height:{}px'></div>",
+                                ((s.as_of, s.size, max(1, int(60 * s.size / peak))) for s in sizes))
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>+{}</td><td>-{}</td></tr>",
+                                ((s.as_of, s.size, s.entered, s.left) for s in sizes[::-1][:15]))
+        return format_html("<div style='height:62px;display:flex;align-items:flex-end'>{}</div>"
+                           "<table><tr><th>as of</th><th>clients</th><th>entered</th><th>left</th></tr>{}</table>",
+                           bars, rows)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.kind = Segment.Kind.RULE
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        return [path("preview/", self.admin_site.admin_view(self.preview_view), name="segments_segment_preview"),
+                *super().get_urls()]
+
+    def preview_view(self, request):
+        """Live count while the rule is edited: how many clients it selects in the current scores."""
+        try:
+            rule = json.loads(request.GET.get("rule") or "{}")
+            count = ClientScore.objects.current().filter(to_q(rule)).count()
+        except (json.JSONDecodeError, RuleError) as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse({"count": count})
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(admin.ModelAdmin):
+    list_display = ("as_of", "status", "started_at", "finished_at", "clients", "churn_auc", "value_mae")
+    list_filter = ("status",)
+    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "counts", "model_report", "notes",
+                       "stage_seconds", "migration_matrix")
+    exclude = ("metrics", "migration")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("clients"))
+    def clients(self, obj):
+        return obj.counts.get("clients")
+
+    @admin.display(description=_("churn AUC (recency only)"))
+    def churn_auc(self, obj):
+        c = obj.metrics.get("churn", {})
+        return f"{c['auc']:.3f} ({c['baseline_auc']:.3f})" if c.get("auc") is not None else c.get("method", "-")
+
+    @admin.display(description=_("value MAE (BG/NBD)"))
+    def value_mae(self, obj):
+        v = obj.metrics.get("value", {})
+        if v.get("mae") is None:
+            return v.get("method", "-")
+        return f"{v['mae']:.0f} ({v['baseline_mae']:.0f})" if v.get("baseline_mae") is not None else f"{v['mae']:.0f}"
+
+    @admin.display(description=_("models and back-test"))
+    def model_report(self, obj):
+        rows = [(f"{part}: {key}", value) for part in ("churn", "value")
+                for key, value in obj.metrics.get(part, {}).items()]
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("RFM migration, from (rows) to (columns)"))
+    def migration_matrix(self, obj):
+        return migration_table(obj.migration)
+
+    def get_urls(self):
+        return [
+            path("dashboard/", self.admin_site.admin_view(dashboard_view), name="segments_dashboard"),
+            path("run-now/", self.admin_site.admin_view(run_now_view), name="segments_run_now"),
+            path("scores.csv", self.admin_site.admin_view(scores_csv_view), name="segments_scores_csv"),
+            *super().get_urls(),
+        ]
+
+
+def migration_table(migration):
+    if not migration:
+        return "-"
+    targets = sorted({t for row in migration.values() for t in row})
+    header = format_html_join("", "<th>{}</th>", ((t or "(none)",) for t in targets))
+    body = format_html_join(
+        "", "<tr><th>{}</th>{}</tr>",
+        ((source or "(new)", format_html_join("", "<td>{}</td>", ((row.get(t, ""),) for t in targets)))
+         for source, row in sorted(migration.items())))
+    return format_html("<table><tr><th></th>{}</tr>{}</table>", header, body)
+
+
+@permission_required("segments.view_clientscore", raise_exception=True)
+def dashboard_view(request):
+    run = ScoringRun.objects.current()
+    context = {**admin.site.each_context(request), "title": _("Scores and segments"), "run": run,
+               "grid": dashboard.rfm_grid(), "engagement": dashboard.value_by_engagement(),
+               "segments": Segment.objects.filter(is_active=True).order_by("kind", "-size"),
+               "migration": migration_table(run.migration) if run else "-",
+               "last_runs": ScoringRun.objects.all()[:5]}
+    return render(request, "admin/segments/dashboard.html", context)
+
+
+@permission_required("segments.add_scoringrun", raise_exception=True)
+def run_now_view(request):
+    if request.method == "POST":
+        nightly_rebuild.delay()
+        messages.success(request, _("The scoring run was started; it shows in the list when it is done."))
+    return redirect("admin:segments_scoringrun_changelist")
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@permission_required("segments.view_clientscore", raise_exception=True)
+def scores_csv_view(request):
+    writer = csv.writer(_Echo(), lineterminator="\n")
+    response = StreamingHttpResponse((writer.writerow(row) for row in export.rows()), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="scores.csv"'
+    return response

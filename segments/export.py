@@ -1,0 +1,61 @@
+"""The analysts' CSV of current scores, streamed (bounded memory for any number of clients)."""
+
+import csv
+
+from django.db import connection
+
+from .models import ClientScore, ScoringRun, SegmentMembership
+
+HEADER = ["client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",
+          "churn_band", "predicted_clv", "segments"]
+
+
+def _stream(sql, params):
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(10_000):
+            yield from rows
+
+
+def rows():
+    """Yield the header, then one row per client of the current run, ordered by our client id."""
+    yield HEADER
+    run = ScoringRun.objects.current()
+    if run is None:
+        return
+    scores = ClientScore._meta.db_table
+    memberships = SegmentMembership._meta.db_table
+    score_rows = _stream(
+        f"SELECT cs.client_id, c.external_id, cs.recency_days, cs.frequency, cs.monetary, cs.r, cs.f, cs.m, "
+        f"cs.rfm_segment, cs.churn_risk, cs.churn_band, cs.predicted_clv "
+        f"FROM {scores} cs JOIN crm_client c ON c.id = cs.client_id WHERE cs.run_id = %s ORDER BY cs.client_id",
+        [run.pk])
+    member_rows = _stream(
+        f"SELECT m.client_id, s.slug FROM {memberships} m JOIN segments_segment s ON s.id = m.segment_id "
+        f"WHERE m.left_at IS NULL ORDER BY m.client_id, s.slug", [])
+    pending = next(member_rows, None)
+    for pk, external_id, recency, frequency, monetary, r, f, m, segment, risk, band, clv in score_rows:
+        slugs = []
+        while pending is not None and pending[0] <= pk:
+            if pending[0] == pk:
+                slugs.append(pending[1])
+            pending = next(member_rows, None)
+        buyer = frequency > 0
+        yield [
+            external_id,
+            recency if buyer else "",
+            frequency if buyer else "",
+            f"{monetary:.2f}" if buyer else "",
+            r or "", f or "", m or "",
+            segment,
+            f"{risk:.6f}" if risk is not None else "",
+            band,
+            f"{clv:.2f}" if buyer else "",
+            ";".join(slugs),
+        ]
+
+
+def write_csv(stream):
+    writer = csv.writer(stream, lineterminator="\n")
+    for row in rows():
+        writer.writerow(row)

@@ -1,0 +1,20 @@
+import sys
+
+from django.core.management.base import BaseCommand
+
+from segments.export import write_csv
+
+
+class Command(BaseCommand):
+    help = "Write every client's current scores and segments as CSV ('-' for standard output)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("out", help="output file, or - for standard output")
+
+    def handle(self, *args, out, **options):
+        if out == "-":
+            write_csv(sys.stdout)
+            return
+        with open(out, "w", newline="", encoding="utf-8") as stream:
+            write_csv(stream)
+        self.stderr.write(f"Scores written to {out}")

@@ -1,0 +1,164 @@
+"""The nightly run: read aggregates, score, write scores, update segments; all or nothing.
+
+    rebuild_segments(as_of)  is called by the Celery beat task, `manage.py rebuild_segments`
+                             and the admin alike.
+
+Stages: (1) one set-based read of per-client aggregates at the as-of time and at past cut-offs;
+(2) global cut-offs (RFM quantiles, engagement reference) and the churn and value models, learned
+from this shop's own history; (3) scores written in bulk, in id ranges, under the new run's id;
+(4) in one transaction: segment memberships, sizes, the RFM migration matrix, the run marked
+succeeded and older runs' scores dropped. Readers only ever read the newest succeeded run, so they
+see the previous night until the very end, and a crash leaves it intact.
+"""
+
+import datetime as dt
+import time
+import zoneinfo
+from contextlib import contextmanager
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from . import aggregates, churn, clv, membership, scoring
+from .models import ClientScore, ScoringRun
+
+RANGE_SIZE = 100_000
+# Past cut-offs the models learn from, newest first, each with its window fully observed. Value
+# windows (a year) overlap, a churn horizon apart, so a young shop still has rows to learn from.
+CHURN_CUTOFFS = 4
+VALUE_CUTOFFS = 4
+
+
+class RunRefused(Exception):
+    """Another run is in progress."""
+
+
+def cut_of(as_of):
+    """The first instant after the as-of day in TIME_ZONE, as epoch days: the run sees before it."""
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    start_next = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    return (start_next - scoring.EPOCH).total_seconds() / 86400
+
+
+def default_as_of():
+    """The last complete day in TIME_ZONE: the night run at 03:00 scores yesterday."""
+    return timezone.localdate() - dt.timedelta(days=1)
+
+
+def start_run(as_of):
+    stale = timezone.now() - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    # A run whose worker died never finishes: after the task time limit it cannot be alive.
+    ScoringRun.objects.filter(status=ScoringRun.Status.RUNNING, started_at__lt=stale).update(
+        status=ScoringRun.Status.FAILED, finished_at=timezone.now(), error="abandoned: ran past the time limit")
+    try:
+        with transaction.atomic():
+            return ScoringRun.objects.create(as_of=as_of)
+    except IntegrityError:
+        running = ScoringRun.objects.filter(status=ScoringRun.Status.RUNNING).first()
+        raise RunRefused(f"another run is in progress (as of {running.as_of if running else '?'}, "
+                         f"started {running.started_at:%Y-%m-%d %H:%M} UTC)" if running else
+                         "another run is in progress") from None
+
+
+@contextmanager
+def _stage(run, name, progress):
+    if progress:
+        progress(f"{name}...")
+    started = time.monotonic()
+    yield
+    run.stage_seconds[name] = round(time.monotonic() - started, 2)
+
+
+def rebuild_segments(as_of=None, progress=None):
+    """Score every client as of a date and refresh every segment. Returns the finished run."""
+    as_of = as_of or default_as_of()
+    run = start_run(as_of)
+    try:
+        _rebuild(run, progress)
+    except BaseException as exc:
+        ClientScore.objects.filter(run=run).delete()
+        ScoringRun.objects.filter(pk=run.pk).update(
+            status=ScoringRun.Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}",
+            stage_seconds=run.stage_seconds)
+        raise
+    return run
+
+
+def _rebuild(run, progress):
+    h, big_h = settings.CRM_CHURN_HORIZON_DAYS, settings.CRM_CLV_HORIZON_DAYS
+    levels = settings.CRM_RFM_LEVELS
+    cut = cut_of(run.as_of)
+    churn_cuts = [cut - h * (k + 1) for k in range(CHURN_CUTOFFS)]
+    value_cuts = [cut - big_h - h * k for k in range(VALUE_CUTOFFS)]
+
+    with _stage(run, "read", progress):
+        ids, first_seen = aggregates.client_ids(cut)
+        windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
+        at, window_values = aggregates.read([cut, *churn_cuts, *value_cuts], windows, ids, first_seen)
+    current = at[0]
+    churn_history = list(zip(at[1:1 + CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
+    value_history = list(zip(at[1 + CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
+
+    with _stage(run, "models", progress):
+        cuts = scoring.global_cuts(current, levels)
+        churn_result = churn.score_churn(current, churn_history, h)
+        value_result = clv.score_value(current, value_history, big_h)
+    run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
+                   "value": {"method": value_result.method, **_plain(value_result.metrics)},
+                   "cuts": cuts}
+    run.notes = [note for note in (churn_result.note, value_result.note) if note]
+    if ids.size and not (current["frequency"] > 0).any():
+        run.notes.append("No purchases yet: every client is a prospect; RFM, churn and value wait for orders.")
+
+    with _stage(run, "write scores", progress):
+        cols = scoring.columns(current, churn_result, value_result, cuts, levels,
+                               (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of)
+        for start in range(0, ids.size, RANGE_SIZE):
+            part = slice(start, start + RANGE_SIZE)
+            _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
+            if progress:
+                progress(f"  scored {min(start + RANGE_SIZE, ids.size)} of {ids.size} clients")
+
+    with _stage(run, "segments", progress), transaction.atomic():
+        previous = ScoringRun.objects.current()
+        membership.collect(run)
+        moved = membership.apply(run)
+        run.migration = membership.rfm_migration(previous, run)
+        buyers = int((current["frequency"] > 0).sum())
+        run.counts = {"clients": int(ids.size), "buyers": buyers, "prospects": int(ids.size) - buyers, **moved}
+        run.status = ScoringRun.Status.SUCCEEDED
+        run.finished_at = timezone.now()
+        run.save()
+        ClientScore.objects.exclude(run=run).delete()
+    ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=run.stage_seconds)
+
+
+def _plain(metrics):
+    """JSON-safe metrics (numpy numbers to Python, NaN to None)."""
+    def plain(v):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, float) and v != v:
+            return None
+        return v
+    return {k: plain(v) for k, v in (metrics or {}).items()}
+
+
+def _write_scores(run, client_ids, cols):
+    rows = scoring.python_rows(client_ids, cols, run.as_of)
+    names = ["run_id", *scoring.ROW_COLUMNS]
+    table = ClientScore._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((run.pk, *row))
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            marks = ", ".join(["%s"] * len(names))
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
+                [(run.pk, *row[:5], adapt(row[5]), adapt(row[6]), *row[7:]) for row in rows],
+            )

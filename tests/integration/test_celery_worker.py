@@ -1,0 +1,26 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+
+from crm.models import Client, Purchase
+from segments.models import ClientScore, ScoringRun
+from segments.tasks import nightly_rebuild
+
+pytestmark = [pytest.mark.worker]
+
+
+def test_the_nightly_task_runs_on_a_real_worker_through_redis(celery_worker_process):
+    assert not settings.CELERY_TASK_ALWAYS_EAGER, "this test needs REDIS_URL: tasks must go through the broker"
+    buyer = Client.objects.create(external_id="c1")
+    Client.objects.create(external_id="c2")
+    Purchase.objects.create(external_id="o1", client=buyer, amount=Decimal(50),
+                            purchased_at=dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
+
+    result = nightly_rebuild.delay("2026-02-01").get(timeout=120)
+
+    assert result["status"] == "succeeded" and result["as_of"] == "2026-02-01"
+    assert result["counts"]["clients"] == 2 and result["counts"]["buyers"] == 1
+    run = ScoringRun.objects.get(pk=result["run"])
+    assert ClientScore.objects.get(run=run, client=buyer).recency_days == 22

@@ -1,0 +1,195 @@
+import datetime as dt
+import io
+
+import pytest
+
+from crm.models import Client
+from segments import churn, pipeline
+from segments.export import write_csv
+from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership
+from segments.pipeline import RunRefused, rebuild_segments
+
+pytestmark = pytest.mark.django_db
+
+
+def current_scores():
+    return {s.client.external_id: s for s in ClientScore.objects.current().select_related("client")}
+
+
+def members(slug):
+    return set(SegmentMembership.objects.filter(segment__slug=slug, left_at__isnull=True)
+               .values_list("client__external_id", flat=True))
+
+
+def exported():
+    out = io.StringIO()
+    write_csv(out)
+    return out.getvalue()
+
+
+def test_it_scores_every_client_and_fills_the_segments(demo_shop):
+    run = rebuild_segments(demo_shop)
+    assert run.status == "succeeded"
+    clients = Client.objects.count()
+    buyers = Client.objects.filter(purchases__status="completed").distinct().count()
+    assert run.counts["clients"] == clients and run.counts["buyers"] == buyers
+    assert ClientScore.objects.current().count() == clients
+    assert len(members("all-clients")) == clients
+    assert len(members("prospects")) == clients - buyers
+    rfm_sizes = sum(s.size for s in Segment.objects.filter(kind="rfm"))
+    assert rfm_sizes == buyers
+    assert sum(s.size for s in Segment.objects.filter(kind="churn")) == buyers
+    assert sum(s.size for s in Segment.objects.filter(kind="engagement")) == clients
+    assert set(run.stage_seconds) == {"read", "models", "write scores", "segments"}
+
+
+def test_with_enough_history_the_models_are_learned_and_back_tested(bigger_demo_shop):
+    run = rebuild_segments(bigger_demo_shop)
+    churn_metrics, value_metrics = run.metrics["churn"], run.metrics["value"]
+    assert churn_metrics["method"] == "model", run.notes
+    assert churn_metrics["auc"] > 0.6 and churn_metrics["brier"] < 0.25
+    assert churn_metrics["auc"] >= churn_metrics["baseline_auc"] - 0.02
+    assert value_metrics["mae"] is not None and value_metrics["mae"] <= value_metrics["baseline_mae"] * 1.05
+    high = ClientScore.objects.current().filter(churn_band="high")
+    low = ClientScore.objects.current().filter(churn_band="low")
+    # Clients the model calls likely to churn have, on average, been silent for much longer.
+    avg = lambda qs: sum(s.recency_days for s in qs) / max(len(qs), 1)  # noqa: E731
+    assert high.exists() and low.exists() and avg(high) > avg(low)
+
+
+def test_scores_as_of_a_date_ignore_everything_after_it(demo_shop, buy):
+    rebuild_segments(demo_shop)
+    before = exported()
+    someone = Client.objects.filter(purchases__isnull=False).first().external_id
+    buy(someone, "2026-07-01", 99999)  # the day after as-of
+    buy("newcomer", "2026-07-02", 10)
+    rebuild_segments(demo_shop)
+    after = {line.split(",")[0]: line for line in exported().splitlines()}
+    # The newcomer exists now but bought after the as-of date: a prospect. Nobody else changed.
+    assert after.pop("newcomer") == "newcomer" + "," * 10 + ",all-clients;engagement-low;prospects"
+    assert after == {line.split(",")[0]: line for line in before.splitlines()}
+
+
+def test_running_twice_for_one_date_gives_the_same_result(demo_shop):
+    first = rebuild_segments(demo_shop)
+    before = exported()
+    second = rebuild_segments(demo_shop)
+    assert exported() == before
+    assert second.counts["entered"] == 0 and second.counts["left"] == 0
+    assert first.counts["entered"] > 0
+
+
+def test_a_crash_leaves_the_previous_scores_readable(demo_shop, monkeypatch):
+    rebuild_segments(demo_shop)
+    before = exported()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(churn, "score_churn", broken)
+    with pytest.raises(RuntimeError):
+        rebuild_segments(demo_shop + dt.timedelta(days=1))
+    failed = ScoringRun.objects.order_by("-id").first()
+    assert failed.status == "failed" and "model exploded" in failed.error
+    assert exported() == before
+    assert not ClientScore.objects.filter(run=failed).exists()
+
+
+def test_overlapping_runs_are_refused_and_dead_ones_repaired(db, settings):
+    ScoringRun.objects.create(as_of=dt.date(2026, 1, 1))
+    with pytest.raises(RunRefused, match="another run is in progress"):
+        rebuild_segments(dt.date(2026, 1, 2))
+    settings.CELERY_TASK_TIME_LIMIT = 0  # the running one is now older than any task may live
+    run = rebuild_segments(dt.date(2026, 1, 2))
+    assert run.status == "succeeded"
+    assert ScoringRun.objects.get(as_of=dt.date(2026, 1, 1)).error.startswith("abandoned")
+
+
+def test_a_shop_without_purchases_still_gets_a_run(db):
+    Client.objects.create(external_id="p1")
+    Client.objects.create(external_id="p2")
+    run = rebuild_segments(dt.date(2026, 1, 1))
+    assert run.status == "succeeded"
+    assert members("prospects") == {"p1", "p2"} and members("all-clients") == {"p1", "p2"}
+    assert any("prospect" in note for note in run.notes)
+    assert run.metrics["churn"]["method"] == "rule"
+
+
+def test_an_empty_shop_still_gets_a_run(db):
+    run = rebuild_segments(dt.date(2026, 1, 1))
+    assert run.status == "succeeded" and run.counts["clients"] == 0
+
+
+def test_membership_history_records_who_moved_where(db, buy):
+    # A small shop with a spread of behaviour, so quintiles mean something.
+    for i in range(20):
+        for k in range(1 + i % 5):
+            buy(f"c{i:02d}", f"2025-{1 + (i % 12):02d}-{1 + k:02d}", 100 + 50 * i)
+    buy("star", "2025-12-20", 5000)
+    for k in range(6):
+        buy("star", f"2025-12-{10 + k:02d}", 900)
+    first = rebuild_segments(dt.date(2025, 12, 31))
+    was = ClientScore.objects.get(run=first, client__external_id="star").rfm_segment
+    assert was == "champions"
+    # A year later everyone else has bought again; the star has not.
+    for i in range(20):
+        buy(f"c{i:02d}", f"2026-12-{1 + i:02d}", 100)
+    second = rebuild_segments(dt.date(2026, 12, 31))
+    now = ClientScore.objects.get(run=second, client__external_id="star").rfm_segment
+    assert now != was
+    left = SegmentMembership.objects.get(client__external_id="star", segment__slug=was)
+    assert left.left_at == dt.date(2026, 12, 31) and left.left_run == second
+    assert SegmentMembership.objects.get(client__external_id="star", segment__slug=now, left_at__isnull=True)
+    assert second.migration[was][now] >= 1
+
+
+def test_refunded_orders_do_not_count(db, buy):
+    buy("c1", "2025-06-01", 100)
+    buy("c1", "2025-07-01", 500, status="refunded")
+    rebuild_segments(dt.date(2025, 12, 31))
+    score = current_scores()["c1"]
+    assert score.frequency == 1 and score.monetary == 100
+    assert score.recency_days == (dt.date(2025, 12, 31) - dt.date(2025, 6, 1)).days
+
+
+def test_rule_segments_are_evaluated_set_based(demo_shop):
+    Segment.objects.create(slug="valuable-at-risk", name="Valuable at risk", kind="rule", rule={
+        "all": [{"field": "rfm_segment", "op": "in", "value": ["at-risk", "cant-lose-them", "hibernating"]},
+                {"any": [{"field": "monetary", "op": ">", "value": 3000}, {"field": "frequency", "op": ">=", "value": 3}]},
+                {"field": "email_consent", "op": "=", "value": True}]})
+    rebuild_segments(demo_shop)
+    expected = {
+        s.client.external_id for s in ClientScore.objects.current().select_related("client")
+        if s.rfm_segment in ("at-risk", "cant-lose-them", "hibernating")
+        and (s.monetary > 3000 or s.frequency >= 3) and s.client.email_consent
+    }
+    assert expected and members("valuable-at-risk") == expected
+
+
+def test_export_scores_has_exactly_the_promised_columns(db, buy, run_command_output):
+    buy("c1", "2025-06-01", 100)
+    Client.objects.create(external_id="prospect")
+    rebuild_segments(dt.date(2025, 12, 31))
+    lines = run_command_output("export_scores", "-").splitlines()
+    assert lines[0] == "client_id,recency_days,frequency,monetary,r,f,m,rfm_segment,churn_risk,churn_band,predicted_clv,segments"
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert rows["prospect"][1:11] == [""] * 10
+    assert rows["prospect"][11] == "all-clients;engagement-low;prospects"
+    c1 = rows["c1"]
+    assert c1[1:4] == ["213", "1", "100.00"]
+    assert len(c1[8].split(".")[1]) >= 4 and 0 <= float(c1[8]) <= 1
+    assert "all-clients" in c1[11].split(";") and c1[7] in c1[11].split(";")
+
+
+def test_the_nightly_schedule_exists_and_is_editable(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="segments.tasks.nightly_rebuild")
+    assert (task.crontab.hour, task.crontab.minute) == ("3", "0")
+    assert task.enabled
+
+
+def test_cut_is_the_midnight_after_the_as_of_day_in_the_shop_time_zone(settings):
+    settings.TIME_ZONE = "Europe/Moscow"
+    cut = pipeline.cut_of(dt.date(2026, 1, 1))
+    assert dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=cut) == dt.datetime(2026, 1, 1, 21, tzinfo=dt.UTC)
