@@ -44,7 +44,8 @@ class ScoredClientAdmin(ClientAdmin):
         return (*super().get_readonly_fields(request, obj), "scores", "segment_history")
 
     def get_fieldsets(self, request, obj=None):
-        return (*super().get_fieldsets(request, obj), (_("Scores and segments"), {"fields": ("scores", "segment_history")}))
+        extra = (_("Scores and segments"), {"fields": ("scores", "segment_history")})
+        return (*super().get_fieldsets(request, obj), extra)
 
     @admin.display(description=_("current scores"))
     def scores(self, obj):
@@ -65,7 +66,8 @@ class ScoredClientAdmin(ClientAdmin):
     def segment_history(self, obj):
         stays = (SegmentMembership.objects.filter(client=obj).select_related("segment")
                  .order_by("-entered_at", "segment__slug")[:50])
-        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(stays))))
+        lines = format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(stays)))
+        return format_html("<ul>{}</ul>", lines)
 
 
 def history_lines(stays):

@@ -153,3 +153,6 @@ class SegmentSize(models.Model):
         verbose_name_plural = _("segment sizes")
         ordering = ["as_of"]
         constraints = [models.UniqueConstraint(fields=["segment", "run"], name="one_size_per_run")]
+
+    def __str__(self):
+        return f"{self.segment_id} on {self.as_of}: {self.size}"

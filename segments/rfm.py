@@ -57,10 +57,10 @@ def score_lower_is_better(values, cuts):
 
 
 def to_five(scores, levels):
-    """Map scores on 1..levels onto the 1..5 grid (0 stays 0)."""
+    """Map scores on 1..levels onto the 1..5 grid, linearly, ends onto ends (0 stays 0)."""
     if levels == 5:
         return scores
-    return np.where(scores > 0, np.ceil(scores * 5 / levels), 0).astype(np.int16)
+    return np.where(scores > 0, 1 + np.round((scores - 1) * 4 / (levels - 1)), 0).astype(np.int16)
 
 
 def five_point(score, levels):

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+from django.urls import reverse
+
+from segments.models import Segment
+from segments.pipeline import rebuild_segments
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def scored(demo_shop):
+    return rebuild_segments(demo_shop)
+
+
+def test_the_dashboard_shows_the_rfm_grid_and_value_by_engagement(admin_client, scored):
+    page = admin_client.get(reverse("admin:segments_dashboard")).content.decode()
+    for slug in ("champions", "cant-lose-them", "lost", "new-customers"):
+        assert f"?segment={slug}" in page
+    assert "Value by engagement band" in page and "recency only" in page
+
+
+def test_the_scores_csv_downloads_from_the_admin(admin_client, scored):
+    response = admin_client.get(reverse("admin:segments_scores_csv"))
+    body = b"".join(response.streaming_content).decode()
+    assert body.startswith("client_id,recency_days,frequency,monetary,r,f,m,rfm_segment,churn_risk,")
+    assert body.count("\n") == scored.counts["clients"] + 1
+
+
+def test_the_live_preview_counts_what_a_rule_selects(admin_client, scored):
+    rule = {"field": "rfm_segment", "op": "=", "value": "champions"}
+    response = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": json.dumps(rule)})
+    assert response.json() == {"count": Segment.objects.get(slug="champions").size}
+    bad = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": '{"field": "nope"}'})
+    assert bad.status_code == 400 and "is not a field" in bad.json()["error"]
+
+
+def test_a_rule_that_does_not_make_sense_is_refused_on_save(admin_client):
+    response = admin_client.post(reverse("admin:segments_segment_add"), {
+        "name": "Big", "slug": "big", "description": "", "is_active": "on",
+        "rule": json.dumps({"field": "monetary", "op": ">", "value": "lots"})})
+    assert response.status_code == 200 and "expected a number" in response.content.decode()
+    assert not Segment.objects.filter(slug="big").exists()
+
+
+def test_the_client_page_shows_scores_and_moves(admin_client, scored):
+    from segments.models import SegmentMembership
+
+    stay = SegmentMembership.objects.filter(segment__kind="rfm", left_at__isnull=True).select_related("client").first()
+    page = admin_client.get(reverse("admin:crm_client_change", args=[stay.client_id])).content.decode()
+    assert f"entered {stay.segment.slug}" in page and "churn risk" in page
+
+
+def test_segment_members_are_listed_from_the_segment(admin_client, scored):
+    segment = Segment.objects.get(slug="prospects")
+    response = admin_client.get(reverse("admin:crm_client_changelist"), {"segment": "prospects"})
+    assert len(response.context["cl"].result_list) == min(segment.size, 50)
+
+
+def test_the_run_page_shows_the_back_test_and_the_migration(admin_client, scored):
+    page = admin_client.get(reverse("admin:segments_scoringrun_change", args=[scored.pk])).content.decode()
+    assert "churn: method" in page and "(new)" in page
