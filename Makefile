@@ -19,8 +19,18 @@ setup: $(VENV)/.installed
 demo: setup
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --verbosity 0
 	DJANGO_DEBUG=1 $(PY) manage.py demo_data --clients 20000 --seed 1 --if-empty
+	DJANGO_DEBUG=1 $(PY) manage.py rebuild_segments
 	DJANGO_DEBUG=1 $(PY) manage.py demo_login
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The production stack: web (gunicorn), Celery worker and Celery beat, on PostgreSQL and Redis.
+# Needs DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY and ALLOWED_HOSTS in the environment.
+stack: setup
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$DJANGO_SECRET_KEY" || \
+		(echo "Set DATABASE_URL, REDIS_URL and DJANGO_SECRET_KEY (see README, Production)"; exit 2)
+	$(PY) manage.py migrate --verbosity 0
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/honcho start
 
 lint: setup
 	$(PY) -m ruff check .

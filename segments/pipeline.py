@@ -150,7 +150,8 @@ def _write_scores(run, client_ids, cols):
     rows = scoring.python_rows(client_ids, cols, run.as_of)
     names = ["run_id", *scoring.ROW_COLUMNS]
     table = ClientScore._meta.db_table
-    with connection.cursor() as cursor:
+    # One transaction per range: without it SQLite would commit (and sync) every row.
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                 for row in rows:

@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--clients", type=int, default=20_000)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--end-date", type=dt.date.fromisoformat, default=None,
-                            help="last day of the history, YYYY-MM-DD (default: today)")
+                            help="last day of the history, YYYY-MM-DD (default: yesterday, the last full day)")
         parser.add_argument("--if-empty", action="store_true", help="do nothing if there are clients already")
 
     def handle(self, *args, clients, seed, end_date, if_empty, **options):
@@ -25,6 +25,6 @@ class Command(BaseCommand):
                 self.stdout.write("The database has clients already; demo data left as it is.")
                 return
             raise CommandError("The database has clients already; demo data goes into an empty database.")
-        end = end_date or timezone.localdate()
+        end = end_date or timezone.localdate() - dt.timedelta(days=1)
         counts = demo.build(clients, seed, end, progress=lambda text: self.stderr.write(text))
         self.stdout.write("Demo shop: {} clients, {} purchases, {} items, {} activity events.".format(*counts))
