@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "anymail",
     "crm",
     "segments",
+    "campaigns",
 ]
 
 MIDDLEWARE = [

@@ -26,6 +26,8 @@ class Client(models.Model):
     email_consent_source = models.CharField(_("email consent source"), max_length=100, blank=True)
     ads_consent = models.BooleanField(_("ads consent"), default=False)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+    # Right to be forgotten: personal fields are cleared, the row stays so aggregates stay right.
+    erased_at = models.DateTimeField(_("erased at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

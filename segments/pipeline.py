@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from . import aggregates, churn, clv, membership, scoring
 from .models import ClientScore, ScoringRun
+from .signals import run_succeeded
 
 RANGE_SIZE = 100_000
 # Past cut-offs the models learn from, newest first, each with its window fully observed. Value
@@ -133,6 +134,7 @@ def _rebuild(run, progress):
         run.save()
         ClientScore.objects.exclude(run=run).delete()
     ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=run.stage_seconds)
+    run_succeeded.send(sender=ScoringRun, run=run)
 
 
 def _plain(metrics):

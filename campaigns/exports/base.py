@@ -1,0 +1,103 @@
+"""What every ad platform's audience export has in common: the client it is given, and the split
+between identifiers (normalised and hashed per the platform's rules) and file layout."""
+
+import datetime
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from operator import itemgetter
+from typing import ClassVar, NamedTuple
+
+
+class ClientRow(NamedTuple):
+    """One client as the export reads it from the database: strings are "" when unknown.
+
+    A plain tuple so a server-side cursor's rows become clients with `ClientRow._make(row)`, with no
+    model instance per client. Phones are normally E.164 already (the importer stores them so);
+    legacy or hand-edited ones may be in any form and are read in the client's `country`.
+    """
+
+    external_id: str
+    email: str = ""
+    phone: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    city: str = ""
+    country: str = ""
+    zip: str = ""
+    birth_date: datetime.date | None = None
+    gender: str = ""  # "m", "f" or ""
+
+
+class Platform(ABC):
+    """An ad platform's audience: what it matches on and the file(s) it takes.
+
+    Two steps, kept apart on purpose:
+
+    - `identifiers(client)` normalises and hashes the client's values by the platform's rules and
+      returns them under platform-neutral keys (`email`, `phone`, `first_name`, `last_name`,
+      `city`, `zip`, `country`, `birth_year`, `gender`, `external_id`; "" where missing), or {}
+      when the client has nothing the platform can match on. A later API push (Google Customer
+      Match / Data Manager, Meta /{audience_id}/users, Yandex modify_data, VK users lists, TikTok
+      custom_audience/update) sends these same values in its own request shape, without
+      touching the file formatters.
+    - `rows(client)` lays those values out as CSV rows, driven by the `columns` declaration alone.
+
+    A subclass, one module per platform, declares `name`, `label`, `min_audience` and `columns`
+    (and `match_keys` if email or phone is not what it needs), and implements `identifier_values`.
+    """
+
+    name: ClassVar[str]  # slug: google, meta, yandex, vk, tiktok
+    label: ClassVar[str]
+    min_audience: ClassVar[int]  # smaller audiences are still exported, and flagged
+    # File key -> ((header, identifier key), ...), in file and column order.
+    columns: ClassVar[dict[str, tuple[tuple[str, str], ...]]]
+    # At least one of these identifiers must be present for a client to be exported at all.
+    match_keys: ClassVar[tuple[str, ...]] = ("email", "phone")
+    # Derived from `columns`: file key -> header row, and (file key, the function that picks that
+    # file's cells out of the identifiers) pairs: an itemgetter, C speed, once per client and file.
+    files: ClassVar[dict[str, tuple[str, ...]]]
+    _cells: ClassVar[tuple[tuple[str, Callable[[dict[str, str]], tuple[str, ...]]], ...]]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.files = {key: tuple(header for header, _ in layout) for key, layout in cls.columns.items()}
+        cls._cells = tuple((key, _cells_getter([ident for _, ident in layout])) for key, layout in cls.columns.items())
+
+    @abstractmethod
+    def identifier_values(self, client: ClientRow) -> dict[str, str]:
+        """Every identifier the platform takes, normalised and hashed as it wants, "" if missing."""
+
+    def identifiers(self, client: ClientRow) -> dict[str, str]:
+        """`identifier_values`, or {} when none of `match_keys` is present."""
+        values = self.identifier_values(client)
+        for key in self.match_keys:
+            if values[key]:
+                return values
+        return {}
+
+    def rows(self, client: ClientRow) -> dict[str, tuple[str, ...]]:
+        """The client's row for each file it belongs in; {} when it has no usable identifier.
+
+        A file gets no row when every one of its cells would be empty: VK's phones file for a
+        client known only by email.
+        """
+        values = self.identifiers(client)
+        if not values:
+            return {}
+        rows = {}
+        for key, cells in self._cells:
+            row = cells(values)
+            if any(row):
+                rows[key] = row
+        return rows
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def _cells_getter(idents: list[str]) -> Callable[[dict[str, str]], tuple[str, ...]]:
+    """itemgetter that always gives a tuple: itemgetter("a") alone would give the bare value."""
+    if len(idents) == 1:
+        ident = idents[0]
+        return lambda values: (values[ident],)
+    return itemgetter(*idents)
