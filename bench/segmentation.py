@@ -1,0 +1,170 @@
+"""How long the nightly rebuild takes, against a plain SQL single-pass RFM in the same run.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_segments \\
+        .venv/bin/python bench/segmentation.py [--clients 1000000] [--purchases 10000000]
+        [--activity 2000000] [--keep]
+    CRM_VAR_DIR=var/bench .venv/bin/python bench/segmentation.py --clients 100000 --purchases 1000000
+
+It generates (or, with --keep and matching sizes, reuses) a shop in SQL (generate_series on
+PostgreSQL, a recursive CTE on SQLite):
+clients, completed and refunded purchases over three years with skewed buying (some clients buy
+often, most rarely), and activity. Then, on the same data:
+
+  (a) baseline: one SQL statement that aggregates purchases per client (GROUP BY), scores R, F and
+      M with NTILE window functions and writes one score row per client into a table;
+  (b) `rebuild_segments(as_of)`: aggregates at the as-of day and past cut-offs, RFM, churn and
+      value models learned and back-tested, engagement, scores written, segments updated.
+
+It prints both times, the ratio (b) / (a) (target: at most 3), the seconds per stage and the peak
+RSS of this process (target: at most 2 GB). It exits 0: a report, not a test.
+
+THIS EMPTIES THE DATABASE. It refuses unless the database name (or SQLite path) contains "bench".
+"""
+
+import argparse
+import datetime as dt
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from segments.models import ScoringRun  # noqa: E402
+from segments.pipeline import rebuild_segments  # noqa: E402
+
+AS_OF = dt.date(2026, 6, 30)
+BASELINE = "bench_baseline_scores"
+
+
+def sql(statement, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall() if cursor.description else cursor.rowcount
+
+
+def generate(clients, purchases, activity):
+    if connection.vendor == "sqlite":
+        return generate_sqlite(clients, purchases, activity)
+    return generate_postgres(clients, purchases, activity)
+
+
+def generate_sqlite(clients, purchases, activity):
+    """The same shop as generate_postgres, with SQLite's own functions."""
+    for table in ("segments_segmentsize", "segments_segmentmembership", "segments_clientscore",
+                  "segments_scoringrun", "crm_activity", "crm_purchaseitem", "crm_purchase", "crm_client"):
+        sql(f"DELETE FROM {table}")
+    end = f"julianday('{AS_OF.isoformat()} 20:00:00')"
+    rnd = "(abs(random()) / 9223372036854775807.0)"
+    series = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < %s)"
+    sql(f"""{series} INSERT INTO crm_client (id, external_id, email, phone, first_name, last_name, city, country, zip,
+              gender, acquisition_channel, first_seen, email_consent, email_consent_source, ads_consent,
+              created_at, updated_at)
+            SELECT x, 'C' || x, 'c' || x || '@example.com', '', '', '', '', 'RU', '', '', 'organic',
+                   datetime({end} - {rnd} * 1095), {rnd} < 0.7, '', {rnd} < 0.6, datetime('now'), datetime('now')
+            FROM g""", [clients])
+    sql(f"""{series} INSERT INTO crm_purchase (external_id, client_id, purchased_at, amount, currency, status)
+            SELECT 'O' || y.x, y.cid, datetime(julianday(c.first_seen) + y.u * ({end} - julianday(c.first_seen))),
+                   round(200 + {rnd} * 5000, 2), 'RUB', CASE WHEN {rnd} < 0.04 THEN 'refunded' ELSE 'completed' END
+            FROM (SELECT x, 1 + CAST({rnd} * {rnd} * {rnd} * %s AS INTEGER) AS cid, {rnd} * 0.999 AS u FROM g) y
+            JOIN crm_client c ON c.id = y.cid""", [purchases, clients])
+    sql(f"""{series} INSERT OR IGNORE INTO crm_activity (client_id, kind, occurred_at, properties)
+            SELECT 1 + CAST({rnd} * {rnd} * %s AS INTEGER), 'session',
+                   datetime({end} - CAST({rnd} * 400 * 86400 AS INTEGER) / 86400.0), '{{}}' FROM g""",
+        [activity, clients])
+    sql("ANALYZE")
+
+
+def generate_postgres(clients, purchases, activity):
+    """A shop whose clients buy at very different rates, over three years up to AS_OF."""
+    sql("TRUNCATE crm_client, crm_purchase, crm_purchaseitem, crm_activity, segments_scoringrun, "
+        "segments_clientscore, segments_segmentmembership, segments_segmentsize RESTART IDENTITY CASCADE")
+    sql("SELECT setseed(0.42)")
+    end = f"TIMESTAMPTZ '{AS_OF.isoformat()} 20:00:00+00'"
+    sql(f"""INSERT INTO crm_client (external_id, email, phone, first_name, last_name, city, country, zip,
+              gender, acquisition_channel, first_seen, email_consent, email_consent_source, ads_consent,
+              created_at, updated_at)
+            SELECT 'C' || g, 'c' || g || '@example.com', '', '', '', '', 'RU', '', '', 'organic',
+                   {end} - (random() * 1095) * INTERVAL '1 day', random() < 0.7, '', random() < 0.6, now(), now()
+            FROM generate_series(1, %s) g""", [clients])
+    # power(random(), 3) piles orders onto low client ids: a few heavy buyers, a long tail.
+    # An order's time is no earlier than its client's first_seen.
+    sql(f"""INSERT INTO crm_purchase (external_id, client_id, purchased_at, amount, currency, status)
+            SELECT 'O' || g, x.cid, c.first_seen + (random() * 0.999) * ({end} - c.first_seen),
+                   round((200 + random() * 5000)::numeric, 2), 'RUB',
+                   CASE WHEN random() < 0.04 THEN 'refunded' ELSE 'completed' END
+            FROM (SELECT g, 1 + floor(power(random(), 3) * %s)::bigint AS cid FROM generate_series(1, %s) g) x
+            JOIN crm_client c ON c.id = x.cid""", [clients, purchases])
+    sql(f"""INSERT INTO crm_activity (client_id, kind, occurred_at, properties)
+            SELECT DISTINCT ON (x.cid, t) x.cid, 'session', t, '{{}}'::jsonb FROM (
+              SELECT 1 + floor(power(random(), 2) * %s)::bigint AS cid,
+                     date_trunc('second', {end} - (random() * 400) * INTERVAL '1 day') AS t
+              FROM generate_series(1, %s)) x""", [clients, activity])
+    sql("ANALYZE crm_client; ANALYZE crm_purchase; ANALYZE crm_activity")
+
+
+def baseline():
+    sql(f"DROP TABLE IF EXISTS {BASELINE}")
+    recency = ("%s::date - MAX(purchased_at)::date" if connection.vendor == "postgresql"
+               else "julianday(%s) - julianday(date(MAX(purchased_at)))")
+    started = time.monotonic()
+    sql(f"""CREATE TABLE {BASELINE} AS
+            SELECT client_id, recency, frequency, monetary,
+                   NTILE(5) OVER (ORDER BY recency DESC) AS r,
+                   NTILE(5) OVER (ORDER BY frequency) AS f,
+                   NTILE(5) OVER (ORDER BY monetary) AS m
+            FROM (SELECT client_id, {recency} AS recency, COUNT(*) AS frequency, SUM(amount) AS monetary
+                  FROM crm_purchase WHERE status = 'completed' AND purchased_at < %s
+                  GROUP BY client_id) a""",
+        [AS_OF, AS_OF + dt.timedelta(days=1)])
+    return time.monotonic() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    parser.add_argument("--purchases", type=int, default=10_000_000)
+    parser.add_argument("--activity", type=int, default=2_000_000)
+    parser.add_argument("--keep", action="store_true", help="reuse the data if the sizes match")
+    args = parser.parse_args()
+    if "bench" not in str(connection.settings_dict["NAME"]):
+        sys.exit("Point DATABASE_URL (or CRM_VAR_DIR for SQLite) at a database whose name contains 'bench': "
+                 "it is emptied.")
+
+    have = sql("SELECT (SELECT COUNT(*) FROM crm_client), (SELECT COUNT(*) FROM crm_purchase)")[0]
+    if not (args.keep and have == (args.clients, args.purchases)):
+        started = time.monotonic()
+        generate(args.clients, args.purchases, args.activity)
+        print(f"generated {args.clients:,} clients, {args.purchases:,} purchases, "
+              f"{args.activity:,} activity rows in {time.monotonic() - started:.0f} s")
+    ScoringRun.objects.filter(status="running").delete()
+
+    base = baseline()
+    started = time.monotonic()
+    run = rebuild_segments(AS_OF)
+    ours = time.monotonic() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ratio = ours / base
+    print(f"baseline (GROUP BY + NTILE + one row per client): {base:8.1f} s")
+    print(f"rebuild_segments:                                 {ours:8.1f} s  "
+          f"({', '.join(f'{k} {v:.1f}' for k, v in run.stage_seconds.items())})")
+    print(f"ratio {ratio:.2f} (target <= 3: {'met' if ratio <= 3 else 'NOT met'}); "
+          f"peak RSS {peak_mb:,.0f} MB (target <= 2048: {'met' if peak_mb <= 2048 else 'NOT met'})")
+    churn, value = run.metrics["churn"], run.metrics["value"]
+    print(f"churn: {churn.get('method')} AUC {churn.get('auc')} (recency {churn.get('baseline_auc')}); "
+          f"value: {value.get('method')} MAE {value.get('mae')} (BG/NBD+GG {value.get('baseline_mae')})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Per-client aggregates as of a date, and the model features built from them.
+
+The aggregate contract: `aggregates_at` returns a dict of numpy arrays aligned by client index,
+with the keys in AGGREGATE_KEYS:
+
+    frequency      int64    completed orders at or before as_of
+    monetary       float64  their total amount
+    first_days     float64  days from the first order to as_of (NaN if no orders)
+    last_days      float64  days from the last order to as_of = recency (NaN if no orders)
+    activity_30    int64    activity events in (as_of - 30, as_of]
+    activity_90    int64    activity events in (as_of - 90, as_of]
+    activity_days  float64  days since the last activity at or before as_of (NaN if none)
+    age_days       float64  days since the client was first seen: first_seen if given and
+                            <= as_of, else the earlier of first order and first activity
+                            (NaN if none of these exists by as_of)
+
+Times are float days since any fixed epoch; everything strictly after as_of is ignored, so any
+night can be recomputed and back-tested honestly. The nightly pipeline computes the same dict
+in SQL and is tested against this function, so these semantics are the specification.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from segments import btyd
+
+AGGREGATE_KEYS = (
+    "frequency",
+    "monetary",
+    "first_days",
+    "last_days",
+    "activity_30",
+    "activity_90",
+    "activity_days",
+    "age_days",
+)
+
+
+def _per_client_extreme(ufunc, client_index, times, n_clients, empty) -> np.ndarray:
+    out = np.full(n_clients, empty, dtype=np.float64)
+    ufunc.at(out, client_index, times)  # numpy >= 1.25 runs ufunc.at on a fast path
+    return out
+
+
+def aggregates_at(
+    client_index,
+    order_times,
+    order_amounts,
+    activity_client_index,
+    activity_times,
+    n_clients: int,
+    as_of: float,
+    first_seen=None,
+) -> dict:
+    """The aggregate contract (see module docstring) for all clients as of `as_of`.
+
+    `order_*` describe completed orders only; `first_seen` is an optional per-client array of
+    sign-up times (NaN where unknown).
+    """
+    ci = np.asarray(client_index, dtype=np.int64)
+    ot = np.asarray(order_times, dtype=np.float64)
+    amounts = np.asarray(order_amounts, dtype=np.float64)
+    aci = np.asarray(activity_client_index, dtype=np.int64)
+    at = np.asarray(activity_times, dtype=np.float64)
+
+    past = ot <= as_of
+    ci, ot, amounts = ci[past], ot[past], amounts[past]
+    frequency = np.bincount(ci, minlength=n_clients).astype(np.int64)
+    monetary = np.bincount(ci, weights=amounts, minlength=n_clients).astype(np.float64)
+    first_order = _per_client_extreme(np.minimum, ci, ot, n_clients, np.inf)
+    last_order = _per_client_extreme(np.maximum, ci, ot, n_clients, -np.inf)
+
+    past = at <= as_of
+    aci, at = aci[past], at[past]
+    activity_30 = np.bincount(aci[at > as_of - 30.0], minlength=n_clients).astype(np.int64)
+    activity_90 = np.bincount(aci[at > as_of - 90.0], minlength=n_clients).astype(np.int64)
+    first_activity = _per_client_extreme(np.minimum, aci, at, n_clients, np.inf)
+    last_activity = _per_client_extreme(np.maximum, aci, at, n_clients, -np.inf)
+
+    seen = np.minimum(first_order, first_activity)
+    if first_seen is not None:
+        fs = np.asarray(first_seen, dtype=np.float64)
+        seen = np.where(fs <= as_of, fs, seen)  # NaN <= as_of is False: unknown sign-up falls back
+
+    def since(t):
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(t), as_of - t, np.nan)
+
+    return {
+        "frequency": frequency,
+        "monetary": monetary,
+        "first_days": since(first_order),
+        "last_days": since(last_order),
+        "activity_30": activity_30,
+        "activity_90": activity_90,
+        "activity_days": since(last_activity),
+        "age_days": since(seen),
+    }
+
+
+def _in_window(order_times, start: float, horizon_days: float) -> np.ndarray:
+    t = np.asarray(order_times, dtype=np.float64)
+    return (t > start) & (t <= start + horizon_days)
+
+
+def window_orders(client_index, order_times, n_clients: int, start: float, horizon_days: float) -> np.ndarray:
+    """Per client, the number of orders in the half-open window (start, start + horizon_days]."""
+    inside = _in_window(order_times, start, horizon_days)
+    return np.bincount(np.asarray(client_index)[inside], minlength=n_clients).astype(np.int64)
+
+
+def window_revenue(
+    client_index, order_times, order_amounts, n_clients: int, start: float, horizon_days: float
+) -> np.ndarray:
+    """Per client, the total amount of orders in the half-open window (start, start + horizon_days]."""
+    inside = _in_window(order_times, start, horizon_days)
+    amounts = np.asarray(order_amounts, dtype=np.float64)[inside]
+    return np.bincount(np.asarray(client_index)[inside], weights=amounts, minlength=n_clients).astype(np.float64)
+
+
+def take(agg: dict, rows) -> dict:
+    """The aggregates of a subset of clients (an index array, a boolean mask or a slice)."""
+    return {key: value[rows] for key, value in agg.items()}
+
+
+# --- model features -----------------------------------------------------------------------------
+
+FEATURE_NAMES = (
+    "frequency",
+    "log_avg_order",
+    "first_days",
+    "last_days",
+    "mean_gap",
+    "overdue",  # recency in units of the client's own mean gap between orders
+    "recency_share",  # recency as a share of the client's tenure as a buyer
+    "activity_30",
+    "activity_90",
+    "activity_days",
+    "age_days",
+    "days_to_first_order",
+    "bgnbd_alive",
+    "bgnbd_expected",
+    "bgnbd_no_purchase",
+    "gg_spend",
+    "bgnbd_gg_revenue",
+)
+
+
+def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarray:
+    """Model features for every client (rows) in FEATURE_NAMES order (columns), float64.
+
+    Missing values stay NaN (histogram gradient boosting treats them as their own branch);
+    BG/NBD / Gamma-Gamma columns are NaN when that model could not be fitted on the snapshot.
+    """
+    n = len(agg["frequency"])
+    freq = agg["frequency"].astype(np.float64)
+    first, last = agg["first_days"], agg["last_days"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg_order = np.where(freq > 0, agg["monetary"] / freq, np.nan)
+        mean_gap = np.where(freq > 1, (first - last) / (freq - 1.0), np.nan)
+        overdue = last / mean_gap
+        recency_share = np.where(first > 0, last / first, np.nan)
+        log_avg_order = np.log1p(np.maximum(avg_order, 0.0))
+
+    x, t_x, T = btyd.rfm(agg)
+    nan = np.full(n, np.nan)
+    alive = expected = silent = spend = revenue = nan
+    if fit.bgnbd is not None:
+        alive = btyd.probability_alive(fit.bgnbd, x, t_x, T)
+        expected = btyd.expected_purchases(fit.bgnbd, horizon_days, x, t_x, T)
+        silent = btyd.probability_no_purchase(fit.bgnbd, horizon_days, x, t_x, T)
+    if fit.gamma_gamma is not None:
+        spend = btyd.expected_spend(fit.gamma_gamma, *btyd.spend_arrays(agg))
+        revenue = expected * spend
+
+    columns = (
+        freq,
+        log_avg_order,
+        first,
+        last,
+        mean_gap,
+        overdue,
+        recency_share,
+        agg["activity_30"],
+        agg["activity_90"],
+        agg["activity_days"],
+        agg["age_days"],
+        agg["age_days"] - first,
+        alive,
+        expected,
+        silent,
+        spend,
+        revenue,
+    )
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+
+
+# --- training rows from history -----------------------------------------------------------------
+
+# Training uses at most this many labelled rows over all cut-offs, and BG/NBD / Gamma-Gamma are
+# fitted on at most BTYD_FIT_ROWS clients per snapshot: both are fixed-seed samples, so a night is
+# reproducible, and both keep the nightly run on a million clients within minutes on two cores.
+MAX_TRAIN_ROWS = 200_000
+BTYD_FIT_ROWS = 100_000
+PREDICT_CHUNK = 200_000  # bounds the float64 design matrix held at once (~30 MB)
+MODEL_THREADS = 1  # see limited_threads()
+
+
+def buyers(agg: dict) -> np.ndarray:
+    """Indices of clients with at least one order: the only ones a history-based model can score."""
+    return np.flatnonzero(agg["frequency"] > 0)
+
+
+def labelled_blocks(history: list, horizon_days: float, *, max_rows: int = MAX_TRAIN_ROWS, seed: int = 0) -> list:
+    """Per cut-off (design matrix, target) for the clients with an order before that cut-off.
+
+    `history` is a list of (aggregates at c, per-client target for (c, c + horizon]). Each cut-off
+    contributes an equal fixed-seed sample of its buyers (at most max_rows over all cut-offs), and
+    its BG/NBD / Gamma-Gamma features come from a fit on that cut-off's own snapshot, so nothing
+    after c leaks in. Built once, the blocks serve both the back-test and the final fit.
+    """
+    per_cutoff = max(1, max_rows // max(1, len(history)))
+    blocks = []
+    for k, (agg, target) in enumerate(history):
+        rows = buyers(agg)
+        if len(rows) > per_cutoff:
+            rows = np.sort(np.random.default_rng([seed, k]).choice(rows, size=per_cutoff, replace=False))
+        fit = btyd.fit_btyd(agg, max_rows=BTYD_FIT_ROWS, seed=seed)
+        blocks.append((design_matrix(take(agg, rows), horizon_days, fit), np.asarray(target)[rows]))
+    return blocks
+
+
+def stack(blocks: list) -> tuple[np.ndarray, np.ndarray]:
+    """One (X, target) from several blocks."""
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+@contextmanager
+def limited_threads():
+    """Run model fits and predictions on MODEL_THREADS OpenMP threads.
+
+    Gradient boosting's OpenMP loops synchronise every few microseconds; when the box is shared
+    (a second Celery worker, PostgreSQL, a web process) a descheduled thread stalls all of them and
+    a fit can take 10x longer than on one thread (measured: 8.7 s vs 1.1 s). The design scales the
+    nightly run with processes (id-range tasks), so one thread per process is the safe default.
+    """
+    with threadpool_limits(limits=MODEL_THREADS, user_api="openmp"):
+        yield
+
+
+def predict_all(predict, agg: dict, horizon_days: float, fit: btyd.BTYDFit, rows: np.ndarray) -> np.ndarray:
+    """predict(X) over the given client rows, chunk by chunk, so memory stays flat at 1M clients."""
+    out = np.empty(len(rows), dtype=np.float64)
+    for start in range(0, len(rows), PREDICT_CHUNK):
+        part = rows[start : start + PREDICT_CHUNK]
+        out[start : start + len(part)] = predict(design_matrix(take(agg, part), horizon_days, fit))
+    return out
