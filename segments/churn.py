@@ -105,7 +105,7 @@ def _fit(X: np.ndarray, y: np.ndarray) -> HistGradientBoostingClassifier:
             l2_regularization=1.0,
             early_stopping=False,
             random_state=RANDOM_STATE,
-        ).fit(X, y)
+        ).fit(features.trainable(X), y)
 
 
 def _predict(model, X: np.ndarray) -> np.ndarray:

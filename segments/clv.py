@@ -119,7 +119,8 @@ def _fit(X: np.ndarray, y: np.ndarray) -> HistGradientBoostingRegressor:
             l2_regularization=10.0,
             early_stopping=False,
             random_state=RANDOM_STATE,
-        ).fit(X, np.maximum(y, 0.0) / value, sample_weight=value)  # refunds must not make a negative mean
+            # refunds must not make a negative mean, hence the floor at 0
+        ).fit(features.trainable(X), np.maximum(y, 0.0) / value, sample_weight=value)
 
 
 def _predict_orders(model, X: np.ndarray) -> np.ndarray:

@@ -197,13 +197,26 @@ def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarr
     return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
 
 
+def trainable(X: np.ndarray) -> np.ndarray:
+    """X with every all-NaN column set to 0, which scikit-learn's histogram binning cannot take
+    (it fails on a column without a single value, e.g. activity features when the shop has no
+    activity before a cut-off). A constant column is never split on, so predicting with the real
+    values later is harmless."""
+    empty = ~np.isfinite(X).any(axis=0)
+    if not empty.any():
+        return X
+    X = X.copy()
+    X[:, empty] = 0.0
+    return X
+
+
 # --- training rows from history -----------------------------------------------------------------
 
 # Training uses at most this many labelled rows over all cut-offs, and BG/NBD / Gamma-Gamma are
 # fitted on at most BTYD_FIT_ROWS clients per snapshot: both are fixed-seed samples, so a night is
 # reproducible, and both keep the nightly run on a million clients within minutes on two cores.
-MAX_TRAIN_ROWS = 200_000
-BTYD_FIT_ROWS = 100_000
+MAX_TRAIN_ROWS = 100_000
+BTYD_FIT_ROWS = 25_000
 PREDICT_CHUNK = 200_000  # bounds the float64 design matrix held at once (~30 MB)
 MODEL_THREADS = 1  # see limited_threads()
 

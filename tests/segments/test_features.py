@@ -144,3 +144,11 @@ def test_labelled_blocks_sample_buyers_only_and_reproducibly():
         np.testing.assert_array_equal(X, X2)
         np.testing.assert_array_equal(y, y2)
         assert (X[:, features.FEATURE_NAMES.index("frequency")] >= 1).all()
+
+
+def test_a_feature_without_any_value_does_not_stop_training():
+    # A shop with no activity before a cut-off gives all-NaN activity columns.
+    X = np.c_[np.arange(10.0), np.full(10, np.nan)]
+    fixed = features.trainable(X)
+    assert np.isfinite(fixed).all() and np.array_equal(fixed[:, 0], X[:, 0])
+    assert features.trainable(fixed) is fixed
