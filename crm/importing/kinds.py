@@ -1,8 +1,12 @@
 """What each kind of CSV file holds: its columns, how each cell is parsed, and how staged rows map
 onto our tables. The workflow that uses these lives in run.py; the SQL it runs in staging.py."""
 
+import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +22,11 @@ class Column:
     parse: Callable[[str, dict], Any]  # (cell text, the row's cells by column name) -> value
     model_field: Any  # the model field whose database type the staged value has
     required: bool = False
+    uses_row: bool = False  # parse looks at other cells of the row (the phone reads the country)
+    # Optional fast path over one column of a batch: (cells) -> values exactly as `parse` gives them,
+    # or None when some cell is not in the common form it handles (then `parse` runs cell by cell).
+    # It may raise ValueError when a cell is surely invalid; the batch is then parsed row by row.
+    many: Callable[[tuple], list | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,46 @@ def _text(model, name, required=False):
     return lambda raw, row: parsing.text(raw, max_length, required=required)
 
 
+def _many_text(model, name, required=False):
+    max_length = _field(model, name).max_length
+
+    def many(cells):
+        values = list(map(str.strip, cells))
+        if (required and not all(values)) or max(map(len, values), default=0) > max_length:
+            return None
+        return values
+
+    return many
+
+
+def _distinct(parse):
+    """For columns with few distinct values (codes, flags): parse each distinct cell once."""
+
+    def many(cells):
+        known = {cell: parse(cell, None) for cell in set(cells)}
+        return list(map(known.__getitem__, cells))
+
+    return many
+
+
+def _many_decimal(max_digits, decimal_places, allow_zero=True):
+    # Plain numbers such as 1234.50 (no sign, spaces or comma, few enough digits) pass every check of
+    # parsing.decimal, which gives Decimal(cell) for them: one regular expression checks the column.
+    number = rf"[0-9]{{1,{max_digits - decimal_places}}}(?:\.[0-9]{{1,{decimal_places}}})?"
+    plain = re.compile(rf"{number}(?:\n{number})*")
+
+    def many(cells):
+        text = "\n".join(cells)
+        if text.count("\n") != len(cells) - 1 or not plain.fullmatch(text):
+            return None
+        values = list(map(Decimal, cells))
+        if not allow_zero and not all(values):
+            return None
+        return values
+
+    return many
+
+
 def _tz():
     return timezone.get_current_timezone()
 
@@ -49,9 +98,49 @@ def _past_datetime(raw, row):
     return parsing.datetime(raw, _tz(), now=timezone.now() + timezone.timedelta(days=1))
 
 
+_year = attrgetter("year")
+_tzinfo = attrgetter("tzinfo")
+
+
+def _many_past_datetime(cells):
+    """parsing.datetime over a column: the same parse, done by C code in bulk."""
+    values = list(map(dt.datetime.fromisoformat, map(str.strip, cells)))  # ValueError: a bad cell
+    if values and min(map(_year, values)) < 1900:
+        raise ValueError("a date before 1900")
+    if None in set(map(_tzinfo, values)):
+        tz = _tz()
+        values = [value if value.tzinfo is not None else value.replace(tzinfo=tz) for value in values]
+    if values and max(values) > timezone.now() + timezone.timedelta(days=1):
+        return None  # the cell-by-cell parse names the rows in the future
+    return values
+
+
 def _phone(raw, row):
     region = (row.get("country") or "").strip().upper() or settings.CRM_DEFAULT_COUNTRY
     return parsing.phone(raw, region if region in parsing.iso_countries() else settings.CRM_DEFAULT_COUNTRY)
+
+
+def _country(raw, row):
+    return parsing.country(raw)
+
+
+def _gender(raw, row):
+    return parsing.gender(raw)
+
+
+def _boolean(raw, row):
+    return parsing.boolean(raw)
+
+
+def _currency(raw, row):
+    return parsing.currency(raw, settings.CRM_CURRENCY)
+
+
+_PURCHASE_STATUSES = Purchase.Status.values  # a fresh list on every access, so read it once
+
+
+def _purchase_status(raw, row):
+    return parsing.choice(raw, _PURCHASE_STATUSES, Purchase.Status.COMPLETED)
 
 
 class Kind:
@@ -78,22 +167,28 @@ class Clients(Kind):
     name = "clients"
     file_key = ("client_id",)
     columns = (
-        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True),
+        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True,
+               many=_many_text(Client, "external_id", required=True)),
         Column("email", lambda raw, row: parsing.email(raw), _field(Client, "email")),
-        Column("phone", _phone, _field(Client, "phone")),
-        Column("first_name", _text(Client, "first_name"), _field(Client, "first_name")),
-        Column("last_name", _text(Client, "last_name"), _field(Client, "last_name")),
-        Column("city", _text(Client, "city"), _field(Client, "city")),
-        Column("country", lambda raw, row: parsing.country(raw), _field(Client, "country")),
-        Column("zip", _text(Client, "zip"), _field(Client, "zip")),
+        Column("phone", _phone, _field(Client, "phone"), uses_row=True),
+        Column("first_name", _text(Client, "first_name"), _field(Client, "first_name"),
+               many=_many_text(Client, "first_name")),
+        Column("last_name", _text(Client, "last_name"), _field(Client, "last_name"),
+               many=_many_text(Client, "last_name")),
+        Column("city", _text(Client, "city"), _field(Client, "city"),
+               many=_many_text(Client, "city")),
+        Column("country", _country, _field(Client, "country"), many=_distinct(_country)),
+        Column("zip", _text(Client, "zip"), _field(Client, "zip"),
+               many=_many_text(Client, "zip")),
         Column("birth_date", lambda raw, row: parsing.date(raw) if raw.strip() else None,
                _field(Client, "birth_date")),
-        Column("gender", lambda raw, row: parsing.gender(raw), _field(Client, "gender")),
-        Column("acquisition_channel", _text(Client, "acquisition_channel"), _field(Client, "acquisition_channel")),
+        Column("gender", _gender, _field(Client, "gender"), many=_distinct(_gender)),
+        Column("acquisition_channel", _text(Client, "acquisition_channel"), _field(Client, "acquisition_channel"),
+               many=_many_text(Client, "acquisition_channel")),
         Column("created_at", lambda raw, row: _past_datetime(raw, row) if raw.strip() else None,
                _field(Client, "first_seen")),
-        Column("email_consent", lambda raw, row: parsing.boolean(raw), _field(Client, "email_consent")),
-        Column("ads_consent", lambda raw, row: parsing.boolean(raw), _field(Client, "ads_consent")),
+        Column("email_consent", _boolean, _field(Client, "email_consent"), many=_distinct(_boolean)),
+        Column("ads_consent", _boolean, _field(Client, "ads_consent"), many=_distinct(_boolean)),
     )
     _renamed = {"client_id": "external_id", "created_at": "first_seen"}
 
@@ -145,13 +240,15 @@ class Purchases(Kind):
     name = "purchases"
     file_key = ("order_id",)
     columns = (
-        Column("order_id", _text(Purchase, "external_id", required=True), _field(Purchase, "external_id"), True),
-        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True),
-        Column("purchased_at", _past_datetime, _field(Purchase, "purchased_at"), True),
-        Column("amount", lambda raw, row: parsing.decimal(raw, 14, 2), _field(Purchase, "amount"), True),
-        Column("currency", lambda raw, row: parsing.currency(raw, settings.CRM_CURRENCY), _field(Purchase, "currency")),
-        Column("status", lambda raw, row: parsing.choice(raw, Purchase.Status.values, Purchase.Status.COMPLETED),
-               _field(Purchase, "status")),
+        Column("order_id", _text(Purchase, "external_id", required=True), _field(Purchase, "external_id"), True,
+               many=_many_text(Purchase, "external_id", required=True)),
+        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True,
+               many=_many_text(Client, "external_id", required=True)),
+        Column("purchased_at", _past_datetime, _field(Purchase, "purchased_at"), True, many=_many_past_datetime),
+        Column("amount", lambda raw, row: parsing.decimal(raw, 14, 2), _field(Purchase, "amount"), True,
+               many=_many_decimal(14, 2)),
+        Column("currency", _currency, _field(Purchase, "currency"), many=_distinct(_currency)),
+        Column("status", _purchase_status, _field(Purchase, "status"), many=_distinct(_purchase_status)),
     )
 
     def targets(self, present):
@@ -175,13 +272,18 @@ class PurchaseItems(Kind):
     name = "purchase_items"
     file_key = ("order_id", "sku")
     columns = (
-        Column("order_id", _text(Purchase, "external_id", required=True), _field(Purchase, "external_id"), True),
-        Column("sku", _text(PurchaseItem, "sku", required=True), _field(PurchaseItem, "sku"), True),
+        Column("order_id", _text(Purchase, "external_id", required=True), _field(Purchase, "external_id"), True,
+               many=_many_text(Purchase, "external_id", required=True)),
+        Column("sku", _text(PurchaseItem, "sku", required=True), _field(PurchaseItem, "sku"), True,
+               many=_many_text(PurchaseItem, "sku", required=True)),
         Column("quantity", lambda raw, row: parsing.decimal(raw, 12, 3, allow_zero=False),
-               _field(PurchaseItem, "quantity"), True),
-        Column("price", lambda raw, row: parsing.decimal(raw, 14, 2), _field(PurchaseItem, "price"), True),
-        Column("name", _text(PurchaseItem, "name"), _field(PurchaseItem, "name")),
-        Column("category", _text(PurchaseItem, "category"), _field(PurchaseItem, "category")),
+               _field(PurchaseItem, "quantity"), True, many=_many_decimal(12, 3, allow_zero=False)),
+        Column("price", lambda raw, row: parsing.decimal(raw, 14, 2), _field(PurchaseItem, "price"), True,
+               many=_many_decimal(14, 2)),
+        Column("name", _text(PurchaseItem, "name"), _field(PurchaseItem, "name"),
+               many=_many_text(PurchaseItem, "name")),
+        Column("category", _text(PurchaseItem, "category"), _field(PurchaseItem, "category"),
+               many=_many_text(PurchaseItem, "category")),
     )
 
     def checks(self):
@@ -212,9 +314,11 @@ class Activities(Kind):
     name = "activity"
     file_key = ("client_id", "kind", "occurred_at")
     columns = (
-        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True),
-        Column("kind", _text(Activity, "kind", required=True), _field(Activity, "kind"), True),
-        Column("occurred_at", _past_datetime, _field(Activity, "occurred_at"), True),
+        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True,
+               many=_many_text(Client, "external_id", required=True)),
+        Column("kind", _text(Activity, "kind", required=True), _field(Activity, "kind"), True,
+               many=_many_text(Activity, "kind", required=True)),
+        Column("occurred_at", _past_datetime, _field(Activity, "occurred_at"), True, many=_many_past_datetime),
         Column("properties", lambda raw, row: parsing.json_object(raw), _field(Activity, "properties")),
     )
 

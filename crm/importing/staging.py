@@ -5,6 +5,8 @@ with SQL (duplicates inside the file, references to unknown rows) and then merge
 tables with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
 """
 
+from contextlib import contextmanager
+
 from django.db import connection
 
 STAGE = "crm_import_stage"
@@ -27,8 +29,16 @@ def create_stage(columns):
 
 
 def drop_stage():
+    if _is_postgres() and _transaction_failed():
+        return  # the rollback that follows removes the stage: it was created in this transaction
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+
+
+def _transaction_failed():
+    from psycopg.pq import TransactionStatus  # PostgreSQL only
+
+    return connection.connection.info.transaction_status == TransactionStatus.INERROR
 
 
 def adapters(columns):
@@ -43,28 +53,63 @@ def adapters(columns):
     return [lambda value, f=field: f.get_db_prep_save(value, connection) for _, field in columns]
 
 
-def load(columns, rows):
-    """rows: list of tuples (line, value, value, ...) already adapted."""
+# Binary COPY spares both sides printing and parsing numbers and times as text. The stage holds
+# parsed values of these types only (text goes into varchar columns the same way as into text).
+_BINARY_COPY_TYPES = {
+    "CharField": "text", "DateTimeField": "timestamptz", "DecimalField": "numeric", "BooleanField": "bool",
+    "DateField": "date", "JSONField": "jsonb",
+}
+
+
+@contextmanager
+def loader(columns):
+    """Yields load(rows), rows being tuples (line, value, value, ...) already adapted.
+
+    On PostgreSQL one COPY takes the whole file: psycopg sends the data as it goes, so memory stays
+    bounded, and one COPY costs far less than a COPY per batch. It is binary when every column's type
+    allows (see _BINARY_COPY_TYPES). If the block ends with an exception the COPY fails, and with it
+    the transaction (see drop_stage).
+    """
     names = ", ".join(["line", *(name for name, _ in columns)])
     with connection.cursor() as cursor:
         if _is_postgres():
-            with cursor.cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            types = ["int4", *(_BINARY_COPY_TYPES.get(field.get_internal_type()) for _, field in columns)]
+            binary = all(types)
+            statement = f"COPY {STAGE} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+            with cursor.cursor.copy(statement) as copy:
+                if binary:
+                    copy.set_types(types)
+                write_row = copy.write_row
+
+                def load(rows):
+                    for row in rows:
+                        write_row(row)
+
+                yield load
         else:
             marks = ", ".join(["%s"] * (len(columns) + 1))
-            cursor.executemany(f"INSERT INTO {STAGE} ({names}) VALUES ({marks})", rows)
+            sql = f"INSERT INTO {STAGE} ({names}) VALUES ({marks})"
+
+            def load(rows):
+                if rows:
+                    cursor.executemany(sql, rows)
+
+            yield load
 
 
 def reject_duplicates(key, label):
-    """Rows whose key repeats an earlier line of the same file are rejected, naming that line."""
+    """Rows whose key repeats an earlier line of the same file are rejected, naming that line.
+
+    One hash aggregate finds the repeated keys; usually there are none and the UPDATE has nothing to
+    join. Key columns are required, so never NULL, and plain equality matches them.
+    """
     cols = ", ".join(key)
+    match = " AND ".join(f"{STAGE}.{name} = d.{name}" for name in key)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE INDEX {STAGE}_key ON {STAGE} ({cols}, line)")
         cursor.execute(
             f"UPDATE {STAGE} SET error = %s || d.first_line "
-            f"FROM (SELECT line, MIN(line) OVER (PARTITION BY {cols}) AS first_line FROM {STAGE}) d "
-            f"WHERE {STAGE}.line = d.line AND d.line <> d.first_line",
+            f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {STAGE} GROUP BY {cols} HAVING COUNT(*) > 1) d "
+            f"WHERE {match} AND {STAGE}.line <> d.first_line",
             [f"{label}: duplicate of line "],
         )
 
@@ -89,6 +134,13 @@ def count_rejected():
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGE} WHERE error IS NOT NULL")
         return cursor.fetchone()[0]
+
+
+def analyze_stage():
+    """The stage is loaded: give the planner its real size and value spread for the checks and merge."""
+    if _is_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {STAGE}")
 
 
 def _defaults(model, given, params):
