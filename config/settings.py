@@ -141,6 +141,23 @@ CRM_IMPORT_BATCH_SIZE = env_int("CRM_IMPORT_BATCH_SIZE", 5000, minimum=1)
 CRM_RFM_LEVELS = env_int("CRM_RFM_LEVELS", 5, minimum=2)
 CRM_CHURN_HORIZON_DAYS = env_int("CRM_CHURN_HORIZON_DAYS", 90, minimum=1)
 CRM_CLV_HORIZON_DAYS = env_int("CRM_CLV_HORIZON_DAYS", 365, minimum=1)
+# Audience files for ad platforms are personal data: deleted from the storage after this many days.
+CRM_AUDIENCE_RETENTION_DAYS = env_int("CRM_AUDIENCE_RETENTION_DAYS", 30, minimum=1)
+# Where uploaded and exported files go (audience files included): local MEDIA_ROOT by default, or
+# any storage class, e.g. storages.backends.s3.S3Storage (django-storages, installed separately),
+# with its options as JSON, e.g. {"bucket_name": "crm-files", "default_acl": "private"}.
+import json  # noqa: E402 - kept with the one setting that reads JSON
+
+STORAGES["default"]["BACKEND"] = env_str("DEFAULT_FILE_STORAGE_BACKEND", STORAGES["default"]["BACKEND"])
+try:
+    STORAGES["default"]["OPTIONS"] = json.loads(env_str("DEFAULT_FILE_STORAGE_OPTIONS", "{}"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DEFAULT_FILE_STORAGE_OPTIONS is not a JSON object: {exc}") from None
+if not isinstance(STORAGES["default"]["OPTIONS"], dict):
+    raise ImproperlyConfigured("DEFAULT_FILE_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"crm\"}.")
+CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
+# PostgreSQL work_mem for the nightly run's big GROUP BYs and anti-joins (per worker process).
+CRM_NIGHTLY_WORK_MEM = env_str("CRM_NIGHTLY_WORK_MEM", "256MB")
 CRM_CHURN_BAND_MEDIUM = env_float("CRM_CHURN_BAND_MEDIUM", 0.33)
 CRM_CHURN_BAND_HIGH = env_float("CRM_CHURN_BAND_HIGH", 0.66)
 if not 0 < CRM_CHURN_BAND_MEDIUM < CRM_CHURN_BAND_HIGH < 1:

@@ -7,23 +7,39 @@ days since 1970-01-01 UTC so numpy can do the rest.
 
 "As of" is strict: a point in time `cut` sees only rows with time < cut, so the run for a day
 sees that whole day and nothing after it.
+
+Speed: rows are compared as timestamps (cheap) with FILTER clauses, and only the per-client
+results are turned into day numbers, so the database does no date arithmetic per row.
 """
 
+import datetime as dt
+
 import numpy as np
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CHUNK = 50_000
+COPY_BLOCK = 4 << 20
 
 
-def _epoch_days(column):
+def _epoch_days(expression):
     if connection.vendor == "postgresql":
-        return f"(CAST(EXTRACT(EPOCH FROM {column}) AS DOUBLE PRECISION) / 86400.0)"
+        return f"(CAST(EXTRACT(EPOCH FROM {expression}) AS DOUBLE PRECISION) / 86400.0)"
     # SQLite keeps UTC text; julianday() of it minus the Julian day of 1970-01-01.
-    return f"(julianday({column}) - 2440587.5)"
+    return f"(julianday({expression}) - 2440587.5)"
+
+
+def _when(days):
+    """A point in epoch days as the database compares it with a timestamp column."""
+    moment = EPOCH + dt.timedelta(days=float(days))
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def _fetch(sql, params, width, n, index_of):
     """Run an aggregate query (first column client id) into an (n, width) float array."""
+    if connection.vendor == "postgresql":
+        return _fetch_postgres(sql, params, width, n, index_of)
     out = np.full((n, width), np.nan)
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
@@ -33,13 +49,50 @@ def _fetch(sql, params, width, n, index_of):
     return out
 
 
+_PGCOPY_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
+
+
+def _fetch_postgres(sql, params, width, n, index_of):
+    """The same on PostgreSQL, fast: the aggregate runs as CREATE TEMP TABLE ... AS, which may
+    use parallel workers (a server-side cursor may not), with room to hash in memory; the result
+    comes back by binary COPY as fixed-width float8 rows that numpy reads without a Python object
+    per value (a million clients by forty columns would otherwise be forty million floats)."""
+    out = np.full((n, width), np.nan)
+    names = [f"c{i}" for i in range(width)]
+    row = np.dtype([("fields", ">i2"), *[(f, t) for name in ["id", *names] for f, t in
+                                         ((f"len_{name}", ">i4"), (name, ">f8"))]])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+        cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
+        cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
+        select = ", ".join(["CAST(client_id AS DOUBLE PRECISION)",
+                            *(f"COALESCE(CAST({c} AS DOUBLE PRECISION), 'NaN')" for c in names)])
+        buffer = bytearray()
+
+        def take_whole_rows(start):
+            whole = (len(buffer) - start) // row.itemsize
+            block = np.frombuffer(buffer, dtype=row, count=whole, offset=start)
+            out[index_of(block["id"])] = np.column_stack([block[name] for name in names])
+            del block
+            del buffer[: start + whole * row.itemsize]
+
+        start = _PGCOPY_HEADER
+        with cursor.cursor.copy(f"COPY (SELECT {select} FROM segments_aggregate) TO STDOUT (FORMAT binary)") as copy:
+            for chunk in copy:  # PostgreSQL sends a message per row: parse in blocks of ~4 MB
+                buffer += chunk
+                if len(buffer) >= COPY_BLOCK:
+                    take_whole_rows(start)
+                    start = 0
+        take_whole_rows(start)  # what is left is the 2-byte end marker
+    return out
+
+
 def client_ids(as_of_cut):
     """Clients known at the as-of time (first seen before it, or with no first-seen date)."""
-    t = float(as_of_cut)
     sql = (f"SELECT id, {_epoch_days('first_seen')} FROM crm_client "
-           f"WHERE first_seen IS NULL OR {_epoch_days('first_seen')} < %s ORDER BY id")
+           f"WHERE first_seen IS NULL OR first_seen < %s ORDER BY id")
     with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [t])
+        cursor.execute(sql, [_when(as_of_cut)])
         blocks = []
         while rows := cursor.fetchmany(CHUNK):
             blocks.append(np.array(rows, dtype=np.float64))
@@ -55,45 +108,50 @@ def read(points, windows, ids, first_seen):
     Returns ([aggregates dict per point], [array per window]).
     """
     n = ids.size
-    end = max(points)
     lo, hi = (int(ids[0]), int(ids[-1])) if n else (0, -1)
+    params = {"lo": lo, "hi": hi, "end": _when(max(points))}
+    for i, p in enumerate(points):
+        params |= {f"p{i}": _when(p), f"p{i}_30": _when(p - 30), f"p{i}_90": _when(p - 90)}
+    for i, (start, stop, _) in enumerate(windows):
+        params |= {f"w{i}_start": _when(start), f"w{i}_stop": _when(stop)}
 
     def fetch(sql, width):
         if n == 0:
             return np.empty((0, width))
-        return _fetch(sql, [lo, hi, end], width, n, lambda col: np.searchsorted(ids, col.astype(np.int64)))
+        return _fetch(sql, params, width, n, lambda col: np.searchsorted(ids, col.astype(np.int64)))
 
-    cols = ["MIN(t)"]
-    for p in points:
-        cols += [f"SUM(CASE WHEN t < {p!r} THEN 1 ELSE 0 END)",
-                 f"SUM(CASE WHEN t < {p!r} THEN amount ELSE 0 END)",
-                 f"MAX(CASE WHEN t < {p!r} THEN t END)"]
-    for start, stop, what in windows:
-        value = "1" if what == "orders" else "amount"
-        cols.append(f"SUM(CASE WHEN t >= {start!r} AND t < {stop!r} THEN {value} ELSE 0 END)")
+    amount = "CAST(amount AS DOUBLE PRECISION)"
+    cols = [_epoch_days("MIN(purchased_at)")]
+    for i in range(len(points)):
+        before = f"FILTER (WHERE purchased_at < %(p{i})s)"
+        cols += [f"COUNT(*) {before}", f"SUM({amount}) {before}", _epoch_days(f"MAX(purchased_at) {before}")]
+    for i, (_, _, what) in enumerate(windows):
+        value = "COUNT(*)" if what == "orders" else f"SUM({amount})"
+        cols.append(f"{value} FILTER (WHERE purchased_at >= %(w{i}_start)s AND purchased_at < %(w{i}_stop)s)")
     purchases = fetch(
-        f"SELECT client_id, {', '.join(cols)} FROM ("
-        f"  SELECT client_id, CAST(amount AS DOUBLE PRECISION) AS amount, {_epoch_days('purchased_at')} AS t"
-        f"  FROM crm_purchase WHERE status = 'completed' AND client_id BETWEEN %s AND %s) x "
-        f"WHERE t < %s GROUP BY client_id",
+        f"SELECT client_id, {_named(cols)} FROM crm_purchase "
+        f"WHERE status = 'completed' AND client_id BETWEEN %(lo)s AND %(hi)s AND purchased_at < %(end)s "
+        f"GROUP BY client_id",
         len(cols))
 
-    cols = ["MIN(t)"]
-    for p in points:
-        cols += [f"SUM(CASE WHEN t < {p!r} AND t >= {p - 30!r} THEN 1 ELSE 0 END)",
-                 f"SUM(CASE WHEN t < {p!r} AND t >= {p - 90!r} THEN 1 ELSE 0 END)",
-                 f"MAX(CASE WHEN t < {p!r} THEN t END)"]
+    cols = [_epoch_days("MIN(occurred_at)")]
+    for i in range(len(points)):
+        cols += [f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_30)s)",
+                 f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_90)s)",
+                 _epoch_days(f"MAX(occurred_at) FILTER (WHERE occurred_at < %(p{i})s)")]
     activity = fetch(
-        f"SELECT client_id, {', '.join(cols)} FROM ("
-        f"  SELECT client_id, {_epoch_days('occurred_at')} AS t FROM crm_activity"
-        f"  WHERE client_id BETWEEN %s AND %s) x "
-        f"WHERE t < %s GROUP BY client_id",
+        f"SELECT client_id, {_named(cols)} FROM crm_activity "
+        f"WHERE client_id BETWEEN %(lo)s AND %(hi)s AND occurred_at < %(end)s GROUP BY client_id",
         len(cols))
 
     aggregates = _assemble(purchases, activity, points, first_seen)
     base = 1 + 3 * len(points)
     window_values = [np.nan_to_num(purchases[:, base + i]) for i in range(len(windows))]
     return aggregates, window_values
+
+
+def _named(columns):
+    return ", ".join(f"{expression} AS c{i}" for i, expression in enumerate(columns))
 
 
 def _assemble(purchases, activity, points, first_seen):
