@@ -39,6 +39,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from segments.pipeline import rebuild_segments  # noqa: E402
@@ -141,6 +142,7 @@ def main():
         sys.exit("Point DATABASE_URL (or CRM_VAR_DIR for SQLite) at a database whose name contains 'bench': "
                  "it is emptied.")
 
+    call_command("migrate", verbosity=0)
     have = sql("SELECT (SELECT COUNT(*) FROM crm_client), (SELECT COUNT(*) FROM crm_purchase)")[0]
     if not (args.keep and have == (args.clients, args.purchases)):
         started = time.monotonic()
