@@ -117,11 +117,13 @@ class Segment(models.Model):
 class SegmentMembership(models.Model):
     """A stay of a client in a segment: from the run that put them in to the run that took them out."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    # No single-column indexes on segment and entered_run: the composite indexes below lead with them.
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
     entered_at = models.DateField(_("entered on"))
     left_at = models.DateField(_("left on"), null=True, blank=True)
-    entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
+                                    db_index=False)
     left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+")
 
     class Meta:

@@ -123,6 +123,9 @@ def _rebuild(run, progress):
                 progress(f"  scored {min(start + RANGE_SIZE, ids.size)} of {ids.size} clients")
 
     with _stage(run, "segments", progress), transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
+                cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
         previous = ScoringRun.objects.current()
         membership.collect(run)
         moved = membership.apply(run)
