@@ -156,6 +156,10 @@ except ValueError as exc:
 if not isinstance(STORAGES["default"]["OPTIONS"], dict):
     raise ImproperlyConfigured("DEFAULT_FILE_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"crm\"}.")
 CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
+CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
+# A delivery claimed longer ago than this is closed as interrupted (never resent): keep it above
+# the 10-minute time limit of a sending task.
+CRM_CAMPAIGN_STUCK_MINUTES = env_int("CRM_CAMPAIGN_STUCK_MINUTES", 15, minimum=11)
 # PostgreSQL work_mem for the nightly run's big GROUP BYs and anti-joins (per worker process).
 CRM_NIGHTLY_WORK_MEM = env_str("CRM_NIGHTLY_WORK_MEM", "256MB")
 CRM_CHURN_BAND_MEDIUM = env_float("CRM_CHURN_BAND_MEDIUM", 0.33)

@@ -1,0 +1,288 @@
+"""How fast a segment becomes an ad platform's audience file, against a bare read of the same rows.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_aud_bench \\
+        .venv/bin/python bench/audience_export.py [--clients 1000000] [--platforms google,meta,...]
+                                                  [--repeat 3] [--regenerate] [--force] [--one-connection]
+
+It makes (once; again with --regenerate or another --clients) a segment `bench-audience` of
+--clients members in SQL with generate_series: realistic contact data (gmail and other addresses,
+some in upper case or with spaces; E.164 phones, a few national `8 ...` ones, some missing;
+Cyrillic names and cities; 40,000 distinct zips, about as many as Russia has; birth dates,
+genders), 4% without ads consent, 1% erased.
+Then, in the same run and `--repeat` times each (best time kept, as the machine may be busy):
+
+  baseline  the rows an export reads (same query, same columns: id + the ClientRow columns of the
+            eligible members, ordered by client id) through a server-side cursor, fetchmany of
+            campaigns.audience.FETCH_SIZE, and the SHA-256 hex digest of each row's email;
+  export    `export_audience(segment, platform)`, a full export: the same read, the platform's
+            formatter, the files into Django's storage (a temporary MEDIA_ROOT here) and the held
+            state (every line sent, for later deltas) written with COPY. The state of the pair is
+            emptied before each run, outside the timing, so every run is a first export;
+  files     (information) the same without the held state: read, format and write the files;
+  delta     (information) right after the export, a delta with nothing changed: what a nightly
+            sync of an unchanged segment costs (set-based SQL over the held lines).
+
+It prints rows per second, export time / baseline time per platform (target: at most 2) and the
+peak RSS, and exits 0 whether or not the target is met: it is a report, not a test.
+
+THIS EMPTIES THE DATABASE'S CRM TABLES when it generates the data (TRUNCATE crm_client CASCADE:
+clients and everything that refers to them). It refuses to run unless the database is PostgreSQL
+and its name contains "bench" (override with --force).
+"""
+
+import argparse
+import contextlib
+import hashlib
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+from campaigns import audience  # noqa: E402
+from campaigns.exports import PLATFORMS, write_audience  # noqa: E402
+from campaigns.models import AudienceMember, AudienceState  # noqa: E402
+from segments.models import Segment  # noqa: E402
+
+TARGET_RATIO = 2.0
+SLUG = "bench-audience"
+# Bump when the generated data changes, so an old data set is not taken for the new one.
+DATA_VERSION = "3"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--clients", type=int, default=1_000_000, help="members of the segment (default 1000000)")
+    parser.add_argument("--platforms", default=",".join(PLATFORMS), help="comma-separated (default: all five)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the best counts (default 3)")
+    parser.add_argument("--regenerate", action="store_true", help="make the data again even if it is there")
+    parser.add_argument("--force", action="store_true", help="run even if the database name lacks 'bench'")
+    parser.add_argument("--one-connection", action="store_true",
+                        help="export inside a transaction of the caller, as in tests: one connection takes turns "
+                             "reading and writing the held lines (for comparison)")
+    args = parser.parse_args(argv)
+    platforms = [slug.strip() for slug in args.platforms.split(",") if slug.strip()]
+    unknown = [slug for slug in platforms if slug not in PLATFORMS]
+    if unknown or args.clients < 1 or args.repeat < 1:
+        parser.error(f"unknown platform(s) {unknown}; known: {', '.join(PLATFORMS)}" if unknown
+                     else "--clients and --repeat must be at least 1")
+    refusal = _refusal(args.force)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+
+    call_command("migrate", verbosity=0)
+    segment = _data(args.clients, args.regenerate)
+    eligible = _eligible(segment)
+    print(f"database {connection.settings_dict['NAME']} on PostgreSQL {_server_version()}; "
+          f"segment {SLUG}: {args.clients:,} members, {eligible:,} eligible (ads consent, not erased); "
+          f"fetch size {audience.FETCH_SIZE:,}; best of {args.repeat}"
+          f"{'; exports on one connection' if args.one_connection else ''}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    with tempfile.TemporaryDirectory(prefix="crm-bench-audience-") as media, override_settings(MEDIA_ROOT=media):
+        best = {}
+        for round_ in range(args.repeat):
+            _keep_best(best, "baseline", _baseline(segment))
+            for slug in platforms:
+                _keep_best(best, ("files", slug), _files_only(segment, slug, media))
+                export, seconds = _export(segment, slug, media, args.one_connection)
+                _keep_best(best, ("export", slug), seconds)
+                _keep_best(best, ("delta", slug), _delta(segment, slug, media))
+                if round_ == 0:
+                    print(f"  {slug}: {export.exported:,} exported, {export.skipped:,} without a usable identifier, "
+                          f"rows {export.rows}", flush=True)
+
+    base = best["baseline"]
+    print(f"\nbaseline (server-side cursor, same rows and columns, SHA-256 of the email): "
+          f"{base:.2f} s, {eligible / base:,.0f} rows/s")
+    print(f"{'platform':<8} {'export s':>9} {'rows/s':>10} {'ratio':>6} {'target':>8}   {'files only s':>12} "
+          f"{'ratio':>6}   {'delta s':>7}")
+    verdicts = []
+    for slug in platforms:
+        seconds, files, delta = best[("export", slug)], best[("files", slug)], best[("delta", slug)]
+        verdicts.append(seconds / base <= TARGET_RATIO)
+        print(f"{slug:<8} {seconds:>9.2f} {eligible / seconds:>10,.0f} {seconds / base:>6.2f} "
+              f"{'MET' if verdicts[-1] else 'NOT MET':>8}   {files:>12.2f} {files / base:>6.2f}   {delta:>7.2f}")
+    print(f"peak RSS: {_peak_rss_mb():.0f} MB")
+    print(f"target export/baseline <= {TARGET_RATIO:g}: "
+          f"{'MET' if all(verdicts) else 'NOT MET'} for {sum(verdicts)} of {len(verdicts)} platforms")
+    return 0
+
+
+def _refusal(force):
+    if connection.vendor != "postgresql":
+        return (f"bench/audience_export.py needs a PostgreSQL database; this one is {connection.vendor}. "
+                f"Set DATABASE_URL=postgres://.../crm_aud_bench.")
+    name = connection.settings_dict["NAME"] or ""
+    if "bench" not in name and not force:
+        return (f"bench/audience_export.py empties the crm tables of the database it runs on, and {name!r} "
+                f"does not look like a benchmark database (no 'bench' in its name). "
+                f"Use a database such as crm_aud_bench, or pass --force if you really mean it.")
+    return None
+
+
+def _data(clients, regenerate):
+    """The bench segment, made in SQL unless it is there already with this size and data version."""
+    marker = f"bench data v{DATA_VERSION}, {clients} members"
+    segment = Segment.objects.filter(slug=SLUG).first()
+    if segment and segment.description == marker and not regenerate:
+        return segment
+    started = time.perf_counter()
+    print(f"generating {clients:,} clients...", flush=True)
+    extra = clients // 10  # clients outside the segment, so the read is not the whole table
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE crm_client CASCADE")
+    Segment.objects.filter(slug=SLUG).delete()  # with its held audience lines and syncs
+    with connection.cursor() as cursor:
+        cursor.execute(_CLIENTS_SQL, [clients + extra])
+        cursor.execute(
+            f"INSERT INTO {Segment._meta.db_table} (slug, name, kind, description, rule, is_active, size, updated_at) "
+            f"VALUES (%s, 'Audience benchmark', 'rule', %s, '{{}}', false, %s, now()) RETURNING id",
+            [SLUG, marker, clients])
+        segment_id = cursor.fetchone()[0]
+        # Inactive so the nightly run leaves it alone; its members are written here directly.
+        cursor.execute(
+            "INSERT INTO segments_segmentmembership (segment_id, client_id, entered_at) "
+            "SELECT %s, id, DATE '2026-01-01' FROM crm_client WHERE mod(id, 21) <> 0 ORDER BY id LIMIT %s",
+            [segment_id, clients])
+        cursor.execute("ANALYZE")
+    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    return Segment.objects.get(pk=segment_id)
+
+
+_CLIENTS_SQL = """
+INSERT INTO crm_client (external_id, email, phone, first_name, last_name, city, country, zip, birth_date, gender,
+    acquisition_channel, email_consent, email_consent_source, ads_consent, erased_at, created_at, updated_at)
+SELECT 'C' || n,
+    CASE WHEN mod(n, 17) = 0 THEN ''
+         WHEN mod(n, 5) = 0 THEN 'Ivan.Petrov' || n || '+shop@gmail.com'
+         WHEN mod(n, 23) = 0 THEN '  Anna' || n || '@Yandex.RU '
+         WHEN mod(n, 3) = 0 THEN 'user' || n || '@mail.ru'
+         ELSE 'client.' || n || '@example.com' END,
+    CASE WHEN mod(n, 11) = 0 THEN ''
+         WHEN mod(n, 97) = 0 THEN '8 912 ' || lpad((mod(n, 10000000))::text, 7, '0')
+         ELSE '+7912' || lpad((mod(n, 10000000))::text, 7, '0') END,
+    (ARRAY['Иван', 'Мария', 'Анна', 'Пётр', 'Ольга', 'Алексей', 'Елена', 'Дмитрий', 'John', ''])[1 + mod(n, 10)],
+    (ARRAY['Иванов', 'Петрова', 'Смирнов', 'Кузнецова', 'Попов', 'Соколова', 'Smith', ''])[1 + mod(n, 8)],
+    (ARRAY['Москва', 'Санкт-Петербург', 'Казань', 'Новосибирск', 'Нижний Новгород', ''])[1 + mod(n, 6)],
+    CASE WHEN mod(n, 13) = 0 THEN '' ELSE 'RU' END,
+    lpad((100000 + mod(n, 40000))::text, 6, '0'),
+    CASE WHEN mod(n, 9) = 0 THEN NULL ELSE DATE '1950-01-01' + (mod(n, 20000)) END,
+    (ARRAY['m', 'f', ''])[1 + mod(n, 3)],
+    '', true, '', mod(n, 25) <> 0,
+    CASE WHEN mod(n, 100) = 0 THEN now() END,
+    now(), now()
+FROM generate_series(1, %s) n
+"""
+
+
+def _eligible(segment):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) {audience._ELIGIBLE}", [segment.pk])
+        return cursor.fetchone()[0]
+
+
+def _read_sql():
+    return f"SELECT {audience._SELECT} {audience._ELIGIBLE} ORDER BY m.client_id"
+
+
+def _baseline(segment):
+    sha256 = hashlib.sha256
+    started = time.perf_counter()
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(_read_sql(), [segment.pk])
+        while batch := cursor.fetchmany(audience.FETCH_SIZE):
+            for row in batch:
+                sha256(row[2].encode()).hexdigest()
+    return time.perf_counter() - started
+
+
+def _export(segment, slug, media, one_connection=False):
+    _forget_state(segment, slug)
+    started = time.perf_counter()
+    with transaction.atomic() if one_connection else contextlib.nullcontext():
+        export = audience.export_audience(segment, slug)
+    seconds = time.perf_counter() - started
+    _empty(media)
+    return export, seconds
+
+
+def _delta(segment, slug, media):
+    started = time.perf_counter()
+    export = audience.export_audience(segment, slug, delta=True)
+    seconds = time.perf_counter() - started
+    assert export.exported == export.removed == export.updated == 0, "nothing changed, yet the delta is not empty"
+    _empty(media)
+    return seconds
+
+
+class _NoState:
+    def write(self, *args):
+        pass
+
+
+def _files_only(segment, slug, media):
+    """The export's read, formatter and file writes, without the held state and the storage."""
+    platform = PLATFORMS[slug]
+    started = time.perf_counter()
+    with transaction.atomic():
+        files = {key: open(Path(media) / f"files-{key}.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
+                 for key in platform.files}
+        tap = audience._Tap(platform, files, _NoState())
+        write_audience(tap, tap.clients(audience._batches(_read_sql(), [segment.pk])), tap.open_file)
+        tap.drain()
+        for handle in files.values():
+            handle.close()
+    seconds = time.perf_counter() - started
+    _empty(media)
+    return seconds
+
+
+def _forget_state(segment, slug):
+    state = AudienceState.objects.filter(segment=segment, platform=slug).first()
+    if state:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {AudienceMember._meta.db_table} WHERE state_id = %s", [state.pk])
+        state.delete()
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")  # the deletion's dirty pages are written now, not during the next run
+
+
+def _empty(media):
+    for path in Path(media).rglob("*"):
+        if path.is_file():
+            path.unlink()
+
+
+def _keep_best(best, key, seconds):
+    best[key] = min(best.get(key, seconds), seconds)
+
+
+def _server_version():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    sys.exit(main())

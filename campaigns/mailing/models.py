@@ -1,0 +1,249 @@
+"""Email templates (versioned), campaigns, one delivery row per recipient, address suppressions.
+
+These models belong to the `campaigns` app: campaigns/models.py ends with
+`from .mailing.models import *`.
+"""
+
+import hashlib
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models, transaction
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Client
+from segments.models import Segment
+
+__all__ = ["EmailTemplate", "EmailTemplateVersion", "Campaign", "Delivery", "Suppression"]
+
+
+class EmailTemplate(models.Model):
+    """What an email says, in the Django template language. Every change of content is a new version."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    preheader = models.CharField(_("preheader"), max_length=255, blank=True,
+                                 help_text=_("The preview line mail clients show after the subject."))
+    html_body = models.TextField(_("HTML body"))
+    text_body = models.TextField(_("text body"), blank=True,
+                                 help_text=_("Left empty, it is generated from the HTML body."))
+    version = models.PositiveIntegerField(_("version"), default=0, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("email template")
+        verbose_name_plural = _("email templates")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # The version row and the template change together, so a delivery's version always exists.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.snapshot()
+
+    def clean(self):
+        from .templating import template_errors
+
+        errors = template_errors(self.content())
+        if errors:
+            raise ValidationError(errors)
+
+    def content(self):
+        return {"subject": self.subject, "preheader": self.preheader, "html_body": self.html_body,
+                "text_body": self.text_body}
+
+    def snapshot(self):
+        """The current version, created when the content changed since the last one."""
+        digest = content_hash(self.content())
+        latest = self.versions.order_by("-number").first()
+        if latest and latest.content_hash == digest:
+            return latest
+        number = (latest.number if latest else 0) + 1
+        version = self.versions.create(number=number, content_hash=digest, **self.content())
+        EmailTemplate.objects.filter(pk=self.pk).update(version=number)
+        self.version = number
+        return version
+
+    def current_version(self):
+        return self.versions.order_by("-number").first() or self.snapshot()
+
+
+def content_hash(content):
+    raw = "\x1f".join(content[key] for key in ("subject", "preheader", "html_body", "text_body"))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class EmailTemplateVersion(models.Model):
+    """A frozen copy of a template as it was at some point: deliveries point here, never to the template."""
+
+    template = models.ForeignKey(EmailTemplate, on_delete=models.CASCADE, related_name="versions",
+                                 verbose_name=_("template"))
+    number = models.PositiveIntegerField(_("version"))
+    content_hash = models.CharField(_("content hash"), max_length=64)
+    subject = models.CharField(_("subject"), max_length=255)
+    preheader = models.CharField(_("preheader"), max_length=255, blank=True)
+    html_body = models.TextField(_("HTML body"))
+    text_body = models.TextField(_("text body"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("email template version")
+        verbose_name_plural = _("email template versions")
+        ordering = ["template", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="one_template_version_number")]
+
+    def __str__(self):
+        return f"{self.template_id} v{self.number}"
+
+
+class Campaign(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        SCHEDULED = "scheduled", _("scheduled")
+        SENDING = "sending", _("sending")
+        PAUSED = "paused", _("paused")
+        DONE = "done", _("done")
+        CANCELLED = "cancelled", _("cancelled")
+
+    # Draft and scheduled start a send; sending again only queues what is still pending (safe to repeat).
+    LAUNCHABLE = (State.DRAFT, State.SCHEDULED, State.SENDING)
+
+    slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="campaigns",
+                                 verbose_name=_("template"))
+    from_email = models.CharField(_("from"), max_length=254, blank=True,
+                                  help_text=_("Empty: DEFAULT_FROM_EMAIL."))
+    segments = models.ManyToManyField(Segment, related_name="+", verbose_name=_("audience segments"))
+    exclude_segments = models.ManyToManyField(Segment, related_name="+", blank=True,
+                                              verbose_name=_("exclusion segments"))
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout, %"), default=0, validators=[MinValueValidator(0), MaxValueValidator(50)],
+        help_text=_("A random share of the audience that is recorded but not sent, to measure uplift."))
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("email campaign")
+        verbose_name_plural = _("email campaigns")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(holdout_percent__lte=50), name="campaign_holdout_at_most_50"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def sender(self):
+        return self.from_email or settings.DEFAULT_FROM_EMAIL
+
+
+class Delivery(models.Model):
+    """One recipient of one occurrence of a campaign. Sent at most once; always ends in a final state."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        SUPPRESSED = "suppressed", _("suppressed")
+
+    class Reason(models.TextChoices):
+        # Why a recipient got no email (suppressed) ...
+        NO_CONSENT = "no_consent", _("no email consent")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        ERASED = "erased", _("erased")
+        NO_EMAIL = "no_email", _("no email address")
+        BOUNCED = "bounced", _("address bounced")
+        COMPLAINED = "complained", _("complained")
+        SUPPRESSED_ADDRESS = "suppressed_address", _("address suppressed")
+        HOLDOUT = "holdout", _("holdout group")
+        # ... or why sending failed.
+        REJECTED = "rejected", _("rejected by the email service")
+        RENDER_ERROR = "render_error", _("template could not be rendered")
+        GAVE_UP = "gave_up", _("temporary errors, retries exhausted")
+        INTERRUPTED = "interrupted", _("worker stopped while sending; not resent")
+
+    FINAL_STATES = (State.SENT, State.FAILED, State.SUPPRESSED)
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries",
+                                 verbose_name=_("campaign"), db_index=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("client"))
+    # "once" for a manual launch; later a date for recurring campaigns or a run id for triggered ones.
+    occurrence = models.CharField(_("occurrence"), max_length=64, default="once")
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    variant = models.CharField(_("variant"), max_length=32, null=True, blank=True)  # A/B, phase 2
+    template_version = models.ForeignKey(EmailTemplateVersion, on_delete=models.PROTECT, related_name="deliveries",
+                                         null=True, blank=True, verbose_name=_("template version"))
+    subject = models.CharField(_("subject as sent"), max_length=998, blank=True)
+    message_id = models.CharField(_("ESP message id"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Who claimed the row: the Celery task id, which stays the same when a task is redelivered or retried.
+    claim_token = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "client", "occurrence"], name="one_delivery_per_occurrence"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "state"], name="delivery_campaign_state"),
+            models.Index(fields=["state", "claimed_at"], name="delivery_state_claimed"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.client_id}/{self.occurrence}: {self.state}"
+
+
+class Suppression(models.Model):
+    """An address that gets no marketing email, whoever it belongs to (webhooks add bounces and complaints)."""
+
+    class Reason(models.TextChoices):
+        BOUNCE = "bounce", _("hard bounce")
+        COMPLAINT = "complaint", _("spam complaint")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribed")
+        MANUAL = "manual", _("added by hand")
+
+    # Delivery reason recorded for a recipient whose address is suppressed.
+    DELIVERY_REASON = {
+        Reason.BOUNCE: Delivery.Reason.BOUNCED,
+        Reason.COMPLAINT: Delivery.Reason.COMPLAINED,
+        Reason.UNSUBSCRIBE: Delivery.Reason.UNSUBSCRIBED,
+        Reason.MANUAL: Delivery.Reason.SUPPRESSED_ADDRESS,
+    }
+
+    email = models.CharField(_("email"), max_length=254, unique=True, help_text=_("Stored in lower case."))
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices, default=Reason.MANUAL)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppressed address")
+        verbose_name_plural = _("suppressed addresses")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} ({self.reason})"
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+
+def normalize_email(address):
+    return (address or "").strip().lower()

@@ -1,0 +1,32 @@
+import pytest
+
+from campaigns.mailing.models import Delivery
+from campaigns.mailing.sending import launch_campaign
+
+
+@pytest.mark.parametrize("page", [
+    "emailtemplate/", "emailtemplate/add/", "campaign/", "campaign/add/", "delivery/", "suppression/",
+    "suppression/add/",
+])
+def test_it_shows_the_admin_pages(admin_client, make_client, make_campaign, segment, page):
+    make_client([segment])
+    launch_campaign(make_campaign())
+
+    assert admin_client.get(f"/admin/campaigns/{page}").status_code == 200
+
+
+def test_it_shows_a_template_with_its_versions_and_a_campaign_with_its_counts(admin_client, make_client,
+                                                                             make_campaign, segment, template):
+    make_client([segment])
+    campaign = make_campaign(slug="spring")
+    launch_campaign(campaign)
+    template.subject = "Second subject"
+    template.save()
+
+    page = admin_client.get(f"/admin/campaigns/emailtemplate/{template.pk}/change/").content.decode()
+    assert "Second subject" in page and "Hi {{ client.first_name }}" in page  # version 1 kept in the list
+
+    changelist = admin_client.get("/admin/campaigns/campaign/").content.decode()
+    assert "spring" in changelist
+    delivery = Delivery.objects.get()
+    assert admin_client.get(f"/admin/campaigns/delivery/{delivery.pk}/change/").status_code == 200
