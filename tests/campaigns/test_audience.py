@@ -25,17 +25,6 @@ IVANOV = "918d04eb5d3eeab4305518c541c9734f993d780039bdb6b89a40d96a1b02365b"
 
 
 @pytest.fixture
-def eager():
-    """Tasks in-process, even in the PostgreSQL + Redis pass where REDIS_URL sends them to a broker."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
-
-
-@pytest.fixture
 def segment(db):
     return Segment.objects.create(slug="at-risk-vip", name="At risk, high value", kind=Segment.Kind.RULE)
 
