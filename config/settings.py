@@ -1,6 +1,8 @@
 """One settings file; every knob comes from the environment (see README, "Configuration")."""
 
+import json
 import os
+import re
 import zoneinfo
 from pathlib import Path
 
@@ -146,7 +148,6 @@ CRM_AUDIENCE_RETENTION_DAYS = env_int("CRM_AUDIENCE_RETENTION_DAYS", 30, minimum
 # Where uploaded and exported files go (audience files included): local MEDIA_ROOT by default, or
 # any storage class, e.g. storages.backends.s3.S3Storage (django-storages, installed separately),
 # with its options as JSON, e.g. {"bucket_name": "crm-files", "default_acl": "private"}.
-import json  # noqa: E402 - kept with the one setting that reads JSON
 
 STORAGES["default"]["BACKEND"] = env_str("DEFAULT_FILE_STORAGE_BACKEND", STORAGES["default"]["BACKEND"])
 try:
@@ -162,6 +163,8 @@ CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
 CRM_CAMPAIGN_STUCK_MINUTES = env_int("CRM_CAMPAIGN_STUCK_MINUTES", 15, minimum=11)
 # PostgreSQL work_mem for the nightly run's big GROUP BYs and anti-joins (per worker process).
 CRM_NIGHTLY_WORK_MEM = env_str("CRM_NIGHTLY_WORK_MEM", "256MB")
+if not re.fullmatch(r"\d+\s*(kB|MB|GB)?", CRM_NIGHTLY_WORK_MEM):
+    raise ImproperlyConfigured(f"CRM_NIGHTLY_WORK_MEM={CRM_NIGHTLY_WORK_MEM!r} is not a size such as 256MB.")
 CRM_CHURN_BAND_MEDIUM = env_float("CRM_CHURN_BAND_MEDIUM", 0.33)
 CRM_CHURN_BAND_HIGH = env_float("CRM_CHURN_BAND_HIGH", 0.66)
 if not 0 < CRM_CHURN_BAND_MEDIUM < CRM_CHURN_BAND_HIGH < 1:

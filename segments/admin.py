@@ -4,6 +4,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -156,6 +157,8 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def preview_view(self, request):
         """Live count while the rule is edited: how many clients it selects in the current scores."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         try:
             rule = json.loads(request.GET.get("rule") or "{}")
             count = ClientScore.objects.current().filter(to_q(rule)).count()

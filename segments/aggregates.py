@@ -36,23 +36,37 @@ def _when(days):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _fetch(sql, params, width, n, index_of):
+def _placer(ids):
+    """place(out, client_ids, values): rows of `values` into `out` at the positions of their
+    clients in `ids`. Clients not in `ids` (first seen after the as-of day, though with older
+    orders, e.g. a guest checkout before sign-up) are dropped, never put on a neighbour's row."""
+
+    def place(out, client_ids, values):
+        client_ids = client_ids.astype(np.int64)
+        at = np.searchsorted(ids, client_ids)
+        known = (at < ids.size) & (ids[np.minimum(at, ids.size - 1)] == client_ids)
+        out[at[known]] = values[known]
+
+    return place
+
+
+def _fetch(sql, params, width, n, place):
     """Run an aggregate query (first column client id) into an (n, width) float array."""
     if connection.vendor == "postgresql":
-        return _fetch_postgres(sql, params, width, n, index_of)
+        return _fetch_postgres(sql, params, width, n, place)
     out = np.full((n, width), np.nan)
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
             block = np.array(rows, dtype=np.float64)
-            out[index_of(block[:, 0])] = block[:, 1:]
+            place(out, block[:, 0], block[:, 1:])
     return out
 
 
 _PGCOPY_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
 
 
-def _fetch_postgres(sql, params, width, n, index_of):
+def _fetch_postgres(sql, params, width, n, place):
     """The same on PostgreSQL, fast: the aggregate runs as CREATE TEMP TABLE ... AS, which may
     use parallel workers (a server-side cursor may not), with room to hash in memory; the result
     comes back by binary COPY as fixed-width float8 rows that numpy reads without a Python object
@@ -72,7 +86,7 @@ def _fetch_postgres(sql, params, width, n, index_of):
         def take_whole_rows(start):
             whole = (len(buffer) - start) // row.itemsize
             block = np.frombuffer(buffer, dtype=row, count=whole, offset=start)
-            out[index_of(block["id"])] = np.column_stack([block[name] for name in names])
+            place(out, block["id"], np.column_stack([block[name] for name in names]))
             del block
             del buffer[: start + whole * row.itemsize]
 
@@ -118,7 +132,7 @@ def read(points, windows, ids, first_seen):
     def fetch(sql, width):
         if n == 0:
             return np.empty((0, width))
-        return _fetch(sql, params, width, n, lambda col: np.searchsorted(ids, col.astype(np.int64)))
+        return _fetch(sql, params, width, n, _placer(ids))
 
     amount = "CAST(amount AS DOUBLE PRECISION)"
     cols = [_epoch_days("MIN(purchased_at)")]

@@ -24,6 +24,7 @@ def manage_check(**env):
     ({"DJANGO_DEBUG": "1", "LANGUAGE_CODE": "fr"}, "LANGUAGE_CODE='fr'; available: en, ru"),
     ({"DJANGO_DEBUG": "1", "DATABASE_URL": "nonsense://x"}, "DATABASE_URL is not usable"),
     ({"DJANGO_DEBUG": "1", "CRM_CHURN_HORIZON_DAYS": "ninety"}, "CRM_CHURN_HORIZON_DAYS='ninety' is not a whole number"),
+    ({"DJANGO_DEBUG": "1", "CRM_NIGHTLY_WORK_MEM": "lots"}, "CRM_NIGHTLY_WORK_MEM='lots' is not a size"),
     ({"DJANGO_DEBUG": "1", "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend"}, "MAILGUN_API_KEY"),
 ])
 def test_a_bad_setting_stops_the_start_and_names_the_variable(env, message):

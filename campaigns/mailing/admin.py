@@ -52,7 +52,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def deliveries_total(self, obj):
         return obj._total
 
-    @admin.action(description=_("Launch"))
+    @admin.action(description=_("Launch"), permissions=["change"])
     def launch(self, request, queryset):
         for campaign in queryset:
             try:

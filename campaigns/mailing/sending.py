@@ -161,8 +161,10 @@ def send_batch(delivery_ids, claim_token, final_attempt=False):
     counts["interrupted"] = Delivery.objects.filter(
         pk__in=delivery_ids, state=Delivery.State.SENDING, claim_token=claim_token,
     ).update(state=Delivery.State.FAILED, reason=Delivery.Reason.INTERRUPTED, finished_at=timezone.now())
+    # Only a campaign that is sending sends: rows of any other campaign stay pending.
     deliveries = list(
-        Delivery.objects.filter(pk__in=delivery_ids, state=Delivery.State.PENDING)
+        Delivery.objects.filter(pk__in=delivery_ids, state=Delivery.State.PENDING,
+                                campaign__state=Campaign.State.SENDING)
         .select_related("campaign", "template_version", "template_version__template").order_by("pk")
     )
     clients = {c.pk: c for c in with_suppression(Client.objects.filter(pk__in=[d.client_id for d in deliveries]))}
@@ -182,7 +184,9 @@ def send_batch(delivery_ids, claim_token, final_attempt=False):
 
 def _send_one(delivery, client, context, connection, claim_token, final_attempt):
     pending = Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.PENDING)
-    # Consent is checked again at send time: an unsubscribe takes effect even mid-campaign.
+    # Consent is read again right before this send (a batch may run for minutes): an unsubscribe
+    # or a suppressed address takes effect even in the middle of a batch.
+    client = with_suppression(Client.objects.filter(pk=client.pk)).get()
     reason = suppression_reason(client)
     if reason:
         done = pending.update(state=Delivery.State.SUPPRESSED, reason=reason, finished_at=timezone.now())

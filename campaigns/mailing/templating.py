@@ -117,8 +117,9 @@ def html_to_text(body):
     return text + "\n"
 
 
-def build_contexts(clients, campaign=None):
-    """{client_id: context} for many clients in three queries (scores, last orders with items)."""
+def build_contexts(clients):
+    """{client_id: context} for many clients in three queries (scores, last orders with items).
+    The sender adds `campaign` and `unsubscribe_url`, which differ per message."""
     ids = [client.pk for client in clients]
     scores = {
         row["client_id"]: row for row in ClientScore.objects.current().filter(client_id__in=ids)
@@ -141,13 +142,11 @@ def build_contexts(clients, campaign=None):
             "items": [{"sku": item.sku, "name": item.name, "category": item.category, "quantity": item.quantity,
                        "price": item.price} for item in purchase.items.all()],
         })
-    campaign_context = {"name": campaign.name, "slug": campaign.slug} if campaign else {}
     return {
         client.pk: {
             "client": {field: getattr(client, field) for field in CLIENT_FIELDS},
             "scores": {key: value for key, value in scores.get(client.pk, {}).items() if key != "client_id"},
             "last_orders": orders.get(client.pk, []),
-            "campaign": campaign_context,
         }
         for client in clients
     }

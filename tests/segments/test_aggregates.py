@@ -52,3 +52,18 @@ def test_as_of_leaves_out_rows_from_the_next_day(buy, act):
     (current,), _ = aggregates.read([cut], [], ids, first_seen)
     assert current["frequency"].tolist() == [1] and current["monetary"].tolist() == [100.0]
     assert current["activity_30"].tolist() == [1]
+
+
+def test_orders_of_a_client_first_seen_after_as_of_do_not_land_on_another_client(buy):
+    # A guest order placed before the client signed up (first seen after the as-of day).
+    buy("a", "2026-01-05", 10)
+    guest = buy("b", "2026-01-10", 999).client
+    buy("c", "2026-01-12", 20)
+    Client = type(guest)
+    Client.objects.filter(pk=guest.pk).update(first_seen=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    cut = pipeline.cut_of(dt.date(2026, 2, 1))
+    ids, first_seen = aggregates.client_ids(cut)
+    (current,), _ = aggregates.read([cut], [], ids, first_seen)
+    monetary = dict(zip(ids.tolist(), current["monetary"].tolist()))
+    assert guest.pk not in monetary
+    assert sorted(monetary.values()) == [10.0, 20.0]

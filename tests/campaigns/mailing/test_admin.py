@@ -30,3 +30,19 @@ def test_it_shows_a_template_with_its_versions_and_a_campaign_with_its_counts(ad
     assert "spring" in changelist
     delivery = Delivery.objects.get()
     assert admin_client.get(f"/admin/campaigns/delivery/{delivery.pk}/change/").status_code == 200
+
+
+def test_only_users_who_may_change_campaigns_can_launch_them(client, django_user_model):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_campaign"))
+    client.force_login(viewer)
+    def actions(response):
+        form = response.context["action_form"]
+        return [name for name, _ in form.fields["action"].choices] if form else []
+
+    assert "launch" not in actions(client.get(reverse("admin:campaigns_campaign_changelist")))
+    viewer.user_permissions.add(Permission.objects.get(codename="change_campaign"))
+    assert "launch" in actions(client.get(reverse("admin:campaigns_campaign_changelist")))

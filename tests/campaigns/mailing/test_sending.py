@@ -224,3 +224,29 @@ def test_it_suppresses_an_address_added_in_the_admin(admin_client, make_client, 
 
     delivery = Delivery.objects.get()
     assert (delivery.state, delivery.reason) == (Delivery.State.SUPPRESSED, Delivery.Reason.COMPLAINED)
+
+
+def test_a_campaign_that_is_not_sending_sends_nothing(launched):
+    Campaign.objects.filter(pk=launched.pk).update(state=Campaign.State.PAUSED)
+    counts = send_batch(pending_ids(), claim_token="t1")
+    assert counts["sent"] == 0 and mail.outbox == []
+    assert Delivery.objects.filter(state=Delivery.State.PENDING).count() == 3
+
+
+def test_an_unsubscribe_during_a_batch_stops_the_next_messages(launched, monkeypatch):
+    from campaigns.mailing import sending
+
+    first, *others = Delivery.objects.order_by("pk")
+    real_send_one = sending._send_one
+
+    def unsubscribe_after_first(delivery, *args, **kwargs):
+        outcome = real_send_one(delivery, *args, **kwargs)
+        if delivery.pk == first.pk:
+            type(first.client).objects.filter(pk__in=[d.client_id for d in others]).update(
+                unsubscribed_at=timezone.now())
+        return outcome
+
+    monkeypatch.setattr(sending, "_send_one", unsubscribe_after_first)
+    send_batch(pending_ids(), claim_token="t2")
+    assert len(mail.outbox) == 1
+    assert set(Delivery.objects.exclude(pk=first.pk).values_list("reason", flat=True)) == {"unsubscribed"}
