@@ -34,30 +34,20 @@ import argparse
 import contextlib
 import hashlib
 import os
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import django_setup  # first: puts the repository on the path and sets Django up
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import override_settings
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
-
-from campaigns import audience  # noqa: E402
-from campaigns.exports import PLATFORMS, write_audience  # noqa: E402
-from campaigns.models import AudienceMember, AudienceState  # noqa: E402
-from segments.models import Segment  # noqa: E402
+from campaigns import audience
+from campaigns.exports import PLATFORMS, write_audience
+from campaigns.models import AudienceMember, AudienceState
+from segments.models import Segment
 
 TARGET_RATIO = 2.0
 SLUG = "bench-audience"
@@ -81,7 +71,7 @@ def main(argv=None):
     if unknown or args.clients < 1 or args.repeat < 1:
         parser.error(f"unknown platform(s) {unknown}; known: {', '.join(PLATFORMS)}" if unknown
                      else "--clients and --repeat must be at least 1")
-    refusal = _refusal(args.force)
+    refusal = django_setup.refusal("bench/audience_export.py", "crm_aud_bench", args.force)
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
@@ -89,7 +79,7 @@ def main(argv=None):
     call_command("migrate", verbosity=0)
     segment = _data(args.clients, args.regenerate)
     eligible = _eligible(segment)
-    print(f"database {connection.settings_dict['NAME']} on PostgreSQL {_server_version()}; "
+    print(f"database {connection.settings_dict['NAME']} on PostgreSQL {django_setup.server_version()}; "
           f"segment {SLUG}: {args.clients:,} members, {eligible:,} eligible (ads consent, not erased); "
           f"fetch size {audience.FETCH_SIZE:,}; best of {args.repeat}"
           f"{'; exports on one connection' if args.one_connection else ''}; {os.cpu_count()} CPUs, "
@@ -119,22 +109,12 @@ def main(argv=None):
         verdicts.append(seconds / base <= TARGET_RATIO)
         print(f"{slug:<8} {seconds:>9.2f} {eligible / seconds:>10,.0f} {seconds / base:>6.2f} "
               f"{'MET' if verdicts[-1] else 'NOT MET':>8}   {files:>12.2f} {files / base:>6.2f}   {delta:>7.2f}")
-    print(f"peak RSS: {_peak_rss_mb():.0f} MB")
+    print(f"peak RSS: {django_setup.peak_rss_mb():.0f} MB")
     print(f"target export/baseline <= {TARGET_RATIO:g}: "
           f"{'MET' if all(verdicts) else 'NOT MET'} for {sum(verdicts)} of {len(verdicts)} platforms")
     return 0
 
 
-def _refusal(force):
-    if connection.vendor != "postgresql":
-        return (f"bench/audience_export.py needs a PostgreSQL database; this one is {connection.vendor}. "
-                f"Set DATABASE_URL=postgres://.../crm_aud_bench.")
-    name = connection.settings_dict["NAME"] or ""
-    if "bench" not in name and not force:
-        return (f"bench/audience_export.py empties the crm tables of the database it runs on, and {name!r} "
-                f"does not look like a benchmark database (no 'bench' in its name). "
-                f"Use a database such as crm_aud_bench, or pass --force if you really mean it.")
-    return None
 
 
 def _data(clients, regenerate):
@@ -274,14 +254,8 @@ def _keep_best(best, key, seconds):
     best[key] = min(best.get(key, seconds), seconds)
 
 
-def _server_version():
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return cursor.fetchone()[0]
 
 
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -23,28 +23,17 @@ unless the database name contains "bench" (override with --force), and on anythi
 """
 
 import argparse
-import os
 import random
-import resource
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import django_setup  # first: puts the repository on the path and sets Django up
+from django.db import connection
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection  # noqa: E402
-
-from crm.importing import run_import  # noqa: E402
+from crm.importing import run_import
 
 TARGET_RATIO = 3.0
 SCRATCH = "bench_import_scratch"
@@ -68,7 +57,7 @@ def main(argv=None):
     if args.rows < 1 or args.clients < 1:
         parser.error("--rows and --clients must be at least 1")
 
-    refusal = _refusal(args.force)
+    refusal = django_setup.refusal("bench/import_speed.py", "crm_bench_import", args.force)
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
@@ -78,10 +67,10 @@ def main(argv=None):
         started = time.perf_counter()
         _write_purchases(path, args.rows, args.clients, args.seed)
         size_mb = path.stat().st_size / 1e6
-        print(f"database {connection.settings_dict['NAME']} on {_server_version()}")
+        print(f"database {connection.settings_dict['NAME']} on PostgreSQL {django_setup.server_version()}")
         print(f"file: {args.rows} purchases of up to {args.clients} clients, {size_mb:.1f} MB "
               f"(written in {time.perf_counter() - started:.1f} s)")
-        rss_before = _peak_rss_mb()
+        rss_before = django_setup.peak_rss_mb()
         print(f"peak RSS before importing: {rss_before:.0f} MB (Django and the apps loaded, file written)")
 
         _empty_crm_tables()
@@ -98,7 +87,8 @@ def main(argv=None):
     problems = _check_reports(first, second, args.rows)
     for problem in problems:
         print(f"WARNING: {problem}")
-    print(f"peak RSS: {_peak_rss_mb():.0f} MB ({_peak_rss_mb() - rss_before:+.0f} MB over the three measurements)")
+    peak = django_setup.peak_rss_mb()
+    print(f"peak RSS: {peak:.0f} MB ({peak - rss_before:+.0f} MB over the three measurements)")
     worst = max(first_time, second_time) / copy_time
     verdict = "MET" if worst <= TARGET_RATIO else "NOT MET"
     print(f"target importer/COPY <= {TARGET_RATIO:g}: {verdict} "
@@ -106,16 +96,6 @@ def main(argv=None):
     return 0
 
 
-def _refusal(force):
-    if connection.vendor != "postgresql":
-        return (f"bench/import_speed.py measures against PostgreSQL COPY and needs a PostgreSQL database; "
-                f"this one is {connection.vendor}. Set DATABASE_URL=postgres://.../crm_bench_import.")
-    name = connection.settings_dict["NAME"] or ""
-    if "bench" not in name and not force:
-        return (f"bench/import_speed.py empties the crm tables of the database it runs on, and {name!r} "
-                f"does not look like a benchmark database (no 'bench' in its name). "
-                f"Use a database such as crm_bench_import, or pass --force if you really mean it.")
-    return None
 
 
 def _write_purchases(path, rows, clients, seed):
@@ -143,10 +123,6 @@ def _write_purchases(path, rows, clients, seed):
         out.writelines(chunk)
 
 
-def _server_version():
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        return f"PostgreSQL {cursor.fetchone()[0]}"
 
 
 def _empty_crm_tables():
@@ -198,8 +174,6 @@ def _line(label, rows, seconds, copy_time=None):
     print(text, flush=True)
 
 
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 if __name__ == "__main__":

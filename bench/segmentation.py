@@ -18,31 +18,20 @@ often, most rarely), and activity. Then, on the same data:
 It prints both times, the ratio (b) / (a) (target: at most 3), the seconds per stage and the peak
 RSS of this process (target: at most 2 GB). It exits 0: a report, not a test.
 
-THIS EMPTIES THE DATABASE. It refuses unless the database name (or SQLite path) contains "bench".
+THIS EMPTIES THE DATABASE. It refuses unless the database name (or SQLite path) contains "bench"
+(override with --force).
 """
 
 import argparse
 import datetime as dt
-import os
-import resource
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+import django_setup  # first: puts the repository on the path and sets Django up
+from django.core.management import call_command
+from django.db import connection
 
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-
-from segments.pipeline import rebuild_segments  # noqa: E402
+from segments.pipeline import rebuild_segments
 
 AS_OF = dt.date(2026, 6, 30)
 BASELINE = "bench_baseline_scores"
@@ -137,10 +126,11 @@ def main():
     parser.add_argument("--purchases", type=int, default=10_000_000)
     parser.add_argument("--activity", type=int, default=2_000_000)
     parser.add_argument("--keep", action="store_true", help="reuse the data if the sizes match")
+    parser.add_argument("--force", action="store_true", help="run even if the database name lacks 'bench'")
     args = parser.parse_args()
-    if "bench" not in str(connection.settings_dict["NAME"]):
-        sys.exit("Point DATABASE_URL (or CRM_VAR_DIR for SQLite) at a database whose name contains 'bench': "
-                 "it is emptied.")
+    refusal = django_setup.refusal("bench/segmentation.py", "crm_bench_segments", args.force, postgres_only=False)
+    if refusal:
+        sys.exit(refusal)
 
     call_command("migrate", verbosity=0)
     have = sql("SELECT (SELECT COUNT(*) FROM crm_client), (SELECT COUNT(*) FROM crm_purchase)")[0]
@@ -165,7 +155,7 @@ def main():
         print(f"rebuild_segments, {label:11}                   {ours:8.1f} s  "
               f"({', '.join(f'{k} {v:.1f}' for k, v in run.stage_seconds.items())}); "
               f"ratio {ratio:.2f} (target <= 3: {'met' if ratio <= 3 else 'NOT met'})")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = django_setup.peak_rss_mb()
     print(f"peak RSS {peak_mb:,.0f} MB (target <= 2048: {'met' if peak_mb <= 2048 else 'NOT met'})")
     churn, value = run.metrics["churn"], run.metrics["value"]
     print(f"churn: {churn.get('method')} AUC {churn.get('auc')} (recency {churn.get('baseline_auc')}); "

@@ -23,11 +23,16 @@ CHUNK = 50_000
 COPY_BLOCK = 4 << 20
 
 
-def _epoch_days(expression):
+def _sql_epoch_days(expression):
     if connection.vendor == "postgresql":
         return f"(CAST(EXTRACT(EPOCH FROM {expression}) AS DOUBLE PRECISION) / 86400.0)"
     # SQLite keeps UTC text; julianday() of it minus the Julian day of 1970-01-01.
     return f"(julianday({expression}) - 2440587.5)"
+
+
+def epoch_days(moment):
+    """An aware datetime as float days since 1970-01-01 UTC: the time unit of the aggregates."""
+    return (moment - EPOCH).total_seconds() / 86400
 
 
 def _when(days):
@@ -103,7 +108,7 @@ def _fetch_postgres(sql, params, width, n, place):
 
 def client_ids(as_of_cut):
     """Clients known at the as-of time (first seen before it, or with no first-seen date)."""
-    sql = (f"SELECT id, {_epoch_days('first_seen')} FROM crm_client "
+    sql = (f"SELECT id, {_sql_epoch_days('first_seen')} FROM crm_client "
            f"WHERE first_seen IS NULL OR first_seen < %s ORDER BY id")
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, [_when(as_of_cut)])
@@ -135,10 +140,10 @@ def read(points, windows, ids, first_seen):
         return _fetch(sql, params, width, n, _placer(ids))
 
     amount = "CAST(amount AS DOUBLE PRECISION)"
-    cols = [_epoch_days("MIN(purchased_at)")]
+    cols = [_sql_epoch_days("MIN(purchased_at)")]
     for i in range(len(points)):
         before = f"FILTER (WHERE purchased_at < %(p{i})s)"
-        cols += [f"COUNT(*) {before}", f"SUM({amount}) {before}", _epoch_days(f"MAX(purchased_at) {before}")]
+        cols += [f"COUNT(*) {before}", f"SUM({amount}) {before}", _sql_epoch_days(f"MAX(purchased_at) {before}")]
     for i, (_, _, what) in enumerate(windows):
         value = "COUNT(*)" if what == "orders" else f"SUM({amount})"
         cols.append(f"{value} FILTER (WHERE purchased_at >= %(w{i}_start)s AND purchased_at < %(w{i}_stop)s)")
@@ -148,11 +153,11 @@ def read(points, windows, ids, first_seen):
         f"GROUP BY client_id",
         len(cols))
 
-    cols = [_epoch_days("MIN(occurred_at)")]
+    cols = [_sql_epoch_days("MIN(occurred_at)")]
     for i in range(len(points)):
         cols += [f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_30)s)",
                  f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_90)s)",
-                 _epoch_days(f"MAX(occurred_at) FILTER (WHERE occurred_at < %(p{i})s)")]
+                 _sql_epoch_days(f"MAX(occurred_at) FILTER (WHERE occurred_at < %(p{i})s)")]
     activity = fetch(
         f"SELECT client_id, {_named(cols)} FROM crm_activity "
         f"WHERE client_id BETWEEN %(lo)s AND %(hi)s AND occurred_at < %(end)s GROUP BY client_id",

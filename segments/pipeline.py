@@ -40,7 +40,7 @@ def cut_of(as_of):
     """The first instant after the as-of day in TIME_ZONE, as epoch days: the run sees before it."""
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     start_next = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-    return (start_next - scoring.EPOCH).total_seconds() / 86400
+    return aggregates.epoch_days(start_next)
 
 
 def default_as_of():

@@ -5,8 +5,7 @@ import datetime as dt
 import numpy as np
 
 from . import engagement, rfm
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from .aggregates import EPOCH
 
 
 def churn_bands(probability, medium, high):

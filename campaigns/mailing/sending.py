@@ -167,13 +167,13 @@ def send_batch(delivery_ids, claim_token, final_attempt=False):
                                 campaign__state=Campaign.State.SENDING)
         .select_related("campaign", "template_version", "template_version__template").order_by("pk")
     )
-    clients = {c.pk: c for c in with_suppression(Client.objects.filter(pk__in=[d.client_id for d in deliveries]))}
-    contexts = build_contexts(list(clients.values()))
+    # Personalisation is read once per batch; consent is read again per message (see _send_one).
+    contexts = build_contexts(list(Client.objects.filter(pk__in=[d.client_id for d in deliveries])))
     campaign_ids = {d.campaign_id for d in deliveries}
     try:
         with get_connection() as connection:
             for delivery in deliveries:
-                outcome = _send_one(delivery, clients[delivery.client_id], contexts[delivery.client_id], connection,
+                outcome = _send_one(delivery, contexts[delivery.client_id], connection,
                                     claim_token, final_attempt)
                 counts[outcome] += 1
     finally:
@@ -182,11 +182,11 @@ def send_batch(delivery_ids, claim_token, final_attempt=False):
     return counts
 
 
-def _send_one(delivery, client, context, connection, claim_token, final_attempt):
+def _send_one(delivery, context, connection, claim_token, final_attempt):
     pending = Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.PENDING)
     # Consent is read again right before this send (a batch may run for minutes): an unsubscribe
     # or a suppressed address takes effect even in the middle of a batch.
-    client = with_suppression(Client.objects.filter(pk=client.pk)).get()
+    client = with_suppression(Client.objects.filter(pk=delivery.client_id)).get()
     reason = suppression_reason(client)
     if reason:
         done = pending.update(state=Delivery.State.SUPPRESSED, reason=reason, finished_at=timezone.now())

@@ -39,6 +39,7 @@ class Target:
     columns: tuple  # table columns the source gives, key included
     insert_extra: dict = field(default_factory=dict)  # column -> SQL expression over "s"
     update_extra: dict = field(default_factory=dict)
+    bare_clients: bool = False  # what it creates is reported as new bare clients, not as imported rows
 
 
 def _field(model, name):
@@ -233,6 +234,7 @@ def _bare_clients():
         key=("external_id",),
         columns=("external_id",),
         insert_extra={"created_at": "%(now)s", "updated_at": "%(now)s"},
+        bare_clients=True,
     )
 
 

@@ -153,7 +153,7 @@ def _stage_and_merge(spec, source, present, columns, report, skip_invalid, progr
         params = {"now": timezone.now(), "source": f"import:{Path(source.name).name}"[:100]}
         for target in spec.targets(present):
             created, updated = staging.upsert(target, params)
-            if target.model.__name__ == "Client" and spec.name != "clients":
+            if target.bare_clients:
                 report.clients_created += created
             else:
                 report.created += created
@@ -220,7 +220,7 @@ class _BatchParser:
             return values, []
         values, rejected = [], []
         for line, cells in zip(lines, rows):
-            problems, parsed = _parse_row(line, cells, self.width, self.present, self.parsers, self.adapters)
+            problems, parsed = self._by_row(line, cells)
             if problems:
                 rejected.append((line, cells, problems))
             else:
@@ -246,21 +246,21 @@ class _BatchParser:
             return None
         return list(zip(lines, *parsed))
 
-
-def _parse_row(line, cells, width, present, parsers, adapters):
-    if len(cells) != width:
-        return [("row", f"expected {width} cells as in the header, found {len(cells)}")], None
-    row = dict(zip(present, cells))
-    values = [line]
-    problems = []
-    for name, cell, parse, adapt in zip(present, cells, parsers, adapters):
-        try:
-            value = parse(cell, row)
-        except ValueError as exc:
-            problems.append((name, str(exc)))
-            continue
-        values.append(adapt(value) if adapt else value)
-    return problems, values
+    def _by_row(self, line, cells):
+        """(problems, values to stage) for one row; every problem of the row is listed."""
+        if len(cells) != self.width:
+            return [("row", f"expected {self.width} cells as in the header, found {len(cells)}")], None
+        row = dict(zip(self.present, cells))
+        values = [line]
+        problems = []
+        for name, cell, parse, adapt in zip(self.present, cells, self.parsers, self.adapters):
+            try:
+                value = parse(cell, row)
+            except ValueError as exc:
+                problems.append((name, str(exc)))
+                continue
+            values.append(adapt(value) if adapt else value)
+        return problems, values
 
 
 def _note_errors(report, name, line, problems):

@@ -7,13 +7,8 @@ import pytest
 
 from crm.models import Activity, Purchase
 from segments import aggregates, features, pipeline
-from segments.scoring import EPOCH
 
 pytestmark = pytest.mark.django_db
-
-
-def epoch_days(when):
-    return (when - EPOCH).total_seconds() / 86400
 
 
 def test_sql_aggregates_match_the_reference_at_every_cut_off(demo_shop):
@@ -26,10 +21,10 @@ def test_sql_aggregates_match_the_reference_at_every_cut_off(demo_shop):
     events = list(Activity.objects.values_list("client_id", "occurred_at"))
     index = {pk: i for i, pk in enumerate(ids.tolist())}
     o_client = np.array([index[c] for c, _, _ in orders])
-    o_time = np.array([epoch_days(t) for _, t, _ in orders])
+    o_time = np.array([aggregates.epoch_days(t) for _, t, _ in orders])
     o_amount = np.array([float(a) for _, _, a in orders])
     a_client = np.array([index[c] for c, _ in events])
-    a_time = np.array([epoch_days(t) for _, t in events])
+    a_time = np.array([aggregates.epoch_days(t) for _, t in events])
     # The reference counts "at or before as_of"; the run counts "before the cut". No demo event
     # falls exactly on a cut, so a hair's shift makes the two the same.
     eps = 1e-9

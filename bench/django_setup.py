@@ -1,0 +1,42 @@
+"""What every database benchmark starts with. Imported first by a script run as
+`python bench/NAME.py`: it puts the repository on the path, sets Django up, and offers the checks
+and readings the benchmarks share."""
+
+import os
+import resource
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+
+def refusal(script, example_database, force, postgres_only=True):
+    """Why this benchmark must not run on the configured database (it empties tables), or None."""
+    if postgres_only and connection.vendor != "postgresql":
+        return (f"{script} needs a PostgreSQL database; this one is {connection.vendor}. "
+                f"Set DATABASE_URL=postgres://.../{example_database}.")
+    name = str(connection.settings_dict["NAME"] or "")
+    if "bench" not in name and not force:
+        return (f"{script} empties the tables of the database it runs on, and {name!r} does not look "
+                f"like a benchmark database (no 'bench' in its name). Use a database such as "
+                f"{example_database}, or pass --force if you really mean it.")
+    return None
+
+
+def server_version():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
