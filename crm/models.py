@@ -130,6 +130,65 @@ class Activity(models.Model):
         return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class SurveyAnswer(models.Model):
+    """An NPS (0-10) or CSAT (1-5) answer. One answer per client, kind and moment: re-importing changes nothing."""
+
+    class Kind(models.TextChoices):
+        NPS = "nps", "NPS"
+        CSAT = "csat", "CSAT"
+
+    SCALE = {Kind.NPS: (0, 10), Kind.CSAT: (1, 5)}
+
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="survey_answers", verbose_name=_("client"), db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    score = models.PositiveSmallIntegerField(_("score"))
+    answered_at = models.DateTimeField(_("answered at"))
+
+    class Meta:
+        verbose_name = _("survey answer")
+        verbose_name_plural = _("survey answers")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "kind", "answered_at"], name="survey_answer_unique"),
+            models.CheckConstraint(
+                condition=(models.Q(kind="nps", score__lte=10) | models.Q(kind="csat", score__gte=1, score__lte=5)),
+                name="survey_score_on_scale",
+            ),
+        ]
+        indexes = [models.Index(fields=["answered_at"], name="survey_answer_time")]
+
+    def __str__(self):
+        return f"{self.kind} {self.score}"
+
+
+class AuditLog(models.Model):
+    """Who did what to personal data: downloads of files with personal data, client exports, erasures."""
+
+    class Action(models.TextChoices):
+        DOWNLOAD = "download", _("downloaded personal data")
+        EXPORT_CLIENT = "export_client", _("exported a client's data")
+        ERASE_CLIENT = "erase_client", _("erased a client")
+
+    at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+", verbose_name=_("who"))
+    # Kept as text as well, so the record still says who after the user is deleted (or "api:NAME", "cli").
+    actor_name = models.CharField(_("who (name)"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    # What it was about, e.g. "crm.client:42" or a file path; never the personal data itself.
+    target = models.CharField(_("what"), max_length=255)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.target}"
+
+
 class ImportRun(models.Model):
     """What one CSV import did: the admin shows it, and it is the report a command prints."""
 

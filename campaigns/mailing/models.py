@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Client
 from segments.models import Segment
 
-__all__ = ["EmailTemplate", "EmailTemplateVersion", "Campaign", "Delivery", "Suppression"]
+__all__ = ["EmailTemplate", "EmailTemplateVersion", "Campaign", "CampaignVariant", "Delivery", "DeliveryEvent",
+           "Suppression"]
 
 
 class EmailTemplate(models.Model):
@@ -109,6 +110,16 @@ class Campaign(models.Model):
         DONE = "done", _("done")
         CANCELLED = "cancelled", _("cancelled")
 
+    class Schedule(models.TextChoices):
+        MANUAL = "manual", _("when launched")
+        ONCE = "once", _("once, at a date and time")
+        RECURRING = "recurring", _("recurring (cron)")
+        TRIGGERED = "triggered", _("when a client enters a segment")
+
+    class Reentry(models.TextChoices):
+        ONCE = "once", _("once per client")
+        AFTER_DAYS = "after_days", _("again after N days")
+
     # Draft and scheduled start a send; sending again only queues what is still pending (safe to repeat).
     LAUNCHABLE = (State.DRAFT, State.SCHEDULED, State.SENDING)
 
@@ -121,10 +132,25 @@ class Campaign(models.Model):
     segments = models.ManyToManyField(Segment, related_name="+", verbose_name=_("audience segments"))
     exclude_segments = models.ManyToManyField(Segment, related_name="+", blank=True,
                                               verbose_name=_("exclusion segments"))
+    conditions = models.JSONField(
+        _("extra conditions"), default=dict, blank=True,
+        help_text=_("Optional: the same rule format as segments; applied on top of the audience segments."))
     holdout_percent = models.PositiveSmallIntegerField(
         _("holdout, %"), default=0, validators=[MinValueValidator(0), MaxValueValidator(50)],
         help_text=_("A random share of the audience that is recorded but not sent, to measure uplift."))
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    # When it sends: now (manual launch), once at send_at, on a cron schedule, or when a client enters
+    # trigger_segment in a nightly run.
+    schedule = models.CharField(_("when"), max_length=16, choices=Schedule.choices, default=Schedule.MANUAL)
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
+    cron = models.CharField(_("cron schedule"), max_length=100, blank=True,
+                            help_text=_("minute hour day-of-month month day-of-week, in TIME_ZONE, e.g. 0 10 1 * *"))
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", on_delete=models.SET_NULL, null=True,
+                                         blank=True, editable=False, related_name="+")
+    trigger_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                        verbose_name=_("trigger: entering segment"))
+    reentry = models.CharField(_("re-entry"), max_length=16, choices=Reentry.choices, default=Reentry.ONCE)
+    reentry_days = models.PositiveIntegerField(_("again after, days"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -143,6 +169,28 @@ class Campaign(models.Model):
     @property
     def sender(self):
         return self.from_email or settings.DEFAULT_FROM_EMAIL
+
+
+class CampaignVariant(models.Model):
+    """An A/B variant: another template and/or subject for a share of the sent audience."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants",
+                                 verbose_name=_("campaign"))
+    name = models.CharField(_("name"), max_length=32, help_text=_("e.g. A, B"))
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                 verbose_name=_("template"), help_text=_("Empty: the campaign's template."))
+    subject = models.CharField(_("subject"), max_length=255, blank=True,
+                               help_text=_("Empty: the template's subject. Django template language."))
+    weight = models.PositiveSmallIntegerField(_("split, %"), validators=[MinValueValidator(1), MaxValueValidator(100)])
+
+    class Meta:
+        verbose_name = _("A/B variant")
+        verbose_name_plural = _("A/B variants")
+        ordering = ["campaign", "name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="one_variant_name_per_campaign")]
+
+    def __str__(self):
+        return f"{self.campaign_id}/{self.name}"
 
 
 class Delivery(models.Model):
@@ -165,6 +213,7 @@ class Delivery(models.Model):
         COMPLAINED = "complained", _("complained")
         SUPPRESSED_ADDRESS = "suppressed_address", _("address suppressed")
         HOLDOUT = "holdout", _("holdout group")
+        FREQUENCY_CAP = "frequency_cap", _("frequency cap reached")
         # ... or why sending failed.
         REJECTED = "rejected", _("rejected by the email service")
         RENDER_ERROR = "render_error", _("template could not be rendered")
@@ -182,7 +231,8 @@ class Delivery(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
     reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices, blank=True)
     error = models.TextField(_("error"), blank=True)
-    variant = models.CharField(_("variant"), max_length=32, null=True, blank=True)  # A/B, phase 2
+    variant = models.ForeignKey(CampaignVariant, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="deliveries", verbose_name=_("variant"))
     template_version = models.ForeignKey(EmailTemplateVersion, on_delete=models.PROTECT, related_name="deliveries",
                                          null=True, blank=True, verbose_name=_("template version"))
     subject = models.CharField(_("subject as sent"), max_length=998, blank=True)
@@ -194,6 +244,15 @@ class Delivery(models.Model):
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Quiet hours: a pending row is not sent before this moment (delayed, not dropped).
+    not_before = models.DateTimeField(_("not before"), null=True, blank=True)
+    # Tracking, from the ESP's webhooks: the first time each happened.
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened at"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("clicked at"), null=True, blank=True)
+    bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
+    complained_at = models.DateTimeField(_("complained at"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("delivery")
@@ -204,10 +263,47 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["campaign", "state"], name="delivery_campaign_state"),
             models.Index(fields=["state", "claimed_at"], name="delivery_state_claimed"),
+            # The frequency cap counts a client's recent sends across campaigns.
+            models.Index(fields=["client", "sent_at"], name="delivery_client_sent"),
+            # Webhooks find the delivery by the ESP's message id.
+            models.Index(fields=["message_id"], name="delivery_message_id"),
         ]
 
     def __str__(self):
         return f"{self.campaign_id}/{self.client_id}/{self.occurrence}: {self.state}"
+
+
+class DeliveryEvent(models.Model):
+    """One tracking event from the ESP, kept as received; a repeated event (same ESP event id) is ignored."""
+
+    class Kind(models.TextChoices):
+        DELIVERED = "delivered", _("delivered")
+        OPENED = "opened", _("opened")
+        CLICKED = "clicked", _("clicked")
+        BOUNCED = "bounced", _("bounced")
+        COMPLAINED = "complained", _("complained")
+        UNSUBSCRIBED = "unsubscribed", _("unsubscribed")
+        OTHER = "other", _("other")
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, null=True, blank=True, related_name="events",
+                                 verbose_name=_("delivery"))
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    esp_event = models.CharField(_("ESP event type"), max_length=32, blank=True)
+    # Deduplication key: the ESP's event id, or a digest of message id + event + time when it has none.
+    event_key = models.CharField(_("event id"), max_length=255, unique=True)
+    message_id = models.CharField(_("ESP message id"), max_length=255, blank=True)
+    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["-occurred_at"]
+
+    def __str__(self):
+        return f"{self.kind} {self.message_id}"
 
 
 class Suppression(models.Model):
