@@ -1,4 +1,4 @@
-# make demo  - set up on SQLite, load a demo shop, run the nightly scoring, start the admin
+# make demo  - set up on SQLite, load a demo shop, run the nightly scoring (emails to var/outbox), start the admin
 # make test  - set up and run every check: ruff, migrations, tests on SQLite, then on PostgreSQL + Redis
 PYTHON ?= python3.11
 VENV := .venv
@@ -16,10 +16,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 setup: $(VENV)/.installed
 
+# The demo's email goes to files in var/outbox, sent in-process (no Redis): the nightly rebuild fires
+# the triggered campaigns (welcome, win-back), then champions-thanks is launched once by hand.
+DEMO_MAIL := env -u REDIS_URL EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend EMAIL_FILE_PATH=var/outbox
+
 demo: setup
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --verbosity 0
 	DJANGO_DEBUG=1 $(PY) manage.py demo_data --clients 20000 --seed 1 --if-empty
-	DJANGO_DEBUG=1 $(PY) manage.py rebuild_segments
+	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py rebuild_segments
+	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py launch_campaign champions-thanks
 	DJANGO_DEBUG=1 $(PY) manage.py demo_login
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
 

@@ -17,6 +17,8 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm import audit
+
 from .models import AudienceDownload, AudienceExport, AudienceSync
 from .tasks import export_sync
 
@@ -194,6 +196,9 @@ class AudienceExportAdmin(admin.ModelAdmin):
             raise Http404(_("The file is no longer in the storage.")) from None
         AudienceDownload.objects.create(export=export, file_key=file_key, user=request.user,
                                         username=request.user.get_username())
+        # Also in the one audit log of personal data (crm.AuditLog), next to client exports and erasures.
+        audit.record_download(f"campaigns.audienceexport:{export.pk}/{file_key}", request.user,
+                              file=name, segment=export.segment_slug, platform=export.platform)
         # The stored name's last part is "<stamp>-<full|add|remove>-<file>.csv"; nothing else reaches the header.
         filename = get_valid_filename(f"{export.platform}-{export.segment_slug}-{name.rsplit('/', 1)[-1]}")
         response = FileResponse(handle, as_attachment=True, filename=filename, content_type="text/csv; charset=utf-8")

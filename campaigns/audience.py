@@ -9,7 +9,7 @@ platform already holds.
 Who is exported: current members of the segment with ads consent who are not erased. That filter
 is SQL, so nobody else's data leaves the database; members without consent or erased are counted.
 Rows stream from a server-side cursor, FETCH_SIZE at a time, through the platform's formatter
-(`campaigns.exports.write_audience`) into temporary files, which then go to Django's storage (or
+(`campaigns.exports.write_batches`) into temporary files, which then go to Django's storage (or
 to a folder): memory stays bounded whatever the size of the segment.
 
 What the platform holds is kept per (segment, platform) as the very lines sent (AudienceState and
@@ -33,8 +33,10 @@ import csv
 import datetime as dt
 import logging
 import os
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,7 +49,7 @@ from django.utils import timezone
 from crm.models import Client
 from segments.models import Segment, SegmentMembership
 
-from .exports import ClientRow, Platform, get_platform, write_audience
+from .exports import ClientRow, Platform, get_platform, write_batches
 from .models import AudienceExport, AudienceMember, AudienceState, AudienceSync, ExportMode
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ _MEMBERSHIP = SegmentMembership._meta.db_table
 _HELD = AudienceMember._meta.db_table
 # The client's id, then the ClientRow columns in their order (the Client model's column names).
 _SELECT = "c.id, " + ", ".join(f"c.{name}" for name in ClientRow._fields)
+# Batches fetched ahead of the formatting by the reading thread: the bound on its memory.
+READ_AHEAD = 2
 _MEMBERS = f"FROM {_MEMBERSHIP} m JOIN {_CLIENT} c ON c.id = m.client_id WHERE m.segment_id = %s AND m.left_at IS NULL"
 _ELIGIBLE = f"{_MEMBERS} AND c.ads_consent AND c.erased_at IS NULL"
 # Temporary tables of a delta; dropped at the end, and first in case a pooled connection kept them.
@@ -204,42 +208,77 @@ class _Export:
         self.own_reader = own_reader
         self.outputs = {}  # file key ("audience", "add/audience", ...) -> local file
 
+    _COUNT_SQL = (f"SELECT COUNT(*), SUM(CASE WHEN c.erased_at IS NOT NULL THEN 1 ELSE 0 END), "
+                  f"SUM(CASE WHEN c.erased_at IS NULL AND NOT c.ads_consent THEN 1 ELSE 0 END) {_MEMBERS}")
+
     def _count_members(self):
-        row = _fetchone(
-            f"SELECT COUNT(*), SUM(CASE WHEN c.erased_at IS NOT NULL THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN c.erased_at IS NULL AND NOT c.ads_consent THEN 1 ELSE 0 END) {_MEMBERS}",
-            [self.segment.pk])
+        self._note_counts(_fetchone(self._COUNT_SQL, [self.segment.pk]))
+
+    def _count_members_aside(self):
+        """_count_members on a connection of its own, in a thread, while the export goes on (a
+        second scan of the segment that need not hold up the first); call the result to wait."""
+        result = {}
+
+        def count():
+            try:
+                with _reading_connection() as raw:
+                    result["row"] = raw.execute(self._COUNT_SQL, [self.segment.pk]).fetchone()
+            except BaseException as exc:  # raised in the export's thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=count, name="audience-count", daemon=True)
+        thread.start()
+
+        def wait():
+            thread.join()
+            if "error" in result:
+                raise result["error"]
+            self._note_counts(result["row"])
+
+        return wait
+
+    def _note_counts(self, row):
         self.export.members, self.export.erased, self.export.no_consent = (int(value or 0) for value in row)
 
     def full(self):
         """Every eligible client into the files; the held state becomes exactly what was written.
 
         On PostgreSQL, unless the caller has a transaction of its own, the rows are read on a
-        second connection so that the held lines go to the server in one COPY that stays open
-        for the whole export: the server stores them while this process formats the next rows
-        (measured, a million TikTok clients: 7.6 s instead of 10.3 s). Otherwise one connection
-        takes turns: a batch read, then a COPY of its lines.
+        second connection, by a thread that fetches the next batch while this one formats the
+        current one, and the held lines go to the server in one COPY that stays open for the
+        whole export: the server reads and stores while this process formats (a bare read
+        waits for the server at every batch); a third counts the members meanwhile. Otherwise
+        one connection takes turns: the count, then a batch read, then a COPY of its lines.
         """
-        self._count_members()
+        counted = None
+        if self.own_reader:
+            counted = self._count_members_aside()
+        else:
+            self._count_members()
         _execute(f"DELETE FROM {_HELD} WHERE state_id = %s", [self.state.pk])
-        sql, params = f"SELECT {_SELECT} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
+        sql, params = f"SELECT {_select(self.platform)} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
         with contextlib.ExitStack() as stack:
-            files = {}
+            writes = {}
             for key in self.platform.files:
                 path = self.outputs[key] = self.scratch / f"full-{key}.csv"
-                files[key] = stack.enter_context(open(path, "w", encoding="utf-8", newline=""))
+                writes[key] = stack.enter_context(open(path, "w", encoding="utf-8", newline="")).write
             if self.own_reader:
+                from psycopg.copy import QueuedLibpqWriter  # PostgreSQL only
+
                 reader = stack.enter_context(_reading_connection())
                 cursor = stack.enter_context(connection.cursor())
-                copy = stack.enter_context(cursor.cursor.copy(_LineTable.copy_sql(_HELD, self.state.pk)))
+                # The COPY's data goes out from a thread of psycopg's (queued, at most ~128 MB), so
+                # this one does not wait at each batch for the server to take it in.
+                copy = stack.enter_context(cursor.cursor.copy(_LineTable.copy_sql(_HELD, self.state.pk),
+                                                              writer=QueuedLibpqWriter(cursor.cursor)))
                 held = _LineTable(_HELD, state_id=self.state.pk, copy=copy)
-                batches = stack.enter_context(contextlib.closing(_batches_on(reader, sql, params)))
+                batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, sql, params))))
             else:
                 held = _LineTable(_HELD, state_id=self.state.pk)
                 batches = stack.enter_context(contextlib.closing(_batches(sql, params)))
-            tap = _Tap(self.platform, files, held)
-            counts = write_audience(tap, tap.clients(batches), tap.open_file)
-            tap.drain()
+            counts = write_batches(self.platform, batches, writes, held.write)
+        if counted is not None:
+            counted()
         export = self.export
         export.skipped, export.exported, export.rows = counts.skipped, counts.exported, dict(counts.rows)
         self.state.clients, self.state.rows = counts.exported, dict(counts.rows)
@@ -265,12 +304,10 @@ class _Export:
         # Their lines as they would be sent now.
         _execute("CREATE TEMPORARY TABLE campaigns_aud_new (client_id bigint NOT NULL, file_key varchar(32) NOT NULL, "
                  "line text NOT NULL)")
-        tap = _Tap(self.platform, None, _LineTable("campaigns_aud_new"))
-        candidates = (f"SELECT {_SELECT} FROM campaigns_aud_candidate a JOIN {_CLIENT} c ON c.id = a.client_id "
-                      f"ORDER BY c.id")
+        candidates = (f"SELECT {_select(self.platform)} FROM campaigns_aud_candidate a "
+                      f"JOIN {_CLIENT} c ON c.id = a.client_id ORDER BY c.id")
         with contextlib.closing(_batches(candidates, [])) as batches:
-            counts = write_audience(tap, tap.clients(batches), tap.open_file)
-        tap.drain()
+            counts = write_batches(self.platform, batches, None, _LineTable("campaigns_aud_new").write)
         self.export.skipped = counts.skipped
         _execute("CREATE INDEX campaigns_aud_new_client ON campaigns_aud_new (client_id, file_key)")
         # Gone: held lines of clients no longer eligible, and of candidates whose line is not the same now.
@@ -359,85 +396,14 @@ class _ScratchFile(File):
         return self._path
 
 
-class _ListStream:
-    """What write_audience writes into: `write` is a list's append, so a line costs one C call."""
-
-    __slots__ = ("write",)
-
-    def __init__(self, lines):
-        self.write = lines.append
-
-
-class _Tap:
-    """The platform as write_audience sees it, noting which database client each row belongs to.
-
-    write_audience takes clients one by one and calls `rows(client)` right after taking each, once
-    per client and in order (its contract: the clients are consumed once, client by client);
-    `clients()` sets `client_id` just before handing a client over, so the two always agree. Lines
-    go into lists; once per fetched batch `drain()` writes them to the files and, paired with the
-    client ids, to a table of held lines. Nothing here depends on the platform: the formatter decides.
-
-    Only strings and ints wait for the drain, never a tuple or dict per client: tens of thousands
-    of live containers per batch would make Python's cyclic garbage collector rescan the heap over
-    and over (measured: twice the time of the whole export).
-    """
-
-    def __init__(self, platform, files, lines_table):
-        self.files = platform.files  # what write_audience reads of a platform
-        self.min_audience = platform.min_audience
-        self._rows = platform.rows
-        self._out = files  # file key -> open text file, or None (a delta keeps the lines in SQL)
-        self._lines = {key: [] for key in platform.files}
-        self._ids = {key: [] for key in platform.files}  # the client of each line, this batch
-        self._table = lines_table
-        self._header = True  # the first line of each file in the first batch is its header
-        self.client_id = None
-
-    def open_file(self, key):
-        return _ListStream(self._lines[key])
-
-    def rows(self, client):
-        rows = self._rows(client)
-        if rows:
-            client_id = self.client_id
-            ids = self._ids
-            for key in rows:
-                ids[key].append(client_id)
-        return rows
-
-    def clients(self, batches):
-        make = ClientRow._make
-        for batch in batches:
-            for row in batch:
-                self.client_id = row[0]
-                yield make(row[1:])
-            self.drain()
-
-    def drain(self):
-        skip = 1 if self._header else 0
-        self._header = False
-        for key, lines in self._lines.items():
-            if lines:
-                text = "".join(lines)
-                if self._out is not None:
-                    self._out[key].write(text)
-                ids = self._ids[key]
-                if ids:
-                    # One scan of the batch says whether every line is plain (hex digits, numbers,
-                    # addresses): then it goes to COPY as it is.
-                    plain = not ("\t" in text or "\\" in text or "\r" in text or text.count("\n") != len(lines))
-                    self._table.write(key, ids, lines[skip:] if skip else lines, plain)
-                ids.clear()
-                lines.clear()
-
-
 class _LineTable:
     """Bulk writes of held lines (client id, file key, line) into a table: COPY on PostgreSQL.
 
     With `copy`, into that open COPY; else one COPY (or, on SQLite, one executemany) per batch.
-    Lines come with their "\\n" end, which is also COPY's row end; a batch that is not `plain`
-    (a tab, a backslash, a carriage return or a line break inside a quoted cell somewhere) goes
-    through psycopg's escaping instead, row by row.
+    Lines come with their "\\n" end, which is also COPY's row end. One scan of the batch's text
+    says whether every line is plain (hex digits, numbers, addresses): then the lines go to COPY
+    as they are; otherwise (a tab, a backslash, a carriage return or a line break inside a quoted
+    cell somewhere) through psycopg's escaping, row by row.
     """
 
     def __init__(self, table, state_id=None, copy=None):
@@ -449,7 +415,8 @@ class _LineTable:
     def copy_sql(table, state_id=None):
         return f"COPY {table} ({'state_id, ' if state_id is not None else ''}client_id, file_key, line) FROM STDIN"
 
-    def write(self, key, client_ids, lines, plain):
+    def write(self, key, client_ids, lines, text):
+        plain = not ("\t" in text or "\\" in text or "\r" in text or text.count("\n") != len(lines))
         if self.copy is not None:
             self._copy(self.copy, key, client_ids, lines, plain)
         elif connection.vendor == "postgresql":
@@ -469,6 +436,11 @@ class _LineTable:
         else:
             for client_id, line in zip(client_ids, lines):
                 copy.write_row((*self.prefix, client_id, key, line[:-1]))
+
+
+def _select(platform):
+    """The client's id, then the columns the platform reads (`Platform.reads`), in that order."""
+    return "c.id, " + ", ".join(f"c.{name}" for name in platform.reads)
 
 
 def _batches(sql, params):
@@ -498,6 +470,51 @@ def _batches_on(raw, sql, params):
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH_SIZE):
                 yield batch
+
+
+def _read_ahead(batches, depth=READ_AHEAD):
+    """`batches`, produced by a thread of their own up to `depth` ahead of the consumer.
+
+    For a generator that reads from a connection of its own (never Django's, which belongs to its
+    thread): while this thread formats a batch, the reader thread waits for the server's next
+    one (psycopg lets the other threads run while it waits). Close the result to stop the reader
+    early; it closes `batches`, in its own thread, before it ends.
+    """
+    handoff = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            for batch in batches:
+                if not put(batch):
+                    break
+            else:
+                put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=read, name="audience-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _write_lines(path, header, sql, params):

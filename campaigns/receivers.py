@@ -6,6 +6,8 @@ from django.dispatch import receiver
 
 from segments.signals import run_succeeded
 
+from .mailing import tracking  # noqa: F401 - connects ESP tracking webhooks to delivery events
+from .mailing.tasks import launch_triggered_campaigns  # also loads scheduling: beat entries follow campaigns
 from .tasks import sync_audiences
 
 logger = logging.getLogger(__name__)
@@ -20,3 +22,13 @@ def queue_audience_syncs(sender, run, **kwargs):
         sync_audiences.delay(run.pk)
     except Exception:
         logger.exception("audience syncs after scoring run %s did not run", run.pk)
+
+
+@receiver(run_succeeded, dispatch_uid="campaigns.queue_triggered_campaigns")
+def queue_triggered_campaigns(sender, run, **kwargs):
+    # Triggered campaigns email the clients who entered their segment in this run. Same rule as above:
+    # a failure here is logged and never turns the succeeded run into an error.
+    try:
+        launch_triggered_campaigns.delay(run.pk)
+    except Exception:
+        logger.exception("triggered campaigns after scoring run %s did not run", run.pk)

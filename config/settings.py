@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from .env import env_bool, env_float, env_int, env_list, env_str
+from .logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -18,6 +19,27 @@ VAR_DIR = Path(env_str("CRM_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", required=not DEBUG) or "insecure-debug-only-key"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+
+# --- HTTPS in production (`manage.py check --deploy` passes): redirect, secure cookies, HSTS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers and orchestrators probe the health page over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# Behind a proxy that ends TLS: the header it sets to "https", e.g. X-Forwarded-Proto. Only set it
+# when the proxy always sets (or strips) that header, or a client could claim HTTPS itself.
+_proxy_header = env_str("SECURE_PROXY_SSL_HEADER")
+if _proxy_header:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_header):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={_proxy_header!r} is not a header name such as "
+                                   f"X-Forwarded-Proto.")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading binds the whole registrable domain to HTTPS in browsers for months: the domain owner's
+# call, so off by default, and then the deploy check's reminder about it (security.W021) is silenced.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,6 +54,10 @@ INSTALLED_APPS = [
     "crm",
     "segments",
     "campaigns",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI from our own static files: installations may have no outside network
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +149,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis hands an unacknowledged task out again after this many seconds. A batch held back by quiet
+# hours waits with an ETA of up to a day; a shorter timeout would run it twice at once. Tasks lost
+# with a dead worker are not waited for: the repair job re-queues stalled deliveries.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 26 * 3600}
+# A batch being sent when the broker connection drops finishes (its claims are in the database);
+# cancelling it would turn messages already handed to the ESP into "interrupted" rows.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Email: any Django backend or any anymail ESP; ANYMAIL_* variables pass through.
@@ -158,9 +191,22 @@ if not isinstance(STORAGES["default"]["OPTIONS"], dict):
     raise ImproperlyConfigured("DEFAULT_FILE_STORAGE_OPTIONS must be a JSON object, e.g. {\"bucket_name\": \"crm\"}.")
 CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")  # links in emails
 CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
+# Products recommended per recipient in email templates (`recommendations`); 0 turns them off.
+CRM_RECOMMENDED_PRODUCTS = env_int("CRM_RECOMMENDED_PRODUCTS", 3, minimum=0)
 # A delivery claimed longer ago than this is closed as interrupted (never resent): keep it above
 # the 10-minute time limit of a sending task.
 CRM_CAMPAIGN_STUCK_MINUTES = env_int("CRM_CAMPAIGN_STUCK_MINUTES", 15, minimum=11)
+# Campaign results: a purchase within this many days after a message counts as its conversion.
+CRM_ATTRIBUTION_DAYS = env_int("CRM_ATTRIBUTION_DAYS", 5, minimum=1)
+# Frequency cap across all campaigns: at most COUNT marketing emails per client in DAYS days (0 = no cap).
+CRM_EMAIL_CAP_COUNT = env_int("CRM_EMAIL_CAP_COUNT", 3, minimum=0)
+CRM_EMAIL_CAP_DAYS = env_int("CRM_EMAIL_CAP_DAYS", 7, minimum=1)
+# Quiet hours in TIME_ZONE, e.g. 22:00-09:00 (may cross midnight); empty = off. Mail is delayed, not dropped.
+CRM_QUIET_HOURS = env_str("CRM_QUIET_HOURS", "").strip()
+if CRM_QUIET_HOURS and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", CRM_QUIET_HOURS):
+    raise ImproperlyConfigured(f"CRM_QUIET_HOURS={CRM_QUIET_HOURS!r} is not a window such as 22:00-09:00.")
+if CRM_QUIET_HOURS and CRM_QUIET_HOURS[:5] == CRM_QUIET_HOURS[6:]:
+    raise ImproperlyConfigured(f"CRM_QUIET_HOURS={CRM_QUIET_HOURS!r} starts and ends at the same time.")
 # PostgreSQL work_mem for the nightly run's big GROUP BYs and anti-joins (per worker process).
 CRM_NIGHTLY_WORK_MEM = env_str("CRM_NIGHTLY_WORK_MEM", "256MB")
 if not re.fullmatch(r"\d+\s*(kB|MB|GB)?", CRM_NIGHTLY_WORK_MEM):
@@ -170,10 +216,44 @@ CRM_CHURN_BAND_HIGH = env_float("CRM_CHURN_BAND_HIGH", 0.66)
 if not 0 < CRM_CHURN_BAND_MEDIUM < CRM_CHURN_BAND_HIGH < 1:
     raise ImproperlyConfigured("Need 0 < CRM_CHURN_BAND_MEDIUM < CRM_CHURN_BAND_HIGH < 1.")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+# --- REST API (api/): bearer tokens per integration, JSON only, throttled per token.
+CRM_API_THROTTLE = env_str("CRM_API_THROTTLE", "600/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", CRM_API_THROTTLE):
+    raise ImproperlyConfigured(f"CRM_API_THROTTLE={CRM_API_THROTTLE!r} is not a rate such as 600/min "
+                               "(per s, min, hour or day).")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.TokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Retention CRM API",
+    "DESCRIPTION": "Shops send clients, purchases, activity and survey answers; integrations read scores "
+                   "and segments. Idempotent by the shop's ids; the same rules as the CSV import.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# /health/ (config/health.py): scores older than this are a warning (one missed night and a margin).
+CRM_HEALTH_STALE_HOURS = env_int("CRM_HEALTH_STALE_HOURS", 36, minimum=1)
+
+# --- Logs: one JSON object per line for log collectors (LOG_FORMAT=json), or text; each line of a
+# nightly run or a campaign carries its correlation id, and addresses are masked (config/logs.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}; use json or text.")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+# The worker logs through the same handler and format, rather than Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from .health import health_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/", health_view, name="health"),  # database, Redis, nightly run, email backend (config/health.py)
+    path("api/", include("api.urls")),  # REST API for shops, its schema and docs (api/)
+    # Unsubscribe pages, and the ESP tracking webhooks at POST /anymail/<esp>/tracking/, refused without
+    # ANYMAIL_WEBHOOK_SECRET (campaigns/mailing/urls.py, tracking.py)
     path("", include("campaigns.mailing.urls")),
 ]

@@ -1,13 +1,21 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from . import privacy
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
-from .models import Activity, Client, ImportRun, Purchase, PurchaseItem
+from .models import Activity, AuditLog, Client, ImportRun, Purchase, PurchaseItem
 
 RECENT = 20
+# Erasing is one client at a time underneath (each recorded): more than this at once is refused.
+ERASE_AT_ONCE = 100
 
 
 class FastListMixin:
@@ -24,16 +32,58 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
     search_fields = ("=external_id", "^email", "^phone", "^last_name", "^first_name")
     list_filter = ("email_consent", "ads_consent", "country", "acquisition_channel")
     ordering = ("-id",)
-    readonly_fields = ("created_at", "updated_at", "email_consent_at", "email_consent_source",
+    readonly_fields = ("created_at", "updated_at", "email_consent_at", "email_consent_source", "erased_at",
                        "recent_purchases", "recent_activity")
+    actions = ["export_personal_data", "erase_personal_data"]
     fieldsets = (
         (None, {"fields": ("external_id", ("first_name", "last_name"), ("email", "phone"),
                            ("city", "country", "zip"), ("birth_date", "gender"),
                            "acquisition_channel", "first_seen")}),
         (_("Consent"), {"fields": (("email_consent", "email_consent_at", "email_consent_source"),
-                                   "ads_consent", "unsubscribed_at")}),
+                                   "ads_consent", "unsubscribed_at", "erased_at")}),
         (_("History"), {"fields": ("recent_purchases", "recent_activity", ("created_at", "updated_at"))}),
     )
+
+    # Personal data (crm/privacy.py): each action has a permission of its own and is recorded in the audit log.
+    def has_export_client_data_permission(self, request):
+        return request.user.has_perm("crm.export_client_data")
+
+    def has_erase_client_permission(self, request):
+        return request.user.has_perm("crm.erase_client")
+
+    @admin.action(description=_("Export personal data (JSON)"), permissions=["export_client_data"])
+    def export_personal_data(self, request, queryset):
+        clients = list(queryset[:2])
+        if len(clients) != 1:
+            self.message_user(request, _("Select exactly one client to export."), messages.ERROR)
+            return None
+        client = clients[0]
+        response = HttpResponse(privacy.to_json(privacy.export_client(client, user=request.user)),
+                                content_type="application/json; charset=utf-8")
+        filename = get_valid_filename(f"client-{client.external_id}.json")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @admin.action(description=_("Erase personal data (right to be forgotten)"), permissions=["erase_client"])
+    def erase_personal_data(self, request, queryset):
+        count = queryset.count()
+        if count > ERASE_AT_ONCE:
+            self.message_user(request, _("Select at most %(n)d clients to erase at once.") % {"n": ERASE_AT_ONCE},
+                              messages.ERROR)
+            return None
+        if request.POST.get("confirm") != "yes":  # irreversible: ask first, as the delete action does
+            return TemplateResponse(request, "admin/crm/client/erase_confirmation.html", {
+                **self.admin_site.each_context(request), "title": _("Erase personal data?"),
+                "opts": self.model._meta, "clients": queryset.order_by("pk"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        for client in queryset.order_by("pk"):
+            privacy.erase_client(client, user=request.user)
+        self.message_user(request, ngettext("The personal data of %(n)d client was erased.",
+                                            "The personal data of %(n)d clients was erased.", count) % {"n": count},
+                          messages.SUCCESS)
+        return None
 
     @admin.display(description=_("latest purchases"))
     def recent_purchases(self, obj):
@@ -105,3 +155,23 @@ class ImportRunAdmin(admin.ModelAdmin):
             path("upload/", self.admin_site.admin_view(import_view), name="crm_importrun_upload"),
             *super().get_urls(),
         ]
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Read only: a record of who let personal data out or erased it is not edited, nor deleted here."""
+
+    list_display = ("at", "actor_name", "action", "target")
+    list_filter = ("action",)
+    search_fields = ("=target", "^actor_name")
+    date_hierarchy = "at"
+    readonly_fields = ("at", "actor", "actor_name", "action", "target", "detail")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

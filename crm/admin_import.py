@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
 
+from . import audit
 from .importing import ImportFileError, run_import
 from .importing.kinds import KINDS
 
@@ -34,6 +35,7 @@ def import_view(request):
         path = (upload_dir() / get_valid_filename(request.GET["rejected"])).resolve()
         if path.parent != upload_dir().resolve() or not path.is_file():
             raise Http404
+        audit.record_download(f"crm.import:{path.name}", request.user)  # rows of the shop's clients
         return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)  # noqa: SIM115
     report = error = None
     form = ImportForm(request.POST or None, request.FILES or None)

@@ -7,4 +7,8 @@ class CrmConfig(AppConfig):
     verbose_name = _("Clients and purchases")
 
     def ready(self):
+        from config.logs import connect_signals
+
         from . import checks  # noqa: F401  (registers the checks)
+
+        connect_signals()  # correlation ids on the log lines of runs, campaigns and tasks

@@ -34,6 +34,11 @@ class Client(models.Model):
     class Meta:
         verbose_name = _("client")
         verbose_name_plural = _("clients")
+        # Personal data: given separately from change permission (admin actions, crm/privacy.py).
+        permissions = [
+            ("export_client_data", _("Can export a client's personal data")),
+            ("erase_client", _("Can erase a client's personal data")),
+        ]
         # Indexes are declared here rather than with unique=/db_index= on the fields: on PostgreSQL
         # those also add a "_like" pattern index per column, which no query of ours uses and every
         # import pays for.

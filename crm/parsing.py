@@ -156,9 +156,29 @@ def json_object(value):
     if not raw:
         return {}
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_not_json_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if "\\u0000" in raw:
+        # PostgreSQL's jsonb cannot hold the NUL character; refuse it here rather than fail the batch there.
+        raise ValueError("the NUL character (\\u0000) is not allowed")
     if not isinstance(parsed, dict):
         raise ValueError("must be a JSON object such as {\"lesson\": 3}")
     return parsed
+
+
+def _not_json_constant(name):
+    # Python's json reads NaN and Infinity, but they are not JSON and PostgreSQL's jsonb refuses them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def integer(value, minimum, maximum):
+    raw = value.strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,9}", raw):
+        raise ValueError(f"{value!r} is not a whole number")
+    number = int(raw)
+    if not minimum <= number <= maximum:
+        raise ValueError(f"{value!r} is not between {minimum} and {maximum}")
+    return number

@@ -1,9 +1,12 @@
 """Per-client aggregates as of several points in time, read set-based in two passes of SQL.
 
-One pass over purchases and one over activity compute, for every client, the aggregates of the
-contract in segments/features.py at the run's as-of time *and* at the past cut-offs the models
-learn from, plus what each client bought in the window after each cut-off. Times travel as float
-days since 1970-01-01 UTC so numpy can do the rest.
+One pass over purchases and one over activity compute, per client, the aggregates of the
+contract in segments/features.py at any number of points in time, plus what each client bought in
+given windows. The nightly run reads twice: the as-of time for every client, then the past cut-offs
+the models learn from (and the windows after them) for a sample of clients on a big shop (see
+pipeline.history_step): every extra point is three more FILTER aggregates per row, so reading all
+of them for everyone cost several times the as-of read alone. Times travel as float days since
+1970-01-01 UTC so numpy can do the rest.
 
 "As of" is strict: a point in time `cut` sees only rows with time < cut, so the run for a day
 sees that whole day and nothing after it.
@@ -119,16 +122,39 @@ def client_ids(as_of_cut):
     return data[:, 0].astype(np.int64), data[:, 1]
 
 
-def read(points, windows, ids, first_seen):
+SAMPLE = "segments_sample_clients"
+
+
+def read(points, windows, ids, first_seen, *, sample=False):
     """Aggregates at each point, and per window (start, end, what) the orders or revenue in it.
 
-    points: cut times in epoch days, the first being the run's as-of.
-    windows: [(start, end, "orders" | "revenue")], each start < end <= points[0].
+    points: cut times in epoch days.
+    windows: [(start, end, "orders" | "revenue")], each start < end.
+    sample: `ids` are a sample of the clients (sorted, as client_ids returns them): only their
+    rows are read, which is what makes many past cut-offs affordable on a big shop.
     Returns ([aggregates dict per point], [array per window]).
     """
+    if not sample:
+        return _read(points, windows, ids, first_seen, "")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {SAMPLE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {SAMPLE} (id bigint PRIMARY KEY)")
+        if connection.vendor == "postgresql":
+            cursor.execute(f"INSERT INTO {SAMPLE} SELECT unnest(CAST(%s AS bigint[]))", [ids.tolist()])
+        else:
+            cursor.executemany(f"INSERT INTO {SAMPLE} VALUES (%s)", [(v,) for v in ids.tolist()])
+        cursor.execute(f"ANALYZE {SAMPLE}")
+    try:
+        return _read(points, windows, ids, first_seen, f"AND client_id IN (SELECT id FROM {SAMPLE}) ")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SAMPLE}")
+
+
+def _read(points, windows, ids, first_seen, only):
     n = ids.size
     lo, hi = (int(ids[0]), int(ids[-1])) if n else (0, -1)
-    params = {"lo": lo, "hi": hi, "end": _when(max(points))}
+    params = {"lo": lo, "hi": hi, "end": _when(max([*points, *(stop for _, stop, _ in windows)]))}
     for i, p in enumerate(points):
         params |= {f"p{i}": _when(p), f"p{i}_30": _when(p - 30), f"p{i}_90": _when(p - 90)}
     for i, (start, stop, _) in enumerate(windows):
@@ -149,7 +175,7 @@ def read(points, windows, ids, first_seen):
         cols.append(f"{value} FILTER (WHERE purchased_at >= %(w{i}_start)s AND purchased_at < %(w{i}_stop)s)")
     purchases = fetch(
         f"SELECT client_id, {_named(cols)} FROM crm_purchase "
-        f"WHERE status = 'completed' AND client_id BETWEEN %(lo)s AND %(hi)s AND purchased_at < %(end)s "
+        f"WHERE status = 'completed' AND client_id BETWEEN %(lo)s AND %(hi)s AND purchased_at < %(end)s {only}"
         f"GROUP BY client_id",
         len(cols))
 
@@ -160,7 +186,7 @@ def read(points, windows, ids, first_seen):
                  _sql_epoch_days(f"MAX(occurred_at) FILTER (WHERE occurred_at < %(p{i})s)")]
     activity = fetch(
         f"SELECT client_id, {_named(cols)} FROM crm_activity "
-        f"WHERE client_id BETWEEN %(lo)s AND %(hi)s AND occurred_at < %(end)s GROUP BY client_id",
+        f"WHERE client_id BETWEEN %(lo)s AND %(hi)s AND occurred_at < %(end)s {only}GROUP BY client_id",
         len(cols))
 
     aggregates = _assemble(purchases, activity, points, first_seen)

@@ -1,8 +1,13 @@
-"""The analysts' CSV of current scores, streamed (bounded memory for any number of clients)."""
+"""The analysts' CSV of current scores, streamed (bounded memory for any number of clients).
 
-import csv
+Columns are the shop's client id and scores: no name, email or phone, but the shop's id points at a
+person, so a download is recorded in the audit log (segments/admin.py) like any personal data. The
+client id comes from the shop's files, so cells are escaped against spreadsheet formulas (crm.csvsafe).
+"""
 
 from django.db import connection
+
+from crm import csvsafe
 
 from .models import ClientScore, ScoringRun, SegmentMembership
 
@@ -18,7 +23,9 @@ def _stream(sql, params):
 
 
 def rows():
-    """Yield the header, then one row per client of the current run, ordered by our client id."""
+    """Yield the header, then one row per client of the current run, ordered by our client id.
+
+    Erased clients are left out: their anonymous rows count in totals, not in files about people."""
     yield HEADER
     run = ScoringRun.objects.current()
     if run is None:
@@ -28,7 +35,8 @@ def rows():
     score_rows = _stream(
         f"SELECT cs.client_id, c.external_id, cs.recency_days, cs.frequency, cs.monetary, cs.r, cs.f, cs.m, "
         f"cs.rfm_segment, cs.churn_risk, cs.churn_band, cs.predicted_clv "
-        f"FROM {scores} cs JOIN crm_client c ON c.id = cs.client_id WHERE cs.run_id = %s ORDER BY cs.client_id",
+        f"FROM {scores} cs JOIN crm_client c ON c.id = cs.client_id WHERE cs.run_id = %s AND c.erased_at IS NULL "
+        f"ORDER BY cs.client_id",
         [run.pk])
     member_rows = _stream(
         f"SELECT m.client_id, s.slug FROM {memberships} m JOIN segments_segment s ON s.id = m.segment_id "
@@ -56,6 +64,6 @@ def rows():
 
 
 def write_csv(stream):
-    writer = csv.writer(stream, lineterminator="\n")
+    writer = csvsafe.writer(stream, lineterminator="\n")
     for row in rows():
         writer.writerow(row)

@@ -221,6 +221,12 @@ PREDICT_CHUNK = 200_000  # bounds the float64 design matrix held at once (~30 MB
 MODEL_THREADS = 1  # see limited_threads()
 
 
+def fit_current(agg: dict) -> btyd.BTYDFit:
+    """BG/NBD + Gamma-Gamma on the as-of snapshot, the fit both models' predictions use (the
+    pipeline fits it once and hands it to both)."""
+    return btyd.fit_btyd(agg, max_rows=BTYD_FIT_ROWS, seed=0)
+
+
 def buyers(agg: dict) -> np.ndarray:
     """Indices of clients with at least one order: the only ones a history-based model can score."""
     return np.flatnonzero(agg["frequency"] > 0)

@@ -3,7 +3,8 @@
     rebuild_segments(as_of)  is called by the Celery beat task, `manage.py rebuild_segments`
                              and the admin alike.
 
-Stages: (1) one set-based read of per-client aggregates at the as-of time and at past cut-offs;
+Stages: (1) set-based reads of per-client aggregates at the as-of time (every client) and at past
+cut-offs (a sample of clients on a big shop: only the models learn from them);
 (2) global cut-offs (RFM quantiles, engagement reference) and the churn and value models, learned
 from this shop's own history; (3) scores written in bulk, in id ranges, under the new run's id;
 (4) in one transaction: segment memberships, sizes, the RFM migration matrix, the run marked
@@ -12,24 +13,38 @@ see the previous night until the very end, and a crash leaves it intact.
 """
 
 import datetime as dt
+import logging
 import time
 import zoneinfo
 from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import aggregates, churn, clv, membership, scoring
+from . import aggregates, churn, clv, features, membership, scoring
 from .models import ClientScore, ScoringRun
 from .signals import run_succeeded
 
+log = logging.getLogger(__name__)
 RANGE_SIZE = 100_000
+COPY_BLOCK = 4 << 20  # bytes per COPY message when writing scores
 # Past cut-offs the models learn from, newest first, each with its window fully observed. Value
 # windows (a year) overlap, a churn horizon apart, so a young shop still has rows to learn from.
 CHURN_CUTOFFS = 4
 VALUE_CUTOFFS = 4
+
+
+# Clients whose history is read for the models: enough that the per-cut-off training samples
+# (features.MAX_TRAIN_ROWS over the cut-offs) and BG/NBD fits (features.BTYD_FIT_ROWS) still draw
+# from several times their size.
+HISTORY_CLIENTS = 200_000
+
+
+def history_step(n_clients):
+    """Read the history of every k-th client: 1 (everyone) up to HISTORY_CLIENTS clients."""
+    return max(1, -(-n_clients // HISTORY_CLIENTS))
 
 
 class RunRefused(Exception):
@@ -79,12 +94,25 @@ def rebuild_segments(as_of=None, progress=None):
     try:
         _rebuild(run, progress)
     except BaseException as exc:
+        _record_failure(run, exc)
+        raise
+    return run
+
+
+def _record_failure(run, exc):
+    # A connection lost outside a transaction (database restart, failover, a killed backend) stays
+    # broken: without a fresh one the run could not be marked failed and, left "running", would
+    # refuse every next run until CELERY_TASK_TIME_LIMIT. Inside a caller's transaction there is
+    # nothing to do but let the caller roll back.
+    if not connection.in_atomic_block and connection.connection is not None and not connection.is_usable():
+        connection.close()
+    try:
         ClientScore.objects.filter(run=run).delete()
         ScoringRun.objects.filter(pk=run.pk).update(
             status=ScoringRun.Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}",
             stage_seconds=run.stage_seconds)
-        raise
-    return run
+    except DatabaseError:
+        log.exception("scoring run %s failed and could not be recorded as failed", run.pk)
 
 
 def _rebuild(run, progress):
@@ -96,16 +124,22 @@ def _rebuild(run, progress):
 
     with _stage(run, "read", progress):
         ids, first_seen = aggregates.client_ids(cut)
+        (current,), _ = aggregates.read([cut], [], ids, first_seen)
+        # The past cut-offs only feed the models, which learn from samples anyway: on a big shop
+        # they are read for an evenly spread sample of clients (every k-th by id), which is most
+        # of the saving in reading time. Everyone is still scored with the as-of aggregates.
+        step = history_step(ids.size)
         windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
-        at, window_values = aggregates.read([cut, *churn_cuts, *value_cuts], windows, ids, first_seen)
-    current = at[0]
-    churn_history = list(zip(at[1:1 + CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
-    value_history = list(zip(at[1 + CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
+        at, window_values = aggregates.read([*churn_cuts, *value_cuts], windows, ids[::step], first_seen[::step],
+                                            sample=step > 1)
+    churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
+    value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
 
     with _stage(run, "models", progress):
         cuts = scoring.global_cuts(current, levels)
-        churn_result = churn.score_churn(current, churn_history, h)
-        value_result = clv.score_value(current, value_history, big_h)
+        current_fit = features.fit_current(current)  # shared: both models predict with it
+        churn_result = churn.score_churn(current, churn_history, h, current_fit)
+        value_result = clv.score_value(current, value_history, big_h, current_fit)
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
                    "cuts": cuts}
@@ -152,19 +186,59 @@ def _plain(metrics):
 
 
 def _write_scores(run, client_ids, cols):
-    rows = scoring.python_rows(client_ids, cols, run.as_of)
     names = ["run_id", *scoring.ROW_COLUMNS]
     table = ClientScore._meta.db_table
     # One transaction per range: without it SQLite would commit (and sync) every row.
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row((run.pk, *row))
+            _copy_scores(cursor, run, client_ids, cols, table)
+            return
+        rows = scoring.python_rows(client_ids, cols, run.as_of)
+        adapt = connection.ops.adapt_datetimefield_value
+        marks = ", ".join(["%s"] * len(names))
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
+            [(run.pk, *row[:5], adapt(row[5]), adapt(row[6]), *row[7:]) for row in rows],
+        )
+
+
+STAGE = "segments_score_stage"
+
+
+def _copy_scores(cursor, run, client_ids, cols, table):
+    """PostgreSQL: numpy-built binary rows into a staging table, then one INSERT ... SELECT that
+    restores NULLs, text and exact decimals (see scoring.STAGE_COLUMNS for the encoding)."""
+    data, vocabularies = scoring.binary_rows(client_ids, cols, run.as_of)
+    cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ("
+                   f"{', '.join(f'{name} {kind}' for name, kind, _ in scoring.STAGE_COLUMNS)}) ON COMMIT DROP")
+    with cursor.cursor.copy(f"COPY {STAGE} FROM STDIN (FORMAT binary)") as copy:
+        copy.write(scoring.PGCOPY_HEADER)
+        view = memoryview(data)
+        for start in range(0, len(view), COPY_BLOCK):
+            copy.write(view[start:start + COPY_BLOCK])
+        copy.write(scoring.PGCOPY_TRAILER)
+    expressions = {
+        "recency_days": "CAST(NULLIF(recency_days, 'NaN') AS integer)",
+        "monetary": "CAST(monetary AS numeric(16, 2))",
+        "avg_order_value": "CAST(NULLIF(avg_order_value, 'NaN') AS numeric(16, 2))",
+        "first_purchase_at": "NULLIF(first_purchase_at, 'infinity')",
+        "last_purchase_at": "NULLIF(last_purchase_at, 'infinity')",
+        "avg_days_between": "NULLIF(avg_days_between, 'NaN')",
+        "r": "NULLIF(r, 0)", "f": "NULLIF(f, 0)", "m": "NULLIF(m, 0)",
+        "churn_risk": "NULLIF(churn_risk, 'NaN')",
+        "predicted_clv": "CAST(predicted_clv AS numeric(16, 2))",
+        "next_order_at": "NULLIF(next_order_at, 'infinity')",
+        "days_since_activity": "CAST(NULLIF(days_since_activity, 'NaN') AS integer)",
+    }
+    params = [run.pk]
+    select = []
+    for name in scoring.ROW_COLUMNS:
+        if name in vocabularies:
+            select.append(f"(CAST(%s AS text[]))[{name} + 1]")
+            params.append(vocabularies[name])
         else:
-            adapt = connection.ops.adapt_datetimefield_value
-            marks = ", ".join(["%s"] * len(names))
-            cursor.executemany(
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
-                [(run.pk, *row[:5], adapt(row[5]), adapt(row[6]), *row[7:]) for row in rows],
-            )
+            select.append(expressions.get(name, name))
+    cursor.execute(f"INSERT INTO {table} (run_id, {', '.join(scoring.ROW_COLUMNS)}) "
+                   f"SELECT %s, {', '.join(select)} FROM {STAGE}", params)
+    cursor.execute(f"DROP TABLE {STAGE}")

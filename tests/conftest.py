@@ -7,6 +7,9 @@ from django.core.management import call_command
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Tests run with production defaults (DEBUG off), which redirect plain HTTP to HTTPS; the test
+    # client speaks plain HTTP. tests/test_deploy.py checks the production settings themselves.
+    settings.SECURE_SSL_REDIRECT = False
 
 
 def pytest_collection_modifyitems(config, items):
@@ -18,6 +21,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "worker" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    """A folder where worker processes record the messages they send (tests/campaigns/mailing/backends.py)."""
+    folder = tmp_path / "outbox"
+    folder.mkdir()
+    return folder
 
 
 @pytest.fixture

@@ -26,6 +26,10 @@ def manage_check(**env):
     ({"DJANGO_DEBUG": "1", "CRM_CHURN_HORIZON_DAYS": "ninety"}, "CRM_CHURN_HORIZON_DAYS='ninety' is not a whole number"),
     ({"DJANGO_DEBUG": "1", "CRM_NIGHTLY_WORK_MEM": "lots"}, "CRM_NIGHTLY_WORK_MEM='lots' is not a size"),
     ({"DJANGO_DEBUG": "1", "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend"}, "MAILGUN_API_KEY"),
+    ({"DJANGO_DEBUG": "1", "CRM_ATTRIBUTION_DAYS": "0"}, "CRM_ATTRIBUTION_DAYS='0' must be at least 1"),
+    ({"DJANGO_DEBUG": "1", "CRM_QUIET_HOURS": "late"}, "CRM_QUIET_HOURS='late' is not a window such as 22:00-09:00"),
+    ({"DJANGO_DEBUG": "1", "CRM_EMAIL_CAP_COUNT": "-1"}, "CRM_EMAIL_CAP_COUNT='-1' must be at least 0"),
+    ({"DJANGO_DEBUG": "1", "CRM_API_THROTTLE": "lots"}, "CRM_API_THROTTLE='lots' is not a rate such as 600/min"),
 ])
 def test_a_bad_setting_stops_the_start_and_names_the_variable(env, message):
     code, output = manage_check(**env)

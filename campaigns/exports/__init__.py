@@ -1,16 +1,16 @@
 """Remarketing audience exports, one module per ad platform; pick one by slug from PLATFORMS.
 
 The pure part: normalisation and hashing (`normalize`), the platforms (`base` and one module
-each) and the CSV writer (`writer`). Choosing a segment's clients, consent and storage live in
-the workflow that calls `write_audience`.
+each, with a batch formatter each) and the CSV writer (`writer`). Choosing a segment's clients,
+consent and storage live in the workflow that calls `write_batches`.
 """
 
-from .base import ClientRow, Platform
+from .base import ClientRow, Lines, Platform
 from .google import Google
 from .meta import Meta
 from .tiktok import TikTok
 from .vk import VK
-from .writer import ExportCounts, write_audience
+from .writer import ExportCounts, write_audience, write_batches
 from .yandex import Yandex
 
 PLATFORMS: dict[str, Platform] = {platform.name: platform for platform in (Google(), Meta(), Yandex(), VK(), TikTok())}
@@ -24,4 +24,5 @@ def get_platform(slug: str) -> Platform:
         raise ValueError(f"unknown ad platform {slug!r}; known: {', '.join(PLATFORMS)}") from None
 
 
-__all__ = ["PLATFORMS", "ClientRow", "ExportCounts", "Platform", "get_platform", "write_audience"]
+__all__ = ["PLATFORMS", "ClientRow", "ExportCounts", "Lines", "Platform", "get_platform", "write_audience",
+           "write_batches"]

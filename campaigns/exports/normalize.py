@@ -5,7 +5,9 @@ means "no identifier" everywhere in the exports, and the empty string is never h
 
 They run for every client of a segment, millions of times per export, so the common case (clean
 data as the importer stores it) takes a fast path and the general rule runs only when it has to;
-`crm.parsing` already stores phones in E.164, so phonenumbers is rarely called here.
+`crm.parsing` already stores phones in E.164, so phonenumbers is rarely called here. The
+`*_sha256` functions and `HashCache` at the end are what the platforms' batch formatters call per
+client: the rule above them and the hash in one call, or a remembered hash for values that repeat.
 """
 
 import hashlib
@@ -17,6 +19,7 @@ import phonenumbers
 
 _sha256 = hashlib.sha256
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_GMAIL_SUFFIXES = tuple(f"@{domain}" for domain in sorted(_GMAIL_DOMAINS))
 _E164 = phonenumbers.PhoneNumberFormat.E164
 # `+`, then 8 to 15 ASCII digits, the first not 0. [0-9] rather than \d, which takes any script's digits.
 _is_e164 = re.compile(r"\+[1-9][0-9]{7,14}").fullmatch
@@ -109,3 +112,71 @@ def _iso_country(value: str) -> str:
     """Two ASCII letters in the case given, or "" for anything else (`RUS`, `Russia`, `R1`)."""
     code = value.strip()
     return code if len(code) == 2 and code.isascii() and code.isalpha() else ""
+
+
+# --- per client, in the platforms' batch formatters ----------------------------------------------
+# One call per identifier and client: each is the rule above and sha256_hex, with the usual case
+# (what the importer stores) first and the rule itself for anything else, so the result is the
+# same by construction; tests/campaigns/test_normalize.py checks them against the rules anyway.
+
+
+def email_sha256(value: str) -> str:
+    """`sha256_hex(email(value))`."""
+    if not value:
+        return ""
+    address = value.strip().lower()
+    at = address.rfind("@")
+    if at < 1 or at == len(address) - 1:
+        return ""
+    return _sha256(address.encode()).hexdigest()
+
+
+def google_email_sha256(value: str) -> str:
+    """`sha256_hex(email(value, google=True))`."""
+    if not value:
+        return ""
+    address = value.strip().lower()
+    at = address.rfind("@")
+    if at < 1 or at == len(address) - 1:
+        return ""
+    # The domain is what follows the last "@", so it is gmail.com exactly when this suffix matches.
+    if address.endswith(_GMAIL_SUFFIXES):
+        local = address[:at].partition("+")[0].replace(".", "")
+        return _sha256(f"{local}{address[at:]}".encode()).hexdigest() if local else ""
+    return _sha256(address.encode()).hexdigest()
+
+
+def phone_sha256(value: str, country: str = "") -> str:
+    """`sha256_hex(phone(value, country))`: digits without `+`."""
+    if not value:
+        return ""
+    if _is_e164(value):
+        return _sha256(value[1:].encode()).hexdigest()
+    return sha256_hex(phone(value, country))
+
+
+def phone_plus_sha256(value: str, country: str = "") -> str:
+    """`sha256_hex(phone(value, country, plus=True))`: E.164 with `+`."""
+    if not value:
+        return ""
+    if _is_e164(value):
+        return _sha256(value.encode()).hexdigest()
+    return sha256_hex(phone(value, country, plus=True))
+
+
+class HashCache(dict):
+    """`cache[value]` is `function(value)`, remembered: for values that repeat across clients (names,
+    cities, zips, countries, birth dates), whose hash then costs a dict lookup instead of a rule and
+    a SHA-256. Bounded: emptied when it holds `limit` values, so memory stays flat whatever the
+    segment (a few MB at most); results are the same either way, only the speed changes.
+    """
+
+    def __init__(self, function, limit: int = 1 << 16):
+        super().__init__()
+        self.function, self.limit = function, limit
+
+    def __missing__(self, value):
+        if len(self) >= self.limit:
+            self.clear()
+        result = self[value] = self.function(value)
+        return result

@@ -1,23 +1,52 @@
-"""Who a campaign is for, and why some of them get no email: set-based, one query for the audience."""
+"""Who a campaign is for, and why some of them get no email: set-based, one query for the audience.
 
+Audience = clients in any audience segment (for a triggered campaign: who entered its trigger segment
+in the given run, also within the audience segments if any are chosen), minus the exclusion segments,
+matching the extra conditions (the segments' rule format, `segments.rules`, over the current scores),
+minus, for a triggered campaign, clients the re-entry rule keeps out. Then, among the reachable ones,
+the holdout is drawn first and the rest are split between the A/B variants.
+"""
+
+import datetime as dt
 import hashlib
 
 from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from crm.models import Client
-from segments.models import SegmentMembership
+from segments.models import ClientScore, ScoringRun, SegmentMembership
+from segments.rules import to_q
 
-from .models import Delivery, Suppression
+from .models import Campaign, Delivery, Suppression
 
 
-def audience_clients(campaign):
-    """Clients currently in any audience segment and in none of the exclusion segments."""
+def audience_clients(campaign, entered_run=None, occurrence=None):
+    """Clients this campaign (occurrence) is for, before consent and holdout.
+
+    entered_run: for a triggered campaign, the scoring run whose entrants into `trigger_segment` it emails.
+    occurrence: this occurrence's own rows do not count against the re-entry rule (a repeated launch).
+    """
     current = SegmentMembership.objects.filter(client=OuterRef("pk"), left_at__isnull=True)
-    return (
-        Client.objects.filter(Exists(current.filter(segment__in=campaign.segments.all())))
-        .exclude(Exists(current.filter(segment__in=campaign.exclude_segments.all())))
-    )
+    clients = Client.objects.all()
+    if entered_run is not None:
+        clients = clients.filter(Exists(SegmentMembership.objects.filter(
+            client=OuterRef("pk"), segment_id=campaign.trigger_segment_id, entered_run=entered_run)))
+        previous = Delivery.objects.filter(campaign=campaign, client=OuterRef("pk"))
+        if occurrence is not None:
+            previous = previous.exclude(occurrence=occurrence)
+        if campaign.reentry == Campaign.Reentry.AFTER_DAYS and campaign.reentry_days:
+            # Again once `reentry_days` have passed since the client's last delivery of this campaign.
+            previous = previous.filter(created_at__gt=timezone.now() - dt.timedelta(days=campaign.reentry_days))
+        clients = clients.exclude(Exists(previous))
+    if entered_run is None or campaign.segments.exists():
+        clients = clients.filter(Exists(current.filter(segment__in=campaign.segments.all())))
+    clients = clients.exclude(Exists(current.filter(segment__in=campaign.exclude_segments.all())))
+    if campaign.conditions:
+        run = ScoringRun.objects.current()
+        scores = ClientScore.objects.filter(run=run, client=OuterRef("pk")).filter(to_q(campaign.conditions))
+        clients = clients.filter(Exists(scores)) if run else clients.none()
+    return clients
 
 
 def with_suppression(clients):
@@ -44,22 +73,43 @@ def suppression_reason(client):
     return ""
 
 
+def _bucket(kind, campaign_id, client_id, buckets):
+    digest = hashlib.sha256(f"{kind}:{campaign_id}:{client_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % buckets
+
+
 def in_holdout(campaign_id, client_id, percent):
     """Deterministic and uniform: the same client stays in (or out of) a campaign's holdout on every run."""
     if percent <= 0:
         return False
-    digest = hashlib.sha256(f"holdout:{campaign_id}:{client_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
+    return _bucket("holdout", campaign_id, client_id, 10_000) < percent * 100
 
 
-def resolve_audience(campaign):
-    """Yield (client_id, email, state, reason) for every recipient of the campaign, in client id order.
+def pick_variant(campaign_id, client_id, variants):
+    """The variant (of (key, weight) pairs, weights adding up to 100) a client gets, or None without variants.
+
+    Deterministic like the holdout but from an independent hash, so the split among the sent does not
+    depend on who was held out.
+    """
+    if not variants:
+        return None
+    point = _bucket("variant", campaign_id, client_id, 10_000)
+    total = 0
+    for key, weight in variants:
+        total += weight * 100
+        if point < total:
+            return key
+    return variants[-1][0]
+
+
+def resolve_audience(campaign, entered_run=None, occurrence=None, variants=()):
+    """Yield (client_id, email, state, reason, variant_key) for every recipient, in client id order.
 
     One query, streamed; holdout is drawn only among clients who could be sent to, so the held-out
-    group is comparable with the sent group.
+    group is comparable with the sent group; variants (key, weight) split the rest.
     """
     rows = (
-        with_suppression(audience_clients(campaign))
+        with_suppression(audience_clients(campaign, entered_run=entered_run, occurrence=occurrence))
         .only("pk", "email", "email_consent", "unsubscribed_at", "erased_at")
         .order_by("pk")
     )
@@ -68,4 +118,5 @@ def resolve_audience(campaign):
         if not reason and in_holdout(campaign.pk, client.pk, campaign.holdout_percent):
             reason = Delivery.Reason.HOLDOUT
         state = Delivery.State.SUPPRESSED if reason else Delivery.State.PENDING
-        yield client.pk, client.email.strip(), state, reason
+        variant = None if reason else pick_variant(campaign.pk, client.pk, variants)
+        yield client.pk, client.email.strip(), state, reason, variant

@@ -214,6 +214,7 @@ class Delivery(models.Model):
         SUPPRESSED_ADDRESS = "suppressed_address", _("address suppressed")
         HOLDOUT = "holdout", _("holdout group")
         FREQUENCY_CAP = "frequency_cap", _("frequency cap reached")
+        CANCELLED = "cancelled", _("campaign cancelled before sending")
         # ... or why sending failed.
         REJECTED = "rejected", _("rejected by the email service")
         RENDER_ERROR = "render_error", _("template could not be rendered")

@@ -5,11 +5,12 @@ Registered through `app.autodiscover_tasks(["campaigns.mailing"])` in config/cel
 
 import random
 import uuid
+from datetime import datetime
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from . import sending
+from . import scheduling, sending, triggers
 
 # A batch may run at most this long; CRM_CAMPAIGN_STUCK_MINUTES must stay above it, so a row
 # claimed earlier than that cannot belong to a live task (see sending.repair_stuck_deliveries).
@@ -32,14 +33,38 @@ def send_delivery_batch(self, delivery_ids):
     token = self.request.id or uuid.uuid4().hex
     try:
         last = self.request.retries >= self.max_retries
-        return sending.send_batch(delivery_ids, claim_token=token, final_attempt=last)
+        counts = sending.send_batch(delivery_ids, claim_token=token, final_attempt=last)
     except (sending.TransientSendError, *DATABASE_ERRORS) as exc:
         if self.request.retries >= self.max_retries:
             raise
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    if "defer_until" in counts and not self.request.is_eager:
+        # Quiet hours: the same ids again at the end of the window (in-process tasks cannot wait:
+        # the rows stay pending with `not_before`, and a later launch or resume queues them).
+        send_delivery_batch.apply_async(args=[delivery_ids], eta=datetime.fromisoformat(counts["defer_until"]))
+    return counts
 
 
 @shared_task
 def repair_stuck_deliveries():
     """Every few minutes: close rows a dead worker left in `sending`, finish campaigns with nothing left."""
     return sending.repair_stuck_deliveries()
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)
+def launch_due_campaigns():
+    """Every minute: launch one-off campaigns whose `send_at` has passed (safe to run twice)."""
+    return scheduling.launch_due_campaigns()
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)
+def launch_recurring_campaign(campaign_id):
+    """A recurring campaign's beat entry: launch the occurrence of the cron slot this run belongs to."""
+    result = scheduling.launch_recurring(campaign_id)
+    return None if result is None else result.__dict__
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=60, max_retries=3)
+def launch_triggered_campaigns(run_id):
+    """After a successful nightly run: each active triggered campaign emails who entered its segment."""
+    return triggers.fire_triggers(run_id)

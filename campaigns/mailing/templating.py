@@ -2,18 +2,29 @@
 
 Templates are Django templates run by the project's engine (so `humanize` and the built-in tags
 work). A missing value renders as an empty string: `{{ client.first_name|default:"friend" }}`.
+CSS from <style> blocks is inlined into style="" attributes after rendering, because many email
+clients (Gmail apps, Outlook) drop or ignore <style>; @media rules cannot be inlined and stay in a
+<style> block for the clients that honour them.
 """
 
+import functools
 import html
+import logging
 import re
 from html.parser import HTMLParser
 
+import css_inline
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template import Context, Engine, TemplateSyntaxError
+from django.utils import timezone
 
-from crm.models import Purchase
+from crm.models import Purchase, PurchaseItem
 from segments.models import ClientScore
+
+from . import recommendations
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("subject", "preheader", "html_body", "text_body")
 LAST_ORDERS = 3
@@ -22,7 +33,17 @@ SCORE_FIELDS = ("rfm_segment", "churn_band", "churn_risk", "predicted_clv", "rec
                 "avg_order_value", "engagement_band")
 
 
+# No remote stylesheets: fetching URLs named in a template would be a request per message to
+# anywhere; <link> tags are left as they are. Inlined once per message, after rendering, since what
+# the CSS applies to depends on the rendered markup.
+INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False, keep_link_tags=True)
+_STYLE_TAG = re.compile(r"<style[\s>]", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=256)
 def compile_template(source):
+    """The compiled template for a source text. Kept: a batch renders the same few sources hundreds of
+    times, and compiling costs more than rendering. A compiled Django template is safe to share."""
     return Engine.get_default().from_string(source)
 
 
@@ -52,11 +73,28 @@ def render_message(version, context):
         preheader = html.escape(_render(version.preheader, context, autoescape=False))
         hidden = f'<div style="display:none;max-height:0;overflow:hidden">{preheader}</div>'
         body = _insert_after_body_tag(body, hidden)
-    # An empty text body is generated from the HTML as rendered for this recipient.
-    text = _render(version.text_body, context, autoescape=False) if version.text_body.strip() else html_to_text(body)
+    text = _render(version.text_body, context, autoescape=False) if version.text_body.strip() else None
+    if text is None:
+        # An empty text body is generated from the HTML: from a text template derived once from the
+        # HTML template where possible (rendering it costs about what rendering the subject does),
+        # else by converting this recipient's rendered HTML (several times the cost of rendering it).
+        derived = text_template_from_html(version.html_body)
+        text = _render_derived_text(derived, context) if derived else html_to_text(body)
+    body = inline_css(body)
     if unsubscribe_url and unsubscribe_url not in text:
         text = f"{text.rstrip()}\n\nUnsubscribe: {unsubscribe_url}\n"
     return subject, body, text
+
+
+def inline_css(body):
+    """The HTML with the rules of its <style> blocks written into each element's style attribute."""
+    if not _STYLE_TAG.search(body):
+        return body  # nothing to inline: keep the markup exactly as rendered
+    try:
+        return INLINER.inline(body)
+    except Exception:  # an inliner failure must not stop a send: mail clients that read <style> still do
+        log.exception("CSS inlining failed; sending the HTML with its <style> blocks")
+        return body
 
 
 def _render(source, context, autoescape):
@@ -71,12 +109,17 @@ def _insert_after_body_tag(body, snippet):
 
 
 class _TextExtractor(HTMLParser):
+    """Text of an HTML document; with `keep_template_tags`, of an HTML *template*: the text keeps the
+    template's {{ variables }} and {% tags %}, and a left-out part (style, head, a hidden block) keeps
+    its {% tags %} so that blocks opened there still close."""
+
     BLOCKS = {"p", "div", "br", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "li", "table", "ul", "ol"}
     SKIP = {"style", "script", "head", "title"}
 
-    def __init__(self):
+    def __init__(self, keep_template_tags=False):
         super().__init__(convert_charrefs=True)
         self.parts, self.skipping, self.hidden, self.href = [], 0, 0, None
+        self.keep_template_tags = keep_template_tags
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -97,7 +140,12 @@ class _TextExtractor(HTMLParser):
         if tag == "div" and self.hidden:
             self.hidden -= 1
         if tag == "a" and self.href:
-            self.parts.append(f" ({self.href})")
+            if self.keep_template_tags and "{" in self.href:
+                # The link is only known once rendered and may be empty then: marked, so that
+                # `_render_derived_text` can drop an empty "()" as html_to_text leaves out an empty href.
+                self.parts.append(f" {_LINK}({self.href}){_LINK}")
+            else:
+                self.parts.append(f" ({self.href})")
             self.href = None
         if tag in self.BLOCKS:
             self.parts.append("\n")
@@ -105,6 +153,17 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data):
         if not self.skipping and not self.hidden:
             self.parts.append(re.sub(r"\s+", " ", data))
+        elif self.keep_template_tags:
+            self.parts.extend(_BLOCK_TAG.findall(data))
+
+
+_BLOCK_TAG = re.compile(r"{%.*?%}", re.DOTALL)
+_LINK = "\x1e"  # a control character no template text or value has in practice
+# Filters and tags whose output is markup in the HTML (or is unknown here): a text template derived
+# from such an HTML template would carry raw markup, so those templates convert each rendered message.
+_MARKUP_MAKERS = re.compile(
+    r"\|\s*(?:safe|safeseq|escape|force_escape|linebreaks|linebreaksbr|urlize|urlizetrunc|unordered_list|json_script)\b"
+    r"|{%\s*(?:autoescape|include|extends|load(?!\s+humanize\s*%}))")
 
 
 def html_to_text(body):
@@ -112,41 +171,84 @@ def html_to_text(body):
     parser = _TextExtractor()
     parser.feed(body)
     parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return text + "\n"
+    return tidy_text("".join(parser.parts))
 
 
-def build_contexts(clients):
-    """{client_id: context} for many clients in three queries (scores, last orders with items).
-    The sender adds `campaign` and `unsubscribe_url`, which differ per message."""
+def tidy_text(text):
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _render_derived_text(template, context):
+    text = template.render(Context(context, autoescape=False))
+    return tidy_text(text.replace(f"{_LINK}(){_LINK}", "").replace(_LINK, ""))
+
+
+@functools.lru_cache(maxsize=256)
+def text_template_from_html(source):
+    """A text template made from an HTML template (what `html_to_text` does, done once to the source):
+    rendered with a recipient's context and tidied, it gives the text of that recipient's HTML.
+    None when the HTML template makes markup from values or its text does not compile."""
+    if _MARKUP_MAKERS.search(source):
+        return None
+    parser = _TextExtractor(keep_template_tags=True)
+    parser.feed(source)
+    parser.close()
+    try:
+        return compile_template("".join(parser.parts))
+    except TemplateSyntaxError:
+        return None
+
+
+def build_contexts(clients, today=None):
+    """{client_id: context} for many clients in a few queries per batch, whatever its size: scores,
+    last orders with their items, what each client bought (favourite category, owned products), and
+    the products recommended to them (see `recommendations`, cached between batches).
+    The sender adds `campaign` and `unsubscribe_url`, which differ per message.
+
+    Values that are not known are left out rather than set to None, so they render as empty text
+    and `default` applies.
+    """
+    today = today or timezone.localdate()
     ids = [client.pk for client in clients]
     scores = {
         row["client_id"]: row for row in ClientScore.objects.current().filter(client_id__in=ids)
         .values("client_id", *SCORE_FIELDS)
     }
     orders = {}
-    recent = (
+    # Plain rows, not model instances: a batch reads a few thousand orders and items.
+    recent = list(
         Purchase.objects.filter(client_id__in=ids, status=Purchase.Status.COMPLETED)
         .annotate(rank=Window(RowNumber(), partition_by=[F("client_id")], order_by=F("purchased_at").desc()))
         .filter(rank__lte=LAST_ORDERS)
-        .prefetch_related("items")
         .order_by("client_id", "-purchased_at")
+        .values("id", "client_id", "external_id", "purchased_at", "amount", "currency")
     )
-    for purchase in recent:
-        orders.setdefault(purchase.client_id, []).append({
-            "external_id": purchase.external_id,
-            "purchased_at": purchase.purchased_at,
-            "amount": purchase.amount,
-            "currency": purchase.currency,
-            "items": [{"sku": item.sku, "name": item.name, "category": item.category, "quantity": item.quantity,
-                       "price": item.price} for item in purchase.items.all()],
+    items = {}
+    for item in (PurchaseItem.objects.filter(purchase_id__in=[order["id"] for order in recent]).order_by("pk")
+                 .values("purchase_id", "sku", "name", "category", "quantity", "price")):
+        items.setdefault(item.pop("purchase_id"), []).append(item)
+    for order in recent:
+        orders.setdefault(order.pop("client_id"), []).append({
+            "external_id": order["external_id"], "purchased_at": order["purchased_at"], "amount": order["amount"],
+            "currency": order["currency"], "items": items.get(order["id"], []),
         })
-    return {
-        client.pk: {
-            "client": {field: getattr(client, field) for field in CLIENT_FIELDS},
-            "scores": {key: value for key, value in scores.get(client.pk, {}).items() if key != "client_id"},
-            "last_orders": orders.get(client.pk, []),
+    profiles = recommendations.profiles(ids)
+    recommended = recommendations.recommend(profiles, ids)
+    contexts = {}
+    for client in clients:
+        score = {key: value for key, value in scores.get(client.pk, {}).items()
+                 if key != "client_id" and value is not None}
+        last = orders.get(client.pk, [])
+        if last:  # from the newest order itself, not the nightly run: right on the day of sending
+            score["days_since_last_order"] = (today - timezone.localdate(last[0]["purchased_at"])).days
+        profile = profiles.get(client.pk)
+        if profile and profile.favourite_category:
+            score["favourite_category"] = profile.favourite_category
+        contexts[client.pk] = {
+            "client": {field: value for field in CLIENT_FIELDS if (value := getattr(client, field)) is not None},
+            "scores": score,
+            "last_orders": last,
+            "recommendations": recommended[client.pk],
         }
-        for client in clients
-    }
+    return contexts

@@ -50,9 +50,11 @@ def delivery_for_token(token):
 
 def unsubscribe(delivery):
     """Unsubscribe the client and list the address: no further marketing email, from any campaign."""
+    now = timezone.now()
     with transaction.atomic():
-        Client.objects.filter(pk=delivery.client_id, unsubscribed_at__isnull=True).update(
-            unsubscribed_at=timezone.now())
+        Client.objects.filter(pk=delivery.client_id, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
+        # The campaign's results count unsubscribes per delivery, whether from our page or the ESP's.
+        Delivery.objects.filter(pk=delivery.pk, unsubscribed_at__isnull=True).update(unsubscribed_at=now)
         if delivery.email:
             Suppression.objects.get_or_create(
                 email=normalize_email(delivery.email),

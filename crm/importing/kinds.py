@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from crm import parsing
-from crm.models import Activity, Client, Purchase, PurchaseItem
+from crm.models import Activity, Client, Purchase, PurchaseItem, SurveyAnswer
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Target:
     insert_extra: dict = field(default_factory=dict)  # column -> SQL expression over "s"
     update_extra: dict = field(default_factory=dict)
     bare_clients: bool = False  # what it creates is reported as new bare clients, not as imported rows
+    frozen: str = ""  # SQL condition on the table's rows that no import may change
 
 
 def _field(model, name):
@@ -222,6 +223,9 @@ class Clients(Kind):
                 columns=columns,
                 insert_extra=insert_extra,
                 update_extra=update_extra,
+                # An erased client stays erased: re-importing the shop's old row must not bring back
+                # their personal data or consents.
+                frozen="crm_client.erased_at IS NOT NULL",
             )
         ]
 
@@ -230,7 +234,9 @@ def _bare_clients():
     """Purchases and activity may name a client we have not seen: we create a bare client."""
     return Target(
         model=Client,
-        source_sql="SELECT DISTINCT st.client_id AS external_id FROM {stage} st WHERE st.error IS NULL",
+        # In id order, so two imports at once take the new ids' locks in the same order (no deadlock).
+        source_sql=("SELECT DISTINCT st.client_id AS external_id FROM {stage} st WHERE st.error IS NULL "
+                    "ORDER BY external_id"),
         key=("external_id",),
         columns=("external_id",),
         insert_extra={"created_at": "%(now)s", "updated_at": "%(now)s"},
@@ -326,7 +332,9 @@ class Activities(Kind):
 
     def targets(self, present):
         values = ["properties"] if "properties" in present else []
-        select = "".join(f", st.{name}" for name in values)
+        # Properties may describe a person: an erased client's events are kept without them. ({{}}:
+        # source_sql goes through str.format.)
+        select = ", CASE WHEN c.erased_at IS NULL THEN st.properties ELSE '{{}}' END AS properties" if values else ""
         return [
             _bare_clients(),
             Target(
@@ -341,4 +349,45 @@ class Activities(Kind):
         ]
 
 
-KINDS = {kind.name: kind for kind in (Clients(), Purchases(), PurchaseItems(), Activities())}
+_SURVEY_KINDS = SurveyAnswer.Kind.values
+
+
+def _survey_kind(raw, row):
+    if not raw.strip():
+        raise ValueError("required, but empty")
+    return parsing.choice(raw, _SURVEY_KINDS, "")
+
+
+def _survey_score(raw, row):
+    # The scale depends on the kind (NPS 0-10, CSAT 1-5); an unknown kind is reported on its own cell.
+    low, high = SurveyAnswer.SCALE.get((row.get("kind") or "").strip().lower(), (0, 10))
+    return parsing.integer(raw, low, high)
+
+
+class SurveyAnswers(Kind):
+    name = "survey_answers"
+    file_key = ("client_id", "kind", "answered_at")
+    columns = (
+        Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True,
+               many=_many_text(Client, "external_id", required=True)),
+        Column("kind", _survey_kind, _field(SurveyAnswer, "kind"), True, many=_distinct(_survey_kind)),
+        Column("score", _survey_score, _field(SurveyAnswer, "score"), True, uses_row=True),
+        Column("answered_at", _past_datetime, _field(SurveyAnswer, "answered_at"), True, many=_many_past_datetime),
+    )
+
+    def targets(self, present):
+        return [
+            _bare_clients(),
+            Target(
+                model=SurveyAnswer,
+                source_sql=(
+                    "SELECT st.line, c.id AS client_id, st.kind, st.answered_at, st.score "
+                    "FROM {stage} st JOIN crm_client c ON c.external_id = st.client_id WHERE st.error IS NULL"
+                ),
+                key=("client_id", "kind", "answered_at"),
+                columns=("client_id", "kind", "answered_at", "score"),
+            ),
+        ]
+
+
+KINDS = {kind.name: kind for kind in (Clients(), Purchases(), PurchaseItems(), Activities(), SurveyAnswers())}

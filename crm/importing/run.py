@@ -1,6 +1,5 @@
 """The import workflow: read and parse the file, stage it, check it, merge it, report."""
 
-import csv
 import gc
 import sys
 import threading
@@ -12,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from crm import csvsafe
 from crm.models import ImportRun
 
 from . import staging
@@ -34,6 +34,7 @@ class ImportReport:
     rejected: int = 0
     clients_created: int = 0  # bare clients made for purchases or activity of unknown clients
     errors: list = field(default_factory=list)  # the first MAX_SHOWN_ERRORS "FILE:LINE: column: reason"
+    problems: list = field(default_factory=list)  # the same problems as (line, column, reason), for the API
     rejected_file: str = ""
     imported: bool = False
     rejected_messages: int = 0  # all problems found, of which `errors` holds the first ones
@@ -63,33 +64,50 @@ def rejected_path(name, path):
 
 
 def run_import(kind, path, skip_invalid=False, progress=None, record=True):
-    """Import one CSV file of `kind` (clients, purchases, purchase_items, activity).
+    """Import one CSV file of `kind` (clients, purchases, purchase_items, activity, survey_answers).
 
     By default a file with any invalid row imports nothing. With skip_invalid the valid rows go in
     and rejected ones are written to <name>.rejected.csv with an `error` column.
     Raises ImportFileError when the file as a whole cannot be read.
     """
-    spec = KINDS[kind]
     with opened(path) as (name, real_path), CsvSource(name, real_path) as source:
-        report = ImportReport(kind=kind, file=name)
-        present = _check_header(spec, source)
-        columns = [(col, spec.column(col).model_field) for col in present]
+        reject_writer = _RejectWriter(source, real_path) if skip_invalid else None
         try:
-            with transaction.atomic():
-                _stage_and_merge(spec, source, present, columns, report, skip_invalid, progress, real_path)
-        except _Rollback:
-            pass
+            report = import_rows(kind, name, source.header, source.batches(settings.CRM_IMPORT_BATCH_SIZE),
+                                 skip_invalid, progress, reject_writer)
+        finally:
+            if reject_writer:
+                reject_writer.close()
     if record:
         ImportRun.objects.create(
             kind=kind, file_name=name[:255], finished_at=timezone.now(), ok=report.imported,
-            report={k: v for k, v in report.__dict__.items() if k != "errors"} | {"errors": report.errors},
+            report={k: v for k, v in report.__dict__.items() if k not in ("errors", "problems")}
+            | {"errors": report.errors},
         )
     return report
 
 
-def _check_header(spec, source):
+def import_rows(kind, name, header, batches, skip_invalid=False, progress=None, reject_writer=None):
+    """Parse, check and merge rows given as batches of ([line, ...], [cells, ...]) under `header`.
+
+    The one way in for every source, so every source gets the same rules and the same idempotent
+    upsert: a CSV file (run_import) and the REST API (api/ingest.py, which numbers its items instead
+    of lines). All or nothing unless skip_invalid. Raises ImportFileError for a bad header.
+    """
+    spec = KINDS[kind]
+    report = ImportReport(kind=kind, file=name)
+    present = _check_header(spec, header, name)
+    columns = [(col, spec.column(col).model_field) for col in present]
+    try:
+        with transaction.atomic():
+            _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid, progress, reject_writer)
+    except _Rollback:
+        pass
+    return report
+
+
+def _check_header(spec, header, name):
     known = [c.name for c in spec.columns]
-    header = source.header
     problems = []
     seen = set()
     repeated = sorted({h for h in header if h in seen or seen.add(h)})
@@ -102,34 +120,32 @@ def _check_header(spec, source):
     if missing:
         problems.append(f"missing required column(s): {', '.join(missing)}")
     if problems:
-        raise ImportFileError(f"{source.name}:1: " + "; ".join(problems))
+        raise ImportFileError(f"{name}:1: " + "; ".join(problems))
     return header
 
 
-def _stage_and_merge(spec, source, present, columns, report, skip_invalid, progress, real_path):
+def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid, progress, reject_writer):
     staging.create_stage(columns)
     parser = _BatchParser(spec, present, staging.adapters(columns))
-    batch_size = settings.CRM_IMPORT_BATCH_SIZE
-    reject_writer = _RejectWriter(source, real_path) if skip_invalid else None
 
     def parse(lines, rows):
         """Parsed rows to stage; rejected ones are counted, reported and written out."""
         values, rejected = parser.parse(lines, rows)
         for line, cells, problems in rejected:
             report.rejected += 1
-            _note_errors(report, source.name, line, problems)
+            _note_errors(report, line, problems)
             if reject_writer:
                 reject_writer.write(cells, problems)
         return values
 
     try:
         with _cyclic_gc_paused(), staging.loader(columns) as load:
-            for lines, rows in source.batches(batch_size):
+            for lines, rows in batches:
                 first = (report.read // PROGRESS_EVERY + 1) * PROGRESS_EVERY
                 report.read += len(rows)
                 if progress:
                     for read in range(first, report.read + 1, PROGRESS_EVERY):
-                        progress(f"{source.name}: {read} rows read")
+                        progress(f"{name}: {read} rows read")
                 load(parse(lines, rows))
         staging.analyze_stage()
 
@@ -141,16 +157,17 @@ def _stage_and_merge(spec, source, present, columns, report, skip_invalid, progr
         if late:
             report.rejected += late
             for line, error in staging.rejected(limit=MAX_SHOWN_ERRORS):
-                report.errors.append((line, f"{source.name}:{line}: {error}"))
+                report.problems.append((line, *error.partition(": ")[::2]))  # the SQL checks say "column: reason"
             report.rejected_messages += late
-        report.errors = [text for _, text in sorted(report.errors, key=lambda e: e[0])[:MAX_SHOWN_ERRORS]]
+        report.problems = sorted(report.problems, key=lambda e: e[0])[:MAX_SHOWN_ERRORS]
+        report.errors = [f"{name}:{line}: {column}: {reason}" for line, column, reason in report.problems]
 
         if report.rejected and not skip_invalid:
             raise _Rollback
         if late and reject_writer:
             reject_writer.copy_lines(staging.rejected())
 
-        params = {"now": timezone.now(), "source": f"import:{Path(source.name).name}"[:100]}
+        params = {"now": timezone.now(), "source": f"import:{Path(name).name}"[:100]}
         for target in spec.targets(present):
             created, updated = staging.upsert(target, params)
             if target.bare_clients:
@@ -163,8 +180,6 @@ def _stage_and_merge(spec, source, present, columns, report, skip_invalid, progr
         if reject_writer and report.rejected:
             report.rejected_file = str(reject_writer.path)
     finally:
-        if reject_writer:
-            reject_writer.close()
         staging.drop_stage()
 
 
@@ -263,11 +278,11 @@ class _BatchParser:
         return problems, values
 
 
-def _note_errors(report, name, line, problems):
+def _note_errors(report, line, problems):
     for column, reason in problems:
         report.rejected_messages += 1
-        if len(report.errors) < MAX_SHOWN_ERRORS:
-            report.errors.append((line, f"{name}:{line}: {column}: {reason}"))
+        if len(report.problems) < MAX_SHOWN_ERRORS:
+            report.problems.append((line, column, reason))
 
 
 class _RejectWriter:
@@ -282,7 +297,8 @@ class _RejectWriter:
     def _writer(self):
         if self._file is None:
             self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
-            self._csv = csv.writer(self._file, lineterminator="\n")
+            # People open this file in a spreadsheet to fix the rows: formula cells are escaped.
+            self._csv = csvsafe.writer(self._file, lineterminator="\n")
             self._csv.writerow([*self.source.header, "error"])
         return self._csv
 

@@ -41,6 +41,7 @@ def _decoded_blocks(binary, name):
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     number = 0  # lines before this block
     while block := binary.readlines(LINES_BLOCK_BYTES):
+        _refuse_nul(block, number, name)
         try:
             lines = list(map(bytes.decode, block))  # UTF-8, strict
         except UnicodeDecodeError:
@@ -51,6 +52,16 @@ def _decoded_blocks(binary, name):
                 lines[0] = _without_bom(lines[0])
             yield lines
         number += len(block)
+
+
+def _refuse_nul(block, before, name):
+    # A NUL byte means a binary file (or a broken export); PostgreSQL text cannot hold it either.
+    if b"\x00" not in b"".join(block):
+        return
+    for number, raw in enumerate(block, start=before + 1):
+        if b"\x00" in raw:
+            raise ImportFileError(f"{name}:{number}: contains a NUL byte (position {raw.index(0) + 1}): "
+                                  "not a text CSV file")
 
 
 def _without_bom(first_line):

@@ -168,6 +168,8 @@ def upsert(target, params):
             assignments = [f"{c} = s.{c}" for c in values]
             assignments += [f"{c} = {expr}" for c, expr in target.update_extra.items()]
             changed = " OR ".join(_differs(f"{table}.{c}", f"s.{c}") for c in values)
+            if target.frozen:
+                changed = f"({changed}) AND NOT ({target.frozen})"
             cursor.execute(
                 f"UPDATE {table} SET {', '.join(assignments)} FROM ({source}) s WHERE {match} AND ({changed})",
                 params,
@@ -178,9 +180,12 @@ def upsert(target, params):
         insert_cols = [*target.columns, *extra]
         select = ", ".join([*(f"s.{c}" for c in target.columns), *extra.values()])
         exists = " AND ".join(f"t.{k} = s.{k}" for k in target.key)
+        # A bare client another import (or API request) is creating at the same moment is no
+        # conflict: it only has to exist. Waiting for that one and skipping it beats failing.
+        skip_taken = " ON CONFLICT DO NOTHING" if target.bare_clients else ""
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(insert_cols)}) SELECT {select} FROM ({source}) s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {exists})",
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {exists}){skip_taken}",
             params,
         )
         created = cursor.rowcount

@@ -362,8 +362,10 @@ def test_outside_a_transaction_the_export_reads_on_a_connection_of_its_own(segme
 
     full = export_audience(segment, "meta")
 
-    # PostgreSQL: a second connection reads while the held lines stream in one COPY; SQLite: one connection.
-    assert opened == ([True] if connection.vendor == "postgresql" else [])
+    # PostgreSQL: a second connection reads while the held lines stream in one COPY, and a third
+    # counts the members meanwhile; SQLite: one connection.
+    assert opened == ([True, True] if connection.vendor == "postgresql" else [])
+    assert (full.members, full.no_consent, full.erased) == (6, 0, 0)
     assert data_lines(full, "audience")[:5] == [line("meta", client) for client in clients[:5]]
     assert full.exported == 6 and AudienceMember.objects.count() == 6
     Client.objects.filter(pk=clients[-1].pk).update(ads_consent=False)

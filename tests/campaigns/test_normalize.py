@@ -118,3 +118,38 @@ def test_it_writes_postal_codes_as_meta_wants_them():
     assert postal_code("94105-1234", "us") == "94105"
     assert postal_code("00-950", "PL") == "00-950"
     assert postal_code("", "US") == ""
+
+
+# The one-call helpers the batch formatters use must give exactly what the rules above give.
+AWKWARD_EMAILS = [
+    "", " ", "a@b.ru", "  John.Doe@Example.com ", "John.Doe+promo@GMail.com", "J.Doe+x@googlemail.com",
+    "+tag@gmail.com", ".@gmail.com", "a.b@gmail.com.ru", "x@notgmail.com", "a@b@gmail.com", "@gmail.com",
+    "john@", "@example.com", "no-at-sign", "\u00a0Ann@Mail.RU\u2003", "\tTab@Example.com\n", "ÄNNE@BEISPIEL.DE",
+    "İlker@Example.com", "Иван@Почта.рф", '"a,b"@example.com', "a@ ", " @b",
+]
+AWKWARD_PHONES = [
+    ("", "RU"), ("+79123456789", ""), ("+79123456789", "RU"), ("8 912 345-67-89", "RU"), ("89123456789", ""),
+    ("9123456789", "ru"), ("+0123456789", ""), ("+1234567", ""), ("+123456789012345", ""),
+    ("+1234567890123456", ""), ("+٧٩١٢٣٤٥٦٧٨٩", ""), (" +79123456789", ""), ("+7 912 345 67 89", "RU"),
+    ("not a phone", "RU"), ("030 1234567", "DE"), ("89123456789", "Russia"),
+]
+
+
+@pytest.mark.parametrize("value", AWKWARD_EMAILS)
+def test_the_one_call_email_hashes_follow_the_rule(value):
+    assert normalize.email_sha256(value) == sha256_hex(email(value))
+    assert normalize.google_email_sha256(value) == sha256_hex(email(value, google=True))
+
+
+@pytest.mark.parametrize(("value", "region"), AWKWARD_PHONES)
+def test_the_one_call_phone_hashes_follow_the_rule(value, region):
+    assert normalize.phone_sha256(value, region) == sha256_hex(phone(value, region))
+    assert normalize.phone_plus_sha256(value, region) == sha256_hex(phone(value, region, plus=True))
+
+
+def test_a_hash_cache_remembers_and_stays_bounded():
+    calls = []
+    cache = normalize.HashCache(lambda value: calls.append(value) or sha256_hex(value), limit=2)
+    assert cache["a"] == cache["a"] == sha256_hex("a") and calls == ["a"]
+    cache["b"], cache["c"]
+    assert len(cache) <= 2 and cache["c"] == sha256_hex("c")

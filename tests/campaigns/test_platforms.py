@@ -146,3 +146,54 @@ def test_identifiers_are_the_rows_values_under_neutral_keys():
     assert meta["email"] == EMAIL and meta["first_name"] == IVAN_FIRST and meta["external_id"] == "C0000001"
     assert get_platform("google").identifiers(IVAN)["phone"] == PHONE_PLUS
     assert get_platform("vk").identifiers(IVAN) == {"email": "ivan.petrov+shop@gmail.com", "phone": "79123456789"}
+
+
+# Each platform's batch formatter (its fast path) against the reference (identifier_values, rows
+# and the csv module, through Platform.format_batch) on awkward data: the same lines, ids, skips.
+AWKWARD = {
+    "external_id": ["C1", 'odd,"id"', "line\nbreak", "cr\rhere", "tab\there", "back\\slash", "Клиент-7", ""],
+    "email": ["", "a@b.ru", "  John.Doe@Example.com ", "John.Doe+promo@GMail.com", "+tag@gmail.com",
+              "no-at-sign", "\u00a0Ann@Mail.RU\u2003", "İlker@Example.com", '"a,b"@example.com', "x@",
+              'q"uote@example.com'],
+    "phone": ["", "+79123456789", "8 912 345-67-89", "89123456789", "+0123456789", "123", "+٧٩١٢٣٤٥٦٧٨٩",
+              "+442012345678"],
+    "first_name": ["", " Иван ", "Анна-Мария", "Фе\u0308доров", " - . ", "Louis XIV", "O'Brien"],
+    "last_name": ["", "Иванов", "Smith", "a,b", "राम"],
+    "city": ["", "Москва", "Нижний Новгород", "São Paulo", '"Quoted"'],
+    "country": ["", "RU", "ru", " RU ", "US", "us", "u\u017f", "Russia", "R1", "DE"],
+    "zip": ["", "123456", " 190000 ", "94105-1234", "SW1A 1AA", "a,b", 'x"y', "  "],
+    "birth_date": [None, dt.date(1990, 5, 17), dt.date(999, 1, 1), dt.date(2001, 12, 31)],
+    "gender": ["", "m", "f", "x", "M"],
+}
+
+
+def awkward_records(platform, count=3000, seed=5):
+    """Every awkward value of every field at least once, in random company."""
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for number in range(count):
+        values = [AWKWARD[name][number] if number < len(AWKWARD[name]) else rng.choice(AWKWARD[name])
+                  for name in platform.reads]
+        records.append((number, *values))
+    return records
+
+
+@pytest.mark.parametrize("slug", list(PLATFORMS))
+def test_the_batch_formatter_gives_exactly_the_reference_lines(slug):
+    platform = get_platform(slug)
+    assert type(platform).format_batch is not Platform.format_batch  # each has its fast path
+    assert set(platform.reads) <= set(ClientRow._fields)
+    records = awkward_records(platform)
+    fast, reference = platform.format_batch(records), Platform.format_batch(platform, records)
+    assert fast == reference
+    assert reference.skipped and all(reference.lines.values())  # the data does exercise both
+
+
+@pytest.mark.parametrize("slug", list(PLATFORMS))
+def test_reads_names_every_field_the_platform_uses(slug):
+    # The export selects only the columns in `reads`: blanking every other field changes nothing.
+    platform = get_platform(slug)
+    others = {name: None if name == "birth_date" else "" for name in ClientRow._fields if name not in platform.reads}
+    assert platform.rows(IVAN._replace(**others)) == platform.rows(IVAN)

@@ -101,15 +101,15 @@ def test_it_quotes_plain_cells_exactly_as_the_csv_module_would(tmp_path):
         'id,with "quotes"', "line\nbreak", "plain"]
 
 
-def test_it_streams_clients_through_instead_of_collecting_them():
+def test_it_streams_clients_through_batch_by_batch_instead_of_collecting_them():
     stream = io.StringIO()
-    seen_before_the_third = []
+    seen_before_the_fifth = []
 
     def one_by_one():
-        yield from clients(2)
-        seen_before_the_third.append(stream.getvalue().count("\n"))
-        yield from clients(1, start=2)
+        yield from clients(4)
+        seen_before_the_fifth.append(stream.getvalue().count("\n"))
+        yield from clients(1, start=4)
 
-    counts = write_audience(get_platform("tiktok"), one_by_one(), lambda key: stream)
-    assert seen_before_the_third == [3]  # header and two rows already written
-    assert counts.total == 3
+    counts = write_audience(get_platform("tiktok"), one_by_one(), lambda key: stream, batch_size=2)
+    assert seen_before_the_fifth == [5]  # header and two batches of two written before the fifth is read
+    assert counts.total == 5 and stream.getvalue().count("\n") == 6

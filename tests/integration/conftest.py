@@ -7,12 +7,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.processes import database_url
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url():
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
 
 
 @pytest.fixture
@@ -35,7 +32,7 @@ def celery_worker_process(transactional_db):
          "--without-gossip", "--without-mingle", "--hostname", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # start-up on a loaded machine
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise RuntimeError(f"the Celery worker exited: see {log.name}")
@@ -44,7 +41,7 @@ def celery_worker_process(transactional_db):
             break
     else:
         worker.kill()
-        raise RuntimeError("the Celery worker did not answer within 60 s")
+        raise RuntimeError("the Celery worker did not answer within 180 s")
     yield worker
     worker.terminate()
     try:

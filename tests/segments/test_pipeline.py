@@ -193,3 +193,29 @@ def test_cut_is_the_midnight_after_the_as_of_day_in_the_shop_time_zone(settings)
     settings.TIME_ZONE = "Europe/Moscow"
     cut = pipeline.cut_of(dt.date(2026, 1, 1))
     assert dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=cut) == dt.datetime(2026, 1, 1, 21, tzinfo=dt.UTC)
+
+
+def test_the_first_fill_builds_keys_and_indexes_once_and_puts_them_back(demo_shop, monkeypatch):
+    from django.db import connection
+
+    from segments import membership
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bulk first fill is PostgreSQL's")
+
+    def foreign_keys():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                           "WHERE conrelid = 'segments_segmentmembership'::regclass AND contype = 'f' ORDER BY 1")
+            keys = cursor.fetchall()
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes "
+                           "WHERE tablename = 'segments_segmentmembership' ORDER BY 1")
+            return keys + cursor.fetchall()
+
+    before = foreign_keys()
+    monkeypatch.setattr(membership, "BULK_ENTRIES", 1)
+    first = rebuild_segments(demo_shop)
+    assert foreign_keys() == before and len(before) == 4 + 6  # foreign keys, then indexes
+    assert len(members("all-clients")) == Client.objects.count() == first.counts["clients"]
+    second = rebuild_segments(demo_shop)  # stays are open now: the ordinary path
+    assert second.counts["entered"] == 0 and second.counts["left"] == 0

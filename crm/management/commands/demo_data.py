@@ -23,8 +23,15 @@ class Command(BaseCommand):
         if Client.objects.exists():
             if if_empty:
                 self.stdout.write("The database has clients already; demo data left as it is.")
+                self._campaigns()  # a demo database from before the campaigns gets them (nothing else changes)
                 return
             raise CommandError("The database has clients already; demo data goes into an empty database.")
         end = end_date or timezone.localdate() - dt.timedelta(days=1)
         counts = demo.build(clients, seed, end, progress=lambda text: self.stderr.write(text))
         self.stdout.write("Demo shop: {} clients, {} purchases, {} items, {} activity events.".format(*counts))
+        self._campaigns()
+
+    def _campaigns(self):
+        from campaigns.mailing.demo import create_demo_campaigns  # the demo's email campaigns (nothing sent)
+
+        self.stdout.write("Email campaigns (scheduled, nothing sent yet): " + ", ".join(create_demo_campaigns()))

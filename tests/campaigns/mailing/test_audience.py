@@ -8,7 +8,7 @@ NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
 def recipients(campaign):
-    return {client_id: (state, reason) for client_id, _, state, reason in resolve_audience(campaign)}
+    return {client_id: (state, reason) for client_id, _, state, reason, _ in resolve_audience(campaign)}
 
 
 def test_it_takes_the_segments_minus_the_exclusion_segments(make_client, make_campaign, segment, excluded):

@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
@@ -96,3 +98,15 @@ def test_it_launches_from_the_admin_action(admin_client, make_client, make_campa
     assert "Spring: 1 new deliveries, 1 queued in 1 batches, 0 suppressed." in page  # the admin capitalizes
     assert "&#x27;old&#x27; is done" in page
     assert len(mail.outbox) == 1
+
+
+def test_every_line_a_launch_logs_names_the_campaign(make_client, make_campaign, segment, caplog):
+    from config.logs import ContextFilter
+
+    make_client([segment])
+    caplog.handler.addFilter(ContextFilter())
+    with caplog.at_level(logging.INFO, logger="campaigns.mailing.sending"):
+        launch_campaign(make_campaign(slug="spring"))
+
+    launch_lines = [r for r in caplog.records if r.name == "campaigns.mailing.sending"]
+    assert launch_lines and {r.context.get("campaign") for r in launch_lines} == {"spring"}

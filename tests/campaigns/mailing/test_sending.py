@@ -4,12 +4,15 @@ import smtplib
 import pytest
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.mailing import tasks
+from campaigns.mailing import lifecycle, sending, tasks
 from campaigns.mailing.models import Campaign, Delivery, EmailTemplate
 from campaigns.mailing.sending import launch_campaign, repair_stuck_deliveries, send_batch
 from campaigns.mailing.unsubscribe import unsubscribe_url
+from crm.models import Client
 from tests.campaigns.mailing.backends import ScriptedBackend
 
 
@@ -129,6 +132,28 @@ def test_it_leaves_a_row_another_live_task_is_sending(launched):
     assert launched.state == Campaign.State.SENDING  # not done while a row is in flight
 
 
+def test_it_queues_again_pending_rows_whose_tasks_were_lost_and_sends_each_once(
+        launched, django_capture_on_commit_callbacks):
+    later = timezone.now() + dt.timedelta(minutes=20)  # the launch's tasks never ran: lost with the queue
+    with django_capture_on_commit_callbacks(execute=True):
+        assert repair_stuck_deliveries(now=later)["requeued"] == 3
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(Delivery.objects.values_list("email", flat=True))
+    assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.SENT}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert repair_stuck_deliveries(now=later)["requeued"] == 0
+    assert len(mail.outbox) == 3
+
+
+def test_it_leaves_alone_a_campaign_whose_deliveries_are_still_being_claimed(launched):
+    ids = pending_ids()
+    later = timezone.now() + dt.timedelta(minutes=20)
+    send_batch(ids[:1], claim_token="t-1")
+    Delivery.objects.filter(pk=ids[0]).update(claimed_at=later - dt.timedelta(minutes=1))
+
+    assert repair_stuck_deliveries(now=later)["requeued"] == 0  # its queue is alive, just long
+
+
 def test_it_repairs_rows_stuck_in_sending_as_interrupted_and_finishes_the_campaign(launched):
     ids = pending_ids()
     now = timezone.now()
@@ -138,12 +163,13 @@ def test_it_repairs_rows_stuck_in_sending_as_interrupted_and_finishes_the_campai
                                               claimed_at=now - dt.timedelta(minutes=1))
     send_batch(ids[2:], claim_token="t-3")
 
-    assert repair_stuck_deliveries() == {"interrupted": 1, "campaigns_done": 0}
+    assert repair_stuck_deliveries() == {"interrupted": 1, "requeued": 0, "campaigns_done": 0}
     assert Delivery.objects.get(pk=ids[0]).reason == Delivery.Reason.INTERRUPTED
     assert Delivery.objects.get(pk=ids[1]).state == Delivery.State.SENDING
 
-    assert tasks.repair_stuck_deliveries.delay().get() == {"interrupted": 0, "campaigns_done": 0}
-    assert repair_stuck_deliveries(now=now + dt.timedelta(minutes=15)) == {"interrupted": 1, "campaigns_done": 1}
+    assert tasks.repair_stuck_deliveries.delay().get() == {"interrupted": 0, "requeued": 0, "campaigns_done": 0}
+    assert repair_stuck_deliveries(now=now + dt.timedelta(minutes=15)) == {
+        "interrupted": 1, "requeued": 0, "campaigns_done": 1}
     launched.refresh_from_db()
     assert launched.state == Campaign.State.DONE
     assert len(mail.outbox) == 1
@@ -233,20 +259,120 @@ def test_a_campaign_that_is_not_sending_sends_nothing(launched):
     assert Delivery.objects.filter(state=Delivery.State.PENDING).count() == 3
 
 
-def test_an_unsubscribe_during_a_batch_stops_the_next_messages(launched, monkeypatch):
-    from campaigns.mailing import sending
+class StepBackend(ScriptedBackend):
+    """One entry of `steps` per send: None sends, an exception is raised."""
 
-    first, *others = Delivery.objects.order_by("pk")
-    real_send_one = sending._send_one
+    steps = []
 
-    def unsubscribe_after_first(delivery, *args, **kwargs):
-        outcome = real_send_one(delivery, *args, **kwargs)
-        if delivery.pk == first.pk:
-            type(first.client).objects.filter(pk__in=[d.client_id for d in others]).update(
-                unsubscribed_at=timezone.now())
-        return outcome
+    def post_to_esp(self, payload, message):
+        step = StepBackend.steps.pop(0) if StepBackend.steps else None
+        if step is not None:
+            raise step
+        return super().post_to_esp(payload, message)
 
-    monkeypatch.setattr(sending, "_send_one", unsubscribe_after_first)
-    send_batch(pending_ids(), claim_token="t2")
+
+class UnsubscribingBackend(ScriptedBackend):
+    """Right after the first message of the test goes out, every other recipient unsubscribes."""
+
+    def post_to_esp(self, payload, message):
+        response = super().post_to_esp(payload, message)
+        if len(mail.outbox) == 1:
+            Client.objects.exclude(email=message.to[0]).update(unsubscribed_at=timezone.now())
+        return response
+
+
+def test_an_unsubscribe_during_a_batch_stops_the_next_messages_even_within_a_claimed_chunk(launched, settings):
+    settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.UnsubscribingBackend"
+
+    counts = send_batch(pending_ids(), claim_token="t2")  # the three rows are claimed together, in one chunk
+
+    assert len(mail.outbox) == 1 and (counts["sent"], counts["suppressed"]) == (1, 2)
+    assert set(Delivery.objects.exclude(email=mail.outbox[0].to[0]).values_list("state", "reason")) == {
+        (Delivery.State.SUPPRESSED, Delivery.Reason.UNSUBSCRIBED)}
+
+
+def test_it_claims_in_chunks_and_records_each_chunk_in_one_go(make_client, make_campaign, segment, monkeypatch):
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 4)
+    for _ in range(10):
+        make_client([segment])
+    launch_campaign(make_campaign(slug="chunks"))
+    claims = []
+    real_claim = sending.claim_chunk
+    monkeypatch.setattr(sending, "claim_chunk", lambda chunk, token: claims.append(len(chunk)) or real_claim(chunk, token))
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = send_batch(pending_ids(), claim_token="t5")
+
+    assert claims == [4, 4, 2] and counts["sent"] == 10 and len(mail.outbox) == 10
+    assert set(Delivery.objects.values_list("state", "claim_token", "attempts")) == {(Delivery.State.SENT, "t5", 1)}
+    assert all(d.message_id and d.sent_at and d.subject.startswith("Hi ") for d in Delivery.objects.all())
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    # Per chunk one claim and one record, plus the batch's own few (interrupted, finish): none per message.
+    assert len(updates) <= 2 * 3 + 3, updates
+
+
+def test_a_client_twice_in_a_batch_is_claimed_in_separate_chunks_so_the_cap_sees_the_first(
+        make_client, make_campaign, segment, settings):
+    settings.CRM_EMAIL_CAP_COUNT = 1
+    client = make_client([segment])
+    campaign = make_campaign(slug="twice")
+    launch_campaign(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.SENDING)
+    Delivery.objects.create(campaign=campaign, client=client, occurrence="again", email=client.email,
+                            template_version=Delivery.objects.get().template_version)
+
+    counts = send_batch(pending_ids(), claim_token="t6")
+
+    assert counts["sent"] == 1 and counts["suppressed"] == 1 and len(mail.outbox) == 1
+    assert Delivery.objects.get(occurrence="again").reason == Delivery.Reason.FREQUENCY_CAP
+
+
+def test_a_transient_error_mid_chunk_records_what_went_out_and_gives_the_rest_back(launched, settings, monkeypatch):
+    settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.StepBackend"
+    monkeypatch.setattr(StepBackend, "steps", [None, AnymailAPIError("ESP busy", status_code=503)])
+    ids = pending_ids()
+
+    with pytest.raises(sending.TransientSendError):
+        send_batch(ids, claim_token="t7")
+
+    rows = {d.pk: d for d in Delivery.objects.all()}
+    assert rows[ids[0]].state == Delivery.State.SENT and rows[ids[0]].message_id
+    assert (rows[ids[1]].state, rows[ids[1]].attempts, rows[ids[1]].claim_token) == (Delivery.State.PENDING, 1, "")
+    assert "ESP busy" in rows[ids[1]].error
+    assert (rows[ids[2]].state, rows[ids[2]].attempts) == (Delivery.State.PENDING, 0)  # never handed over
+
+    assert send_batch(ids, claim_token="t7")["sent"] == 2  # the retry (same task id) sends the other two once
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(d.email for d in rows.values())
+
+
+def test_a_time_limit_mid_chunk_leaves_only_the_message_in_hand_in_sending(launched, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.StepBackend"
+    monkeypatch.setattr(StepBackend, "steps", [None, SoftTimeLimitExceeded()])
+    ids = pending_ids()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        send_batch(ids, claim_token="t8")
+
+    states = dict(Delivery.objects.values_list("pk", "state"))
+    assert [states[pk] for pk in ids] == [Delivery.State.SENT, Delivery.State.SENDING, Delivery.State.PENDING]
+
+
+class CancellingBackend(ScriptedBackend):
+    def post_to_esp(self, payload, message):
+        response = super().post_to_esp(payload, message)
+        if len(mail.outbox) == 1:
+            lifecycle.cancel(Campaign.objects.get(slug=message.tags[0]))
+        return response
+
+
+def test_a_cancel_mid_chunk_closes_the_claimed_rest_as_cancelled(launched, settings):
+    settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.CancellingBackend"
+
+    send_batch(pending_ids(), claim_token="t9")
+
     assert len(mail.outbox) == 1
-    assert set(Delivery.objects.exclude(pk=first.pk).values_list("reason", flat=True)) == {"unsubscribed"}
+    assert sorted(Delivery.objects.values_list("state", "reason")) == [
+        (Delivery.State.SENT, ""), (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED),
+        (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED)]

@@ -42,6 +42,8 @@ def test_it_unsubscribes_at_once_on_the_one_click_post_without_login_or_csrf_tok
     delivery.client.refresh_from_db()
     assert delivery.client.unsubscribed_at is not None
     assert Suppression.objects.get().email == "ann@example.com"
+    delivery.refresh_from_db()
+    assert delivery.unsubscribed_at is not None  # counted in the campaign's results
     assert browser.post(path_of(delivery)).status_code == 200  # a second click changes nothing
     assert "already unsubscribed" in browser.get(path_of(delivery)).content.decode()
     other = Delivery.objects.get(email="bob@example.com")

@@ -1,0 +1,139 @@
+"""The shapes of requests and answers, for the OpenAPI schema. Requests are not validated by these:
+api/ingest.py hands them to the CSV importer's parsers, the one place where the rules live. The
+request shapes are built from the importer's own column lists, so they cannot drift apart."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from crm.importing.kinds import KINDS
+from segments.models import ClientScore
+
+from . import ingest
+from .ingest import MAX_ITEMS
+
+# What each column takes, as in the CSV files (README, "CSV import").
+HELP = {
+    "client_id": "The shop's own client id (at most 64 characters).",
+    "order_id": "The shop's own order id (at most 64 characters).",
+    "email": "Email address; empty or null clears it.",
+    "phone": "Phone; stored as E.164. A national number is read in the client's country.",
+    "country": "ISO 3166-1 alpha-2, e.g. RU.",
+    "birth_date": "YYYY-MM-DD.",
+    "gender": "m or f (also м/ж), or empty.",
+    "created_at": "When the client signed up: ISO 8601; without offset read in the shop's time zone.",
+    "email_consent": "true/false (also 1/0, yes/no, да/нет). A change is recorded with when and which token.",
+    "ads_consent": "true/false (also 1/0, yes/no, да/нет).",
+    "purchased_at": "ISO 8601 date or date and time, not in the future; without offset read in the shop's time zone.",
+    "occurred_at": "ISO 8601 date or date and time, not in the future.",
+    "answered_at": "ISO 8601 date or date and time, not in the future.",
+    "amount": "At most 2 decimals, not negative: a JSON number or text such as \"1234.50\" or \"1 234,50\".",
+    "price": "At most 2 decimals, not negative.",
+    "quantity": "More than 0, at most 3 decimals.",
+    "currency": "ISO 4217 code such as RUB; empty means the shop's currency.",
+    "status": "completed (default) or refunded.",
+    "kind": "Activity: free text such as session, login, review. Survey answers: nps or csat.",
+    "score": "NPS 0-10, CSAT 1-5.",
+    "properties": "A JSON object (or its JSON text).",
+}
+
+
+def _field_class(types):
+    """A serializer field documenting a value of these JSON types."""
+    if types == ingest.TEXT_ONLY:
+        return serializers.CharField
+    alternatives = [{"type": t, "additionalProperties": True} if t == "object" else {"type": t} for t in types]
+    return extend_schema_field({"oneOf": alternatives})(type(f"{'Or'.join(types).title()}Field",
+                                                             (serializers.Field,), {}))
+
+
+def _request_serializer(kind, name, extra=None):
+    """A serializer class describing one object of `kind`, with the importer's columns."""
+    fields = {}
+    for column in KINDS[kind].columns:
+        field_class = _field_class(ingest.json_types(column))
+        kwargs = {"required": column.required, "allow_null": not column.required,
+                  "help_text": HELP.get(column.name, "")}
+        if field_class is serializers.CharField:
+            kwargs["allow_blank"] = True
+        fields[column.name] = field_class(**kwargs)
+    fields |= extra or {}
+    return type(name, (serializers.Serializer,), fields)
+
+
+ClientIn = _request_serializer("clients", "ClientIn")
+PurchaseItemIn = _request_serializer("purchase_items", "PurchaseItemIn")
+del PurchaseItemIn._declared_fields["order_id"]  # given by the purchase it belongs to
+PurchaseIn = _request_serializer("purchases", "PurchaseIn", {
+    "items": PurchaseItemIn(many=True, required=False, allow_null=True,
+                            help_text="The order's lines, upserted by (order_id, sku)."),
+})
+ActivityIn = _request_serializer("activity", "ActivityIn")
+SurveyAnswerIn = _request_serializer("survey_answers", "SurveyAnswerIn")
+
+
+def _batch(name, key, child):
+    return type(name, (serializers.Serializer,), {
+        key: serializers.ListField(child=child(), max_length=MAX_ITEMS, help_text=f"At most {MAX_ITEMS}."),
+    })
+
+
+ClientBatchIn = _batch("ClientBatchIn", "clients", ClientIn)
+PurchaseBatchIn = _batch("PurchaseBatchIn", "purchases", PurchaseIn)
+ActivityBatchIn = _batch("ActivityBatchIn", "events", ActivityIn)
+SurveyAnswerBatchIn = _batch("SurveyAnswerBatchIn", "answers", SurveyAnswerIn)
+
+
+class Counts(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    new_clients = serializers.IntegerField(help_text="Bare clients created for unknown client ids.")
+
+
+class ItemCounts(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+
+
+class PurchaseCounts(Counts):
+    items = ItemCounts(allow_null=True)
+
+
+class Problem(serializers.Serializer):
+    index = serializers.IntegerField(allow_null=True, help_text="Position of the object in the batch (0 for one).")
+    field = serializers.CharField(help_text="e.g. amount, items[2].price; empty for the object as a whole.")
+    message = serializers.CharField()
+
+
+class Error(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = Problem(many=True, required=False)
+    error_count = serializers.IntegerField(required=False, help_text="All problems; `errors` lists the first 50.")
+
+
+class ScoresOut(serializers.ModelSerializer):
+    class Meta:
+        model = ClientScore
+        exclude = ["id", "run", "client"]
+
+
+class RunOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    as_of = serializers.DateField()
+    finished_at = serializers.DateTimeField()
+
+
+class SegmentOut(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    since = serializers.DateField()
+
+
+class ClientScoresOut(serializers.Serializer):
+    client_id = serializers.CharField()
+    run = RunOut(allow_null=True, help_text="The nightly run the scores come from; null before the first one.")
+    scores = ScoresOut(allow_null=True)
+    segments = SegmentOut(many=True)

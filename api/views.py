@@ -1,0 +1,135 @@
+"""Thin views: check the envelope, call api/ingest.py or api/scores.py, answer."""
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import ingest, serializers
+from .scores import client_scores
+
+MAX_BODY_BYTES = 20 * 1024 * 1024  # a full batch of 1,000 orders with their lines fits many times over
+SHOWN_ERRORS = 50
+
+_ERRORS = {
+    400: OpenApiResponse(serializers.Error, description="Invalid: nothing was recorded; `errors` name "
+                                                        "the index and field."),
+    401: OpenApiResponse(serializers.Error, description="No token, or an unknown or inactive one."),
+    403: OpenApiResponse(serializers.Error, description="A read-only token."),
+    413: OpenApiResponse(serializers.Error, description=f"Body larger than {MAX_BODY_BYTES} bytes."),
+    429: OpenApiResponse(serializers.Error, description="Too many requests for this token (CRM_API_THROTTLE)."),
+}
+
+
+def _refused(errors, total=None):
+    total = len(errors) if total is None else total
+    body = {
+        "detail": f"{total} problem{'s' if total != 1 else ''}; nothing was recorded.",
+        "errors": errors[:SHOWN_ERRORS],
+        "error_count": total,
+    }
+    return Response(body, status=400)
+
+
+def _content_length(request):
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # the JSON parser then finds whatever is wrong with the body
+
+
+class IngestView(APIView):
+    # One object, or a batch {"<key>": [objects]} when batch is set.
+
+    kind = ""
+    key = ""  # the list's name in a batch body
+    batch = False
+
+    def post(self, request):
+        if _content_length(request) > MAX_BODY_BYTES:
+            return Response({"detail": f"The body is larger than {MAX_BODY_BYTES} bytes: send smaller batches."},
+                            status=413)
+        objects, problems = self._objects(request.data)
+        if problems:
+            return _refused(problems)
+        source = f"api:{request.auth.name}"
+        try:
+            counts = self.record(objects, source)
+        except ingest.Invalid as exc:
+            if not self.batch:
+                for error in exc.errors:
+                    error["index"] = None
+            return _refused(exc.errors, exc.total)
+        return Response(counts)
+
+    def record(self, objects, source):
+        return ingest.record(self.kind, objects, source)
+
+    def _objects(self, data):
+        if not self.batch:
+            return [data], []
+        if not isinstance(data, dict):
+            return None, [ingest.problem(None, "", f'must be an object {{"{self.key}": [...]}}')]
+        problems = [ingest.problem(None, key, "unknown field") for key in data if key != self.key]
+        objects = data.get(self.key)
+        if not isinstance(objects, list):
+            problems.append(ingest.problem(None, self.key, "required: a list of objects"))
+        elif len(objects) > ingest.MAX_ITEMS:
+            problems.append(ingest.problem(None, self.key, f"{len(objects)} objects; at most {ingest.MAX_ITEMS} "
+                                                           "per request"))
+        return objects, problems
+
+
+ONE = ("One object, checked by the same rules as a row of the CSV import. Sending it again changes nothing "
+       "(keyed by the shop's ids).")
+MANY = ('{{"{key}": [objects]}}: all or nothing, like one CSV file. Every object gives the same fields (the first '
+        "object's are the columns: a field left out of all objects is left unchanged, null clears it). Sending the "
+        "same batch again changes nothing.")
+
+
+def _ingest_view(name, kind, key, one, many, summary, record=None):
+    """The single and the batch view for one kind, with their schema."""
+    attrs = {"kind": kind, "key": key}
+    if record:
+        attrs["record"] = lambda self, objects, source: record(objects, source)
+    response = serializers.PurchaseCounts if kind == "purchases" else serializers.Counts
+
+    def post():  # a function of its own per view: extend_schema annotates the function it is given
+        return lambda self, request: IngestView.post(self, request)
+
+    single = type(name, (IngestView,), attrs | {
+        "post": extend_schema(request=one, responses={200: response, **_ERRORS}, summary=summary,
+                              description=ONE, operation_id=f"{kind}_one", tags=[kind])(post()),
+    })
+    batch = type(f"{name}Batch", (IngestView,), attrs | {
+        "batch": True,
+        "post": extend_schema(request=many, responses={200: response, **_ERRORS},
+                              summary=f"{summary}: a batch of up to {ingest.MAX_ITEMS}",
+                              description=MANY.format(key=key), operation_id=f"{kind}_batch", tags=[kind])(post()),
+    })
+    return single, batch
+
+
+ClientView, ClientBatchView = _ingest_view(
+    "ClientView", "clients", "clients", serializers.ClientIn, serializers.ClientBatchIn,
+    "Create or update clients by client_id")
+PurchaseView, PurchaseBatchView = _ingest_view(
+    "PurchaseView", "purchases", "purchases", serializers.PurchaseIn, serializers.PurchaseBatchIn,
+    "Record purchases with their items by order_id", record=ingest.record_purchases)
+ActivityView, ActivityBatchView = _ingest_view(
+    "ActivityView", "activity", "events", serializers.ActivityIn, serializers.ActivityBatchIn,
+    "Record activity events")
+SurveyAnswerView, SurveyAnswerBatchView = _ingest_view(
+    "SurveyAnswerView", "survey_answers", "answers", serializers.SurveyAnswerIn, serializers.SurveyAnswerBatchIn,
+    "Record survey answers (NPS, CSAT)")
+
+
+class ClientScoresView(APIView):
+    @extend_schema(responses={200: serializers.ClientScoresOut, 404: serializers.Error,
+                              **{code: _ERRORS[code] for code in (401, 429)}},
+                   summary="A client's current scores and segments", operation_id="client_scores", tags=["scores"])
+    def get(self, request, client_id):
+        found = client_scores(client_id)
+        if found is None:
+            raise Http404("No client with this client_id.")
+        return Response(serializers.ClientScoresOut(found).data)

@@ -1,0 +1,60 @@
+import pytest
+
+from api import views
+from crm.models import Activity, Client
+
+pytestmark = pytest.mark.django_db
+
+
+def _raw_post(api, url, body):
+    return api.generic("POST", url, body, content_type="application/json")
+
+
+def test_it_refuses_a_body_that_is_not_json_naming_the_problem(api):
+    response = _raw_post(api, "/api/v1/clients/", b'{"client_id": ')
+    assert response.status_code == 400 and "JSON parse error" in response.json()["detail"]
+
+
+def test_it_refuses_a_body_that_is_not_utf8(api):
+    response = _raw_post(api, "/api/v1/clients/", b'{"client_id": "\xff\xfe"}')
+    assert response.status_code == 400 and "detail" in response.json()
+    assert not Client.objects.exists()
+
+
+def test_it_refuses_a_body_larger_than_the_limit(api, monkeypatch):
+    monkeypatch.setattr(views, "MAX_BODY_BYTES", 1000)
+    response = api.post("/api/v1/clients/batch/", {"clients": [{"client_id": f"C{n}"} for n in range(100)]},
+                        format="json")
+    assert response.status_code == 413 and "smaller batches" in response.json()["detail"]
+
+
+def test_it_refuses_a_huge_value_by_field(post):
+    status, body = post("/api/v1/clients/", {"client_id": "C1", "city": "x" * 1_000_000})
+    assert status == 400
+    assert body["errors"] == [{"index": None, "field": "city",
+                               "message": "too long (1000000 characters, at most 100)"}]
+
+
+@pytest.mark.parametrize("value", ["Robert'); DROP TABLE crm_client;--", "=HYPERLINK(\"http://x\")", "<script>"])
+def test_it_stores_injection_strings_as_plain_text(post, value):
+    status, _ = post("/api/v1/clients/", {"client_id": "C1", "first_name": value})
+    assert status == 200
+    assert Client.objects.get(external_id="C1").first_name == value
+
+
+def test_it_refuses_a_nul_character_by_field(post):
+    status, body = post("/api/v1/activity/", {"client_id": "C\x001", "kind": "login", "occurred_at": "2025-01-01"})
+    assert status == 400
+    assert body["errors"][0]["field"] == "client_id"
+    assert not Activity.objects.exists()
+
+
+def test_it_refuses_a_nul_character_inside_properties(post):
+    status, body = post("/api/v1/activity/", {"client_id": "C1", "kind": "login", "occurred_at": "2025-01-01",
+                                              "properties": {"note": "a\x00b"}})
+    assert (status, body["errors"][0]["field"]) == (400, "properties")
+
+
+def test_it_refuses_json_nested_too_deeply(api):
+    response = _raw_post(api, "/api/v1/clients/", b"[" * 100_000 + b"]" * 100_000)
+    assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]

@@ -1,0 +1,37 @@
+from django_celery_beat.models import PeriodicTask
+
+from campaigns.mailing.demo import create_demo_campaigns
+from campaigns.mailing.models import Campaign, Delivery
+from campaigns.mailing.scheduling import campaign_errors
+from campaigns.mailing.templating import template_errors
+
+
+def test_the_demo_campaigns_are_active_valid_and_send_nothing_themselves(db):
+    assert create_demo_campaigns() == ["welcome", "win-back", "champions-thanks"]
+    assert create_demo_campaigns() == ["welcome", "win-back", "champions-thanks"]  # a second call changes nothing
+
+    campaigns = {c.slug: c for c in Campaign.objects.select_related("trigger_segment", "template")}
+    assert len(campaigns) == 3 and not Delivery.objects.exists()
+    for campaign in campaigns.values():
+        assert campaign.state == Campaign.State.SCHEDULED and campaign_errors(campaign) == {}
+        assert template_errors(campaign.template.content()) == {}
+        assert "unsubscribe_url" in campaign.template.html_body and "|default:" in campaign.template.subject
+    assert campaigns["welcome"].trigger_segment.slug == "new-customers"
+    win_back = campaigns["win-back"]
+    assert (win_back.trigger_segment.slug, win_back.holdout_percent) == ("at-risk", 10)
+    assert sorted(win_back.variants.values_list("name", "weight")) == [("A", 50), ("B", 50)]
+    assert len(set(win_back.variants.values_list("subject", flat=True))) == 2
+    champions = campaigns["champions-thanks"]
+    assert list(champions.segments.values_list("slug", flat=True)) == ["champions"]
+    assert PeriodicTask.objects.get(pk=champions.periodic_task_id).enabled
+
+
+def test_demo_data_creates_the_campaigns_also_into_an_older_demo_database(db, run_command_output):
+    out = run_command_output("demo_data", "--clients", "20", "--seed", "1")
+    assert "Email campaigns (scheduled, nothing sent yet): welcome, win-back, champions-thanks" in out
+    Campaign.objects.filter(slug="welcome").delete()  # as in a demo database made before the campaigns
+
+    out = run_command_output("demo_data", "--clients", "20", "--seed", "1", "--if-empty")
+
+    assert "demo data left as it is" in out and Campaign.objects.count() == 3
+    assert not Delivery.objects.exists()
