@@ -229,7 +229,10 @@ def launch_due_campaigns(now=None):
         try:
             result = launch_campaign(campaign, automatic=True, only_states=(Campaign.State.SCHEDULED,))
         except CampaignError as exc:
-            log.error("one-off campaign %s could not be launched: %s", campaign.slug, exc)
+            # Its setup broke after it was scheduled (e.g. its segments were removed). Back to draft, so
+            # the team sees it in the admin and this job stops retrying it every minute.
+            Campaign.objects.filter(pk=campaign.pk, state=Campaign.State.SCHEDULED).update(state=Campaign.State.DRAFT)
+            log.error("one-off campaign %s could not be launched and is a draft again: %s", campaign.slug, exc)
             continue
         if result is not None:
             launched.append(campaign.slug)

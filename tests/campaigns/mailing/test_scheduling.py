@@ -170,6 +170,19 @@ def test_it_launches_one_off_campaigns_when_due_and_only_once(make_client, make_
     assert due.state == Campaign.State.DONE
 
 
+def test_a_due_one_off_campaign_whose_setup_broke_goes_back_to_draft_instead_of_retrying(make_campaign, caplog):
+    broken = make_campaign(slug="broken", schedule=Campaign.Schedule.ONCE, state=Campaign.State.SCHEDULED,
+                           send_at=timezone.now() - dt.timedelta(minutes=1))
+    broken.segments.clear()  # e.g. its audience segment was deleted after it was scheduled
+
+    assert launch_due_campaigns() == []
+    broken.refresh_from_db()
+    assert broken.state == Campaign.State.DRAFT
+    assert "Choose at least one audience segment" in caplog.text
+    caplog.clear()
+    assert launch_due_campaigns() == [] and caplog.text == ""  # not tried again a minute later
+
+
 def test_the_every_minute_beat_job_exists(db):
     task = PeriodicTask.objects.get(task="campaigns.mailing.tasks.launch_due_campaigns")
     assert (task.interval.every, task.interval.period, task.enabled) == (1, "minutes", True)
