@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm import audit
+from crm.admin_readonly import ReadOnlyAdmin
 
 from .models import AudienceDownload, AudienceExport, AudienceSync
 from .tasks import export_sync
@@ -67,7 +68,8 @@ class BelowMinimumFilter(admin.SimpleListFilter):
 
 
 @admin.register(AudienceExport)
-class AudienceExportAdmin(admin.ModelAdmin):
+class AudienceExportAdmin(ReadOnlyAdmin):
+    # The record of what left the CRM is kept; its files go by retention.
     list_display = ("created_at", "segment_slug", "platform", "mode", "status", "members", "not_eligible_count",
                     "skipped", "exported_or_added", "removed", "audience", "rows_per_file", "minimum_warning", "who",
                     "file_links")
@@ -86,15 +88,6 @@ class AudienceExportAdmin(admin.ModelAdmin):
                        "who", "sync", "run", "members", "no_consent", "erased", "skipped", "exported", "removed",
                        "updated", "audience", "rows_per_file", "minimum_warning", "file_links", "file_names",
                        "out_dir", "purged_at", "download_history")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the record of what left the CRM is kept; its files go by retention
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "retention_days": settings.CRM_AUDIENCE_RETENTION_DAYS,
@@ -207,20 +200,11 @@ class AudienceExportAdmin(admin.ModelAdmin):
 
 
 @admin.register(AudienceDownload)
-class AudienceDownloadAdmin(admin.ModelAdmin):
+class AudienceDownloadAdmin(ReadOnlyAdmin):
     list_display = ("at", "username", "export", "file_key")
     list_select_related = ("export",)
     search_fields = ("username", "export__segment_slug")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 from .mailing import admin as mailing_admin  # noqa: E402,F401 - email campaigns (campaigns/mailing/admin.py)

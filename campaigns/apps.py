@@ -8,7 +8,10 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns and audiences")
 
     def ready(self):
-        from . import receivers  # noqa: F401 - connects the audience syncs to the nightly run
+        # Signal receivers: audience syncs and triggered campaigns after a nightly run, beat entries
+        # that follow campaigns, ESP tracking events onto deliveries.
+        from . import receivers  # noqa: F401
+        from .mailing import scheduling, tracking  # noqa: F401
 
         checks.register(check_file_storage)
 

@@ -1,4 +1,4 @@
-"""Audience syncs follow the nightly scoring: queued when a run has succeeded (and committed)."""
+"""After a nightly run has succeeded (and committed): queue the audience syncs and the triggered campaigns."""
 
 import logging
 
@@ -6,8 +6,7 @@ from django.dispatch import receiver
 
 from segments.signals import run_succeeded
 
-from .mailing import tracking  # noqa: F401 - connects ESP tracking webhooks to delivery events
-from .mailing.tasks import launch_triggered_campaigns  # also loads scheduling: beat entries follow campaigns
+from .mailing.tasks import launch_triggered_campaigns
 from .tasks import sync_audiences
 
 logger = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from django.utils.translation import ngettext
 from . import privacy
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
+from .admin_readonly import ReadOnlyAdmin
 from .models import Activity, AuditLog, Client, ImportRun, Purchase, PurchaseItem
 
 RECENT = 20
@@ -158,7 +159,7 @@ class ImportRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Read only: a record of who let personal data out or erased it is not edited, nor deleted here."""
 
     list_display = ("at", "actor_name", "action", "target")
@@ -166,12 +167,3 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("=target", "^actor_name")
     date_hierarchy = "at"
     readonly_fields = ("at", "actor", "actor_name", "action", "target", "detail")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -25,6 +25,13 @@ def _locked(campaign):
     return Campaign.objects.select_for_update().get(pk=campaign.pk)
 
 
+def _move(campaign, state):
+    """Set the (locked) campaign's state; its beat entry follows (enabled only while active)."""
+    campaign.state = state
+    Campaign.objects.filter(pk=campaign.pk).update(state=state)
+    sync_periodic_task(campaign)
+
+
 def schedule(campaign):
     """Make a draft campaign with a schedule active: it will send at send_at, on its cron, or on its trigger."""
     with transaction.atomic():
@@ -38,9 +45,7 @@ def schedule(campaign):
         if errors:
             raise CampaignError(f"Campaign {campaign.slug!r} cannot be scheduled: "
                                 + "; ".join(f"{field}: {message}" for field, message in errors.items()))
-        campaign.state = Campaign.State.SCHEDULED
-        Campaign.objects.filter(pk=campaign.pk).update(state=campaign.state)
-        sync_periodic_task(campaign)
+        _move(campaign, Campaign.State.SCHEDULED)
     return campaign
 
 
@@ -50,9 +55,7 @@ def pause(campaign):
         if campaign.state not in (Campaign.State.SCHEDULED, Campaign.State.SENDING):
             raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()}; only a scheduled "
                                 f"or sending campaign can be paused.")
-        campaign.state = Campaign.State.PAUSED
-        Campaign.objects.filter(pk=campaign.pk).update(state=campaign.state)
-        sync_periodic_task(campaign)
+        _move(campaign, Campaign.State.PAUSED)
     return campaign
 
 
@@ -64,9 +67,7 @@ def resume(campaign):
         if campaign.state != Campaign.State.PAUSED:
             raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()}, not paused.")
         if campaign.launched_at is None and not campaign.deliveries.exists():
-            campaign.state = Campaign.State.SCHEDULED
-            Campaign.objects.filter(pk=campaign.pk).update(state=campaign.state)
-            sync_periodic_task(campaign)
+            _move(campaign, Campaign.State.SCHEDULED)
             return campaign, 0
         Campaign.objects.filter(pk=campaign.pk).update(
             state=Campaign.State.SENDING, finished_at=None, launched_at=campaign.launched_at or timezone.now())

@@ -157,8 +157,12 @@ def campaign_errors(campaign, variant_weights=None, has_segments=None):
 
 # --- The beat entry of a recurring campaign ------------------------------------------------------
 
+def _periodic_task_prefix(campaign):
+    return f"Email campaign #{campaign.pk}:"
+
+
 def periodic_task_name(campaign):
-    return f"Email campaign #{campaign.pk}: {campaign.slug}"
+    return f"{_periodic_task_prefix(campaign)} {campaign.slug}"
 
 
 def sync_periodic_task(campaign):
@@ -171,7 +175,7 @@ def sync_periodic_task(campaign):
 
     # By id, else by the name's stable prefix: a save from a stale instance may have cleared the link.
     task = (PeriodicTask.objects.filter(pk=campaign.periodic_task_id).first() if campaign.periodic_task_id else None) \
-        or PeriodicTask.objects.filter(name__startswith=f"Email campaign #{campaign.pk}:").first()
+        or PeriodicTask.objects.filter(name__startswith=_periodic_task_prefix(campaign)).first()
     schedule = None
     if campaign.schedule == Campaign.Schedule.RECURRING:
         try:
