@@ -1,9 +1,20 @@
 """Who is in which segment after a run, and who entered and left: set-based SQL.
 
-The run's members go into a temporary table; two statements then close the stays of clients who
-left and open stays for clients who entered. Sizes and entry/leave counts are recorded per run.
-The first fill (every stay opened from nothing, millions on a big shop) builds the table's keys and
-indexes once after the insert instead of row by row; see _checked_at_the_end.
+Two ways to the same stays, chosen per run by `plan`:
+
+- moves (PostgreSQL, the usual night): the built-in and score-band segments follow from columns of
+  the score row, and the open stays of those segments are exactly the previous run's assignments
+  (that run applied them, and the set of such segments has not changed since). So who moved is the
+  difference between the previous run's score rows and this run's, joined on the client: only the
+  movers are closed and opened. On a million clients that is a join of two score sets instead of
+  two anti-joins over every stay (several million rows each).
+- full: every member of every segment goes into a temporary table; two statements then close the
+  stays of clients who left and open stays for clients who entered. SQLite, a changed set of
+  segments, and rule segments (always) go this way.
+
+Sizes and entry/leave counts are recorded per run. The first fill (every stay opened from nothing,
+millions on a big shop) builds the table's keys and indexes once after the insert instead of row
+by row; see _checked_at_the_end.
 """
 
 from contextlib import contextmanager
@@ -15,6 +26,22 @@ from .models import ClientScore, Segment, SegmentMembership, SegmentSize
 from .rules import to_q
 
 NEXT = "segments_next_members"
+MOVED = "segments_moved_clients"
+SCORES = ClientScore._meta.db_table
+SEGMENTS = Segment._meta.db_table
+STAYS = SegmentMembership._meta.db_table
+RULE = Segment.Kind.RULE
+# The segments a score row `cs` names by itself: (kind, slug expression), one per family; '' or a
+# bare prefix names no segment (e.g. 'churn-' for a prospect, who has no churn band).
+FAMILIES = [
+    ("builtin", "'all-clients'"),
+    ("builtin", "CASE WHEN cs.frequency = 0 THEN 'prospects' ELSE '' END"),
+    ("rfm", "cs.rfm_segment"),
+    ("churn", "'churn-' || cs.churn_band"),
+    ("engagement", "'engagement-' || cs.engagement_band"),
+]
+# The first fill takes the bulk path from this many scored clients (each enters all-clients at least).
+BULK_CLIENTS = 25_000
 
 
 def _run(sql, params=()):
@@ -23,33 +50,42 @@ def _run(sql, params=()):
         return cursor.rowcount
 
 
-def collect(run):
-    """Fill the temporary table with (segment, client) pairs for this run's scores."""
+def plan(previous):
+    """"moves" when the stays of the built-in and score segments can be derived from the previous
+    run's scores (see the module docstring), else "full".
+
+    That holds when the open stays of those segments are the previous run's: the same segments
+    are active as then (a run records a size for every segment active when it ran) and as many
+    stays are open as it recorded. Anything else (a segment switched on or off, stays deleted,
+    clients deleted since) takes the full path, which is right whatever the stays hold."""
+    if connection.vendor != "postgresql":
+        return "full"
+    still_open = SegmentMembership.objects.filter(left_at__isnull=True).exclude(segment__kind=RULE).count()
+    if previous is None:  # nothing scored yet
+        return "moves" if still_open == 0 else "full"
+    active = set(Segment.objects.filter(is_active=True).exclude(kind=RULE).values_list("pk", flat=True))
+    then = dict(SegmentSize.objects.filter(run=previous).exclude(segment__kind=RULE).values_list("segment_id",
+                                                                                                 "size"))
+    return "moves" if set(then) == active and sum(then.values()) == still_open else "full"
+
+
+def _collect(run, families):
+    """Fill the temporary table with this run's (segment, client) pairs: rule segments, and with
+    `families` the built-in and score segments too."""
     _run(f"DROP TABLE IF EXISTS {NEXT}")
     _run(f"CREATE TEMPORARY TABLE {NEXT} (segment_id bigint NOT NULL, client_id bigint NOT NULL)")
-    scores = ClientScore._meta.db_table
-    segments = Segment._meta.db_table
-    # Built-in and score-band segments: each score row names its segment in every family ('' or
-    # a bare prefix for none, which matches no slug), joined on (kind, slug).
-    families = [
-        ("builtin", "'all-clients'"),
-        ("builtin", "CASE WHEN cs.frequency = 0 THEN 'prospects' ELSE '' END"),
-        ("rfm", "cs.rfm_segment"),
-        ("churn", "'churn-' || cs.churn_band"),
-        ("engagement", "'engagement-' || cs.engagement_band"),
-    ]
-    if connection.vendor == "postgresql":  # one pass over the run's scores
-        values = ", ".join(f"('{kind}', {slug})" for kind, slug in families)
-        _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {scores} cs "
+    if families and connection.vendor == "postgresql":  # one pass over the run's scores
+        values = ", ".join(f"('{kind}', {slug})" for kind, slug in FAMILIES)
+        _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
              f"CROSS JOIN LATERAL (VALUES {values}) AS f(kind, slug) "
-             f"JOIN {segments} s ON s.slug = f.slug AND s.kind = f.kind AND s.is_active WHERE cs.run_id = %s",
+             f"JOIN {SEGMENTS} s ON s.slug = f.slug AND s.kind = f.kind AND s.is_active WHERE cs.run_id = %s",
              [run.pk])
-    else:  # SQLite has no LATERAL: a statement per family
-        for kind, slug in families:
-            _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {scores} cs "
-                 f"JOIN {segments} s ON s.slug = {slug} AND s.kind = %s AND s.is_active WHERE cs.run_id = %s",
+    elif families:  # SQLite has no LATERAL: a statement per family
+        for kind, slug in FAMILIES:
+            _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
+                 f"JOIN {SEGMENTS} s ON s.slug = {slug} AND s.kind = %s AND s.is_active WHERE cs.run_id = %s",
                  [kind, run.pk])
-    for segment in Segment.objects.filter(kind=Segment.Kind.RULE, is_active=True).exclude(rule={}):
+    for segment in Segment.objects.filter(kind=RULE, is_active=True).exclude(rule={}):
         members = ClientScore.objects.filter(run=run).filter(to_q(segment.rule)).values_list("client_id", flat=True)
         sql, params = members.query.sql_with_params()
         _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT %s, x.client_id FROM ({sql}) x",
@@ -61,19 +97,51 @@ def collect(run):
         _run(f"ANALYZE {NEXT}")
 
 
-BULK_ENTRIES = 100_000
+def _collect_moved(previous, run):
+    """Fill MOVED with the clients whose family segments differ between the previous run's score
+    rows and this run's (a client on one side only: every family), with both sides' columns.
+
+    The comparison is on the score columns the families read, so the millions of unchanged
+    clients are dropped by the join before anything is expanded per family."""
+    compared = ("frequency = 0", "rfm_segment", "churn_band", "engagement_band")  # what FAMILIES read
+    differs = " OR ".join(["o.client_id IS NULL", "n.client_id IS NULL",
+                           *(f"(n.{c}) IS DISTINCT FROM (o.{c})" for c in compared)])
+    kept = ("frequency", "rfm_segment", "churn_band", "engagement_band")
+    both = ", ".join(f"{side}.{c} AS {side}_{c}" for side in "no" for c in kept)
+    read = ", ".join(("client_id", *kept))
+    _run(f"DROP TABLE IF EXISTS {MOVED}")
+    _run(f"CREATE TEMPORARY TABLE {MOVED} AS "
+         f"SELECT COALESCE(n.client_id, o.client_id) AS client_id, n.client_id IS NOT NULL AS n_here, "
+         f"o.client_id IS NOT NULL AS o_here, {both} "
+         f"FROM (SELECT {read} FROM {SCORES} WHERE run_id = %s) n "
+         f"FULL JOIN (SELECT {read} FROM {SCORES} WHERE run_id = %s) o ON o.client_id = n.client_id "
+         f"WHERE {differs}",
+         [run.pk, previous.pk if previous else -1])
+    _run(f"ANALYZE {MOVED}")
 
 
-def _first_fill(table):
+def _moved_pairs(side):
+    """SQL of the (segment_id, client_id) pairs MOVED's clients leave (side "o") or enter ("n"):
+    their family segments on that side that differ from the other side's."""
+    other = "n" if side == "o" else "o"
+
+    def slug(expression, at):  # NULL when the client has no score row on that side
+        named = expression.replace("cs.", f"x.{at}_")
+        return f"CASE WHEN x.{at}_here THEN {named} END"
+
+    values = ", ".join(f"('{kind}', {slug(e, side)}, {slug(e, other)})" for kind, e in FAMILIES)
+    return (f"SELECT s.id AS segment_id, x.client_id FROM {MOVED} x "
+            f"CROSS JOIN LATERAL (VALUES {values}) AS f(kind, slug, other) "
+            f"JOIN {SEGMENTS} s ON s.kind = f.kind AND s.slug = f.slug AND s.is_active "
+            f"WHERE f.slug IS DISTINCT FROM f.other")
+
+
+def _first_fill(clients):
     """True when this run opens every stay from nothing (the first night, or after the stays were
     cleared) and there are many: the one time the entries are millions rather than the movers."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or clients < BULK_CLIENTS:
         return False
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE left_at IS NULL), "
-                       f"(SELECT COUNT(*) FROM {NEXT})")
-        any_open, entries = cursor.fetchone()
-    return not any_open and entries >= BULK_ENTRIES
+    return not SegmentMembership.objects.filter(left_at__isnull=True).exists()
 
 
 @contextmanager
@@ -114,44 +182,69 @@ def _checked_at_the_end(table, bulk):
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
-def apply(run):
-    """Close and open stays. Returns {segment_id: (size, entered, left)}."""
-    table = SegmentMembership._meta.db_table
-    managed = "SELECT id FROM segments_segment WHERE is_active"
+def apply(run, previous, clients):
+    """Close and open stays for this run, record every active segment's size.
+
+    previous: the run whose scores readers saw until now (None on the first night); clients: how
+    many clients this run scored. Returns {"entered": stays opened, "left": stays closed}.
+    """
+    moves = plan(previous) == "moves"
+    first_fill = _first_fill(clients)
+    _collect(run, families=not moves)
+    # With moves, the temporary table holds the rule segments only, and only they are managed by
+    # it; without, every active segment is.
+    managed = f"SELECT id FROM {SEGMENTS} WHERE is_active" + (f" AND kind = '{RULE}'" if moves else "")
     left = _run(
-        f"UPDATE {table} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
-        f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {table}.segment_id "
-        f"AND n.client_id = {table}.client_id)",
+        f"UPDATE {STAYS} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {STAYS}.segment_id "
+        f"AND n.client_id = {STAYS}.client_id)",
         [run.as_of, run.pk],
     )
-    first_fill = _first_fill(table)
+    if moves:
+        _collect_moved(previous, run)
+        left += _run(f"UPDATE {STAYS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
+                     f"WHERE m.segment_id = v.segment_id AND m.client_id = v.client_id AND m.left_at IS NULL",
+                     [run.as_of, run.pk])
     # On the first fill there is no open stay to look for, and with the indexes gone the look-up
     # would scan the table being filled: every member simply enters. (A duplicate pair could only
-    # come from a bug in collect(); the unique index built afterwards would refuse it.)
+    # come from a bug here; the unique index built afterwards would refuse it.)
     not_open = ("" if first_fill else
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} m WHERE m.segment_id = n.segment_id "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {STAYS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
-    with _checked_at_the_end(table, bulk=first_fill):
-        entered = _run(
-            f"INSERT INTO {table} (segment_id, client_id, entered_at, entered_run_id) "
-            f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
-            [run.as_of, run.pk],
-        )
-    stats = {}
+    with _checked_at_the_end(STAYS, bulk=first_fill):
+        entered = _run(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+                       f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}", [run.as_of, run.pk])
+        if moves:
+            entered += _run(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+                            f"SELECT v.segment_id, v.client_id, %s, %s FROM ({_moved_pairs('n')}) v",
+                            [run.as_of, run.pk])
+    _record_sizes(run, previous, moves)
+    _run(f"DROP TABLE IF EXISTS {NEXT}")
+    _run(f"DROP TABLE IF EXISTS {MOVED}")
+    return {"entered": entered, "left": left}
+
+
+def _record_sizes(run, previous, moves):
+    """A SegmentSize row per active segment (size, entered, left) and Segment.size.
+
+    A segment in the temporary table has its size counted there; a family segment on the moves
+    path has the previous run's size plus who entered minus who left."""
+    stats = {segment.pk: [0, 0, 0] for segment in Segment.objects.filter(is_active=True)}
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT segment_id, COUNT(*) FROM {NEXT} GROUP BY segment_id")
-        for segment_id, size in cursor.fetchall():
-            stats[segment_id] = [size, 0, 0]
-        cursor.execute(f"SELECT segment_id, COUNT(*) FROM {table} WHERE entered_run_id = %s GROUP BY segment_id",
-                       [run.pk])
-        for segment_id, count in cursor.fetchall():
-            stats.setdefault(segment_id, [0, 0, 0])[1] = count
-        cursor.execute(f"SELECT segment_id, COUNT(*) FROM {table} WHERE left_run_id = %s GROUP BY segment_id",
-                       [run.pk])
-        for segment_id, count in cursor.fetchall():
-            stats.setdefault(segment_id, [0, 0, 0])[2] = count
-    for segment in Segment.objects.filter(is_active=True):
-        stats.setdefault(segment.pk, [0, 0, 0])
+        counted = dict(cursor.fetchall())
+        for column, at in (("entered_run_id", 1), ("left_run_id", 2)):
+            cursor.execute(f"SELECT segment_id, COUNT(*) FROM {STAYS} WHERE {column} = %s GROUP BY segment_id",
+                           [run.pk])
+            for segment_id, count in cursor.fetchall():
+                stats.setdefault(segment_id, [0, 0, 0])[at] = count
+    before = dict(SegmentSize.objects.filter(run=previous).values_list("segment_id", "size")) if previous else {}
+    kinds = dict(Segment.objects.filter(pk__in=stats).values_list("pk", "kind"))
+    for segment_id, row in stats.items():
+        if moves and kinds.get(segment_id) != RULE:
+            row[0] = before.get(segment_id, 0) + row[1] - row[2]
+        else:
+            row[0] = counted.get(segment_id, 0)
     SegmentSize.objects.filter(run=run).delete()
     SegmentSize.objects.bulk_create(
         SegmentSize(segment_id=sid, run=run, as_of=run.as_of, size=s, entered=e, left=lv)
@@ -159,8 +252,6 @@ def apply(run):
     )
     for sid, (size, _, _) in stats.items():
         Segment.objects.filter(pk=sid).update(size=size)
-    _run(f"DROP TABLE IF EXISTS {NEXT}")
-    return {"entered": entered, "left": left}
 
 
 def rfm_migration(previous_run, run):

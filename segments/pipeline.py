@@ -155,14 +155,19 @@ def _rebuild(run, progress):
             _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
             if progress:
                 progress(f"  scored {min(start + RANGE_SIZE, ids.size)} of {ids.size} clients")
+        if connection.vendor == "postgresql":
+            # The statistics must know this run's rows before the segments stage joins them with
+            # the previous run's: taken for none, a join of two million-row score sets was planned
+            # as a nested loop and ran for minutes (autovacuum would come too late, if it is on).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {ClientScore._meta.db_table}")
 
     with _stage(run, "segments", progress), transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
                 cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
         previous = ScoringRun.objects.current()
-        membership.collect(run)
-        moved = membership.apply(run)
+        moved = membership.apply(run, previous, int(ids.size))
         run.migration = membership.rfm_migration(previous, run)
         buyers = int((current["frequency"] > 0).sum())
         run.counts = {"clients": int(ids.size), "buyers": buyers, "prospects": int(ids.size) - buyers, **moved}

@@ -213,7 +213,7 @@ def test_the_first_fill_builds_keys_and_indexes_once_and_puts_them_back(demo_sho
             return keys + cursor.fetchall()
 
     before = foreign_keys()
-    monkeypatch.setattr(membership, "BULK_ENTRIES", 1)
+    monkeypatch.setattr(membership, "BULK_CLIENTS", 1)
     first = rebuild_segments(demo_shop)
     assert foreign_keys() == before and len(before) == 4 + 6  # foreign keys, then indexes
     assert len(members("all-clients")) == Client.objects.count() == first.counts["clients"]
