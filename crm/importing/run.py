@@ -125,7 +125,7 @@ def _check_header(spec, header, name):
 
 
 def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid, progress, reject_writer):
-    staging.create_stage(columns)
+    stage = staging.open_stage(columns)
     parser = _BatchParser(spec, present, staging.adapters(columns))
 
     def parse(lines, rows):
@@ -138,49 +138,44 @@ def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid
                 reject_writer.write(cells, problems)
         return values
 
-    try:
-        with _cyclic_gc_paused(), staging.loader(columns) as load:
-            for lines, rows in batches:
-                first = (report.read // PROGRESS_EVERY + 1) * PROGRESS_EVERY
-                report.read += len(rows)
-                if progress:
-                    for read in range(first, report.read + 1, PROGRESS_EVERY):
-                        progress(f"{name}: {read} rows read")
-                load(parse(lines, rows))
-        staging.analyze_stage()
+    with _cyclic_gc_paused(), staging.loader(stage, columns) as load:
+        for lines, rows in batches:
+            first = (report.read // PROGRESS_EVERY + 1) * PROGRESS_EVERY
+            report.read += len(rows)
+            if progress:
+                for read in range(first, report.read + 1, PROGRESS_EVERY):
+                    progress(f"{name}: {read} rows read")
+            load(parse(lines, rows))
+    staging.analyze_stage(stage, report.read - report.rejected)
 
-        # Checks that need the whole file or the database, done in SQL.
-        staging.reject_duplicates(spec.file_key, "/".join(spec.file_key))
-        for condition, message in spec.checks():
-            staging.reject_where(condition, message)
-        late = staging.count_rejected()
-        if late:
-            report.rejected += late
-            for line, error in staging.rejected(limit=MAX_SHOWN_ERRORS):
-                report.problems.append((line, *error.partition(": ")[::2]))  # the SQL checks say "column: reason"
-            report.rejected_messages += late
-        report.problems = sorted(report.problems, key=lambda e: e[0])[:MAX_SHOWN_ERRORS]
-        report.errors = [f"{name}:{line}: {column}: {reason}" for line, column, reason in report.problems]
+    # Checks that need the whole file or the database, done in SQL.
+    late = staging.reject_duplicates(stage, spec.file_key, "/".join(spec.file_key))
+    late += sum(staging.reject_where(stage, condition, message) for condition, message in spec.checks())
+    if late:
+        report.rejected += late
+        for line, error in staging.rejected(stage, limit=MAX_SHOWN_ERRORS):
+            report.problems.append((line, *error.partition(": ")[::2]))  # the SQL checks say "column: reason"
+        report.rejected_messages += late
+    report.problems = sorted(report.problems, key=lambda e: e[0])[:MAX_SHOWN_ERRORS]
+    report.errors = [f"{name}:{line}: {column}: {reason}" for line, column, reason in report.problems]
 
-        if report.rejected and not skip_invalid:
-            raise _Rollback
-        if late and reject_writer:
-            reject_writer.copy_lines(staging.rejected())
+    if report.rejected and not skip_invalid:
+        raise _Rollback
+    if late and reject_writer:
+        reject_writer.copy_lines(staging.rejected(stage))
 
-        params = {"now": timezone.now(), "source": f"import:{Path(name).name}"[:100]}
-        for target in spec.targets(present):
-            created, updated = staging.upsert(target, params)
-            if target.bare_clients:
-                report.clients_created += created
-            else:
-                report.created += created
-                report.updated += updated
-        report.unchanged = report.read - report.rejected - report.created - report.updated
-        report.imported = True
-        if reject_writer and report.rejected:
-            report.rejected_file = str(reject_writer.path)
-    finally:
-        staging.drop_stage()
+    params = {"now": timezone.now(), "source": f"import:{Path(name).name}"[:100]}
+    for target in spec.targets(present):
+        created, updated = staging.upsert(stage, target, params)
+        if target.bare_clients:
+            report.clients_created += created
+        else:
+            report.created += created
+            report.updated += updated
+    report.unchanged = report.read - report.rejected - report.created - report.updated
+    report.imported = True
+    if reject_writer and report.rejected:
+        report.rejected_file = str(reject_writer.path)
 
 
 _gc_lock = threading.Lock()

@@ -5,11 +5,16 @@ with SQL (duplicates inside the file, references to unknown rows) and then merge
 tables with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
 """
 
+import hashlib
 from contextlib import contextmanager
 
 from django.db import connection
 
-STAGE = "crm_import_stage"
+STAGE = "crm_import_stage"  # the prefix of the stage tables' names
+# Below this many rows the planner's estimate from the table's size is good enough: ANALYZE (a sample
+# of the table, written to the system catalogs) would cost a small import, such as an API request,
+# more than any plan it could improve.
+ANALYZE_FROM_ROWS = 10_000
 
 
 def _is_postgres():
@@ -20,25 +25,25 @@ def _differs(left, right):
     return f"{left} IS DISTINCT FROM {right}" if _is_postgres() else f"{left} IS NOT {right}"
 
 
-def create_stage(columns):
-    """columns: [(name, model field)]; the stage holds each value in its table column's type."""
+def open_stage(columns):
+    """An empty stage table for these columns: [(name, model field)], each value held in its table
+    column's type. Returns the table's name.
+
+    A database connection keeps one temporary table per set of columns (the name carries a digest of
+    their definitions) rather than creating and dropping one per import: those write rows of the
+    system catalogs, and leave dead ones behind, which cost a small import (an API request) about as
+    much as its rows. On PostgreSQL the commit empties the table in place (ON COMMIT DELETE ROWS). A
+    rollback takes away a table created in its transaction, hence IF NOT EXISTS each time; an earlier
+    import of the same transaction may have left rows, hence the DELETE (of nothing, usually).
+    """
     defs = ", ".join(f"{name} {field.db_type(connection)}" for name, field in columns)
+    stage = f"{STAGE}_{hashlib.sha1(defs.encode()).hexdigest()[:16]}"
+    on_commit = " ON COMMIT DELETE ROWS" if _is_postgres() else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} (line integer NOT NULL, error text, {defs})")
-
-
-def drop_stage():
-    if _is_postgres() and _transaction_failed():
-        return  # the rollback that follows removes the stage: it was created in this transaction
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-
-
-def _transaction_failed():
-    from psycopg.pq import TransactionStatus  # PostgreSQL only
-
-    return connection.connection.info.transaction_status == TransactionStatus.INERROR
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (line integer NOT NULL, error text, {defs})"
+                       f"{on_commit}")
+        cursor.execute(f"DELETE FROM {stage}")
+    return stage
 
 
 def adapters(columns):
@@ -62,20 +67,20 @@ _BINARY_COPY_TYPES = {
 
 
 @contextmanager
-def loader(columns):
+def loader(stage, columns):
     """Yields load(rows), rows being tuples (line, value, value, ...) already adapted.
 
     On PostgreSQL one COPY takes the whole file: psycopg sends the data as it goes, so memory stays
     bounded, and one COPY costs far less than a COPY per batch. It is binary when every column's type
     allows (see _BINARY_COPY_TYPES). If the block ends with an exception the COPY fails, and with it
-    the transaction (see drop_stage).
+    the transaction.
     """
     names = ", ".join(["line", *(name for name, _ in columns)])
     with connection.cursor() as cursor:
         if _is_postgres():
             types = ["int4", *(_BINARY_COPY_TYPES.get(field.get_internal_type()) for _, field in columns)]
             binary = all(types)
-            statement = f"COPY {STAGE} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+            statement = f"COPY {stage} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
             with cursor.cursor.copy(statement) as copy:
                 if binary:
                     copy.set_types(types)
@@ -88,7 +93,7 @@ def loader(columns):
                 yield load
         else:
             marks = ", ".join(["%s"] * (len(columns) + 1))
-            sql = f"INSERT INTO {STAGE} ({names}) VALUES ({marks})"
+            sql = f"INSERT INTO {stage} ({names}) VALUES ({marks})"
 
             def load(rows):
                 if rows:
@@ -97,50 +102,49 @@ def loader(columns):
             yield load
 
 
-def reject_duplicates(key, label):
+def reject_duplicates(stage, key, label):
     """Rows whose key repeats an earlier line of the same file are rejected, naming that line.
+    Returns how many.
 
     One hash aggregate finds the repeated keys; usually there are none and the UPDATE has nothing to
     join. Key columns are required, so never NULL, and plain equality matches them.
     """
     cols = ", ".join(key)
-    match = " AND ".join(f"{STAGE}.{name} = d.{name}" for name in key)
+    match = " AND ".join(f"{stage}.{name} = d.{name}" for name in key)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {STAGE} SET error = %s || d.first_line "
-            f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {STAGE} GROUP BY {cols} HAVING COUNT(*) > 1) d "
-            f"WHERE {match} AND {STAGE}.line <> d.first_line",
+            f"UPDATE {stage} SET error = %s || d.first_line "
+            f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {stage} GROUP BY {cols} HAVING COUNT(*) > 1) d "
+            f"WHERE {match} AND {stage}.line <> d.first_line",
             [f"{label}: duplicate of line "],
         )
+        return cursor.rowcount
 
 
-def reject_where(condition, message):
+def reject_where(stage, condition, message):
+    """Rows not rejected yet that match the condition are rejected with the message. Returns how many."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {STAGE} SET error = %s WHERE error IS NULL AND line IN "
-            f"(SELECT st.line FROM {STAGE} st WHERE {condition})",
+            f"UPDATE {stage} SET error = %s WHERE error IS NULL AND line IN "
+            f"(SELECT st.line FROM {stage} st WHERE {condition})",
             [message],
         )
+        return cursor.rowcount
 
 
-def rejected(limit=None):
-    sql = f"SELECT line, error FROM {STAGE} WHERE error IS NOT NULL ORDER BY line"
+def rejected(stage, limit=None):
+    sql = f"SELECT line, error FROM {stage} WHERE error IS NOT NULL ORDER BY line"
     with connection.cursor() as cursor:
         cursor.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
         yield from cursor
 
 
-def count_rejected():
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {STAGE} WHERE error IS NOT NULL")
-        return cursor.fetchone()[0]
-
-
-def analyze_stage():
-    """The stage is loaded: give the planner its real size and value spread for the checks and merge."""
-    if _is_postgres():
+def analyze_stage(stage, rows):
+    """The stage is loaded with `rows` rows: give the planner its real size and value spread for the
+    checks and the merge, when there are enough to matter (ANALYZE_FROM_ROWS)."""
+    if _is_postgres() and rows >= ANALYZE_FROM_ROWS:
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {STAGE}")
+            cursor.execute(f"ANALYZE {stage}")
 
 
 def _defaults(model, given, params):
@@ -155,10 +159,10 @@ def _defaults(model, given, params):
     return extra
 
 
-def upsert(target, params):
+def upsert(stage, target, params):
     """Update rows that changed, insert rows that are new. Returns (created, updated)."""
     table = target.model._meta.db_table
-    source = target.source_sql.format(stage=STAGE)
+    source = target.source_sql.format(stage=stage)
     params = dict(params)
     match = " AND ".join(f"{table}.{k} = s.{k}" for k in target.key)
     values = [c for c in target.columns if c not in target.key]

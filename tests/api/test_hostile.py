@@ -55,6 +55,26 @@ def test_it_refuses_a_nul_character_inside_properties(post):
     assert (status, body["errors"][0]["field"]) == (400, "properties")
 
 
+@pytest.mark.parametrize("amount", ["10", 10], ids=["all-text", "with-numbers"])
+def test_it_names_the_object_and_field_of_a_nul_character_deep_in_a_batch(post, amount):
+    purchases = [{"order_id": f"O{n}", "client_id": "C1", "purchased_at": "2025-01-01", "amount": amount}
+                 for n in range(300)]
+    purchases[217]["client_id"] = "C\x001"
+    status, body = post("/api/v1/purchases/batch/", {"purchases": purchases})
+    assert status == 400
+    assert body["errors"] == [{"index": 217, "field": "client_id",
+                               "message": "must not contain the NUL character (\\u0000)"}]
+    assert not Client.objects.exists()
+
+
+def test_it_stores_the_text_backslash_u0000_in_a_text_field_of_a_batch(post):
+    # Only JSON columns refuse the escape (PostgreSQL's jsonb cannot hold it); as text it is plain characters.
+    status, _ = post("/api/v1/clients/batch/", {"clients": [{"client_id": "C1", "first_name": "a\\u0000b"},
+                                                            {"client_id": "C2", "first_name": "Bob"}]})
+    assert status == 200
+    assert Client.objects.get(external_id="C1").first_name == "a\\u0000b"
+
+
 def test_it_refuses_json_nested_too_deeply(api):
     response = _raw_post(api, "/api/v1/clients/", b"[" * 100_000 + b"]" * 100_000)
     assert response.status_code == 400 and "nested too deeply" in response.json()["detail"]
