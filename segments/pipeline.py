@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import time
 import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -138,8 +139,12 @@ def _rebuild(run, progress):
     with _stage(run, "models", progress):
         cuts = scoring.global_cuts(current, levels)
         current_fit = features.fit_current(current)  # shared: both models predict with it
-        churn_result = churn.score_churn(current, churn_history, h, current_fit)
-        value_result = clv.score_value(current, value_history, big_h, current_fit)
+        # The two models share only their inputs, so they learn side by side: the trees' loops and
+        # numpy release the GIL, and each model keeps to one OpenMP thread (see limited_threads).
+        with ThreadPoolExecutor(2) as pool:
+            churn_job = pool.submit(churn.score_churn, current, churn_history, h, current_fit)
+            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit)
+            churn_result, value_result = churn_job.result(), value_job.result()
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
                    "cuts": cuts}
