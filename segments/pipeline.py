@@ -30,6 +30,7 @@ from .signals import run_succeeded
 
 log = logging.getLogger(__name__)
 RANGE_SIZE = 100_000
+WRITERS = 2  # score ranges written at once (see _write_ranges)
 COPY_BLOCK = 4 << 20  # bytes per COPY message when writing scores
 # Past cut-offs the models learn from, newest first, each with its window fully observed. Value
 # windows (a year) overlap, a churn horizon apart, so a young shop still has rows to learn from.
@@ -155,11 +156,7 @@ def _rebuild(run, progress):
     with _stage(run, "write scores", progress):
         cols = scoring.columns(current, churn_result, value_result, cuts, levels,
                                (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of)
-        for start in range(0, ids.size, RANGE_SIZE):
-            part = slice(start, start + RANGE_SIZE)
-            _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
-            if progress:
-                progress(f"  scored {min(start + RANGE_SIZE, ids.size)} of {ids.size} clients")
+        _write_ranges(run, ids, cols, progress)
         if connection.vendor == "postgresql":
             # The statistics must know this run's rows before the segments stage joins them with
             # the previous run's: taken for none, a join of two million-row score sets was planned
@@ -193,6 +190,32 @@ def _plain(metrics):
             return None
         return v
     return {k: plain(v) for k, v in (metrics or {}).items()}
+
+
+def _write_ranges(run, ids, cols, progress):
+    """Every client's scores, range by range, each range in a transaction of its own.
+
+    On PostgreSQL, outside a caller's transaction, WRITERS ranges are written at once, each
+    through a connection of its own: the database's share of the work (checking keys, filling the
+    indexes) then runs on as many cores. Inside a caller's transaction other connections could not
+    see the run's row, so the ranges go one by one through the caller's connection."""
+    ranges = [slice(start, start + RANGE_SIZE) for start in range(0, ids.size, RANGE_SIZE)]
+
+    def write(part):
+        _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
+        return part.stop
+
+    def write_apart(part):
+        try:
+            return write(part)
+        finally:
+            connection.close()  # this thread's own connection
+
+    alone = connection.vendor != "postgresql" or connection.in_atomic_block or WRITERS < 2 or len(ranges) < 2
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for stop in map(write, ranges) if alone else pool.map(write_apart, ranges):
+            if progress:
+                progress(f"  scored {min(stop, ids.size)} of {ids.size} clients")
 
 
 def _write_scores(run, client_ids, cols):

@@ -219,3 +219,33 @@ def test_the_first_fill_builds_keys_and_indexes_once_and_puts_them_back(demo_sho
     assert len(members("all-clients")) == Client.objects.count() == first.counts["clients"]
     second = rebuild_segments(demo_shop)  # stays are open now: the ordinary path
     assert second.counts["entered"] == 0 and second.counts["left"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_score_ranges_written_at_once_through_several_connections_are_the_same_scores(monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    from crm import demo
+
+    if connection.vendor != "postgresql":
+        pytest.skip("ranges are written at once on PostgreSQL")
+    demo.build(400, seed=7, end=dt.date(2026, 6, 30))
+    writers = set()
+    write = pipeline._write_scores
+    monkeypatch.setattr(pipeline, "_write_scores", lambda *a: writers.add(threading.get_ident()) or write(*a))
+    monkeypatch.setattr(pipeline, "RANGE_SIZE", 37)
+
+    def scores(writers_at_once):
+        monkeypatch.setattr(pipeline, "WRITERS", writers_at_once)
+        rebuild_segments(dt.date(2026, 6, 30))
+        return sorted(ClientScore.objects.current().values_list(
+            "client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",
+            "predicted_clv", "next_order_at", "engagement_band"))
+
+    one_by_one = scores(1)
+    assert len(writers) == 1
+    writers.clear()
+    assert scores(2) == one_by_one and len(one_by_one) == 400
+    assert len(writers) == 2 and threading.get_ident() not in writers
