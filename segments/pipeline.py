@@ -126,14 +126,18 @@ def _rebuild(run, progress):
 
     with _stage(run, "read", progress):
         ids, first_seen = aggregates.client_ids(cut)
-        (current,), _ = aggregates.read([cut], [], ids, first_seen)
         # The past cut-offs only feed the models, which learn from samples anyway: on a big shop
         # they are read for an evenly spread sample of clients (every k-th by id), which is most
-        # of the saving in reading time. Everyone is still scored with the as-of aggregates.
+        # of the saving in reading time. Everyone is still scored with the as-of aggregates. The
+        # two reads are independent: where it can, the history is read meanwhile on a connection
+        # of its own (the statements' serial parts and the decoding then overlap).
         step = history_step(ids.size)
         windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
-        at, window_values = aggregates.read([*churn_cuts, *value_cuts], windows, ids[::step], first_seen[::step],
-                                            sample=step > 1)
+        past = ([*churn_cuts, *value_cuts], windows, ids[::step], first_seen[::step])
+        with ThreadPoolExecutor(1) as pool:
+            history = pool.submit(_apart(aggregates.read), *past, sample=step > 1) if _may_go_apart() else None
+            (current,), _ = aggregates.read([cut], [], ids, first_seen)
+            at, window_values = history.result() if history else aggregates.read(*past, sample=step > 1)
     churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
     value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
 
@@ -192,28 +196,35 @@ def _plain(metrics):
     return {k: plain(v) for k, v in (metrics or {}).items()}
 
 
-def _write_ranges(run, ids, cols, progress):
-    """Every client's scores, range by range, each range in a transaction of its own.
+def _may_go_apart():
+    """Whether work may go to other connections: on PostgreSQL, outside a caller's transaction
+    (inside one, other connections could not see its rows, the run's own among them)."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
 
-    On PostgreSQL, outside a caller's transaction, WRITERS ranges are written at once, each
-    through a connection of its own: the database's share of the work (checking keys, filling the
-    indexes) then runs on as many cores. Inside a caller's transaction other connections could not
-    see the run's row, so the ranges go one by one through the caller's connection."""
+
+def _apart(function):
+    """The function for a worker thread: it runs on the thread's own connection, closed after."""
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+    return run
+
+
+def _write_ranges(run, ids, cols, progress):
+    """Every client's scores, range by range, each range in a transaction of its own; where work
+    may go apart, WRITERS ranges at once, each through a connection of its own, so that the
+    database's share (checking keys, filling the indexes) runs on as many cores."""
     ranges = [slice(start, start + RANGE_SIZE) for start in range(0, ids.size, RANGE_SIZE)]
 
     def write(part):
         _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
         return part.stop
 
-    def write_apart(part):
-        try:
-            return write(part)
-        finally:
-            connection.close()  # this thread's own connection
-
-    alone = connection.vendor != "postgresql" or connection.in_atomic_block or WRITERS < 2 or len(ranges) < 2
+    at_once = _may_go_apart() and WRITERS > 1 and len(ranges) > 1
     with ThreadPoolExecutor(WRITERS) as pool:
-        for stop in map(write, ranges) if alone else pool.map(write_apart, ranges):
+        for stop in pool.map(_apart(write), ranges) if at_once else map(write, ranges):
             if progress:
                 progress(f"  scored {min(stop, ids.size)} of {ids.size} clients")
 

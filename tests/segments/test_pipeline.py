@@ -222,7 +222,7 @@ def test_the_first_fill_builds_keys_and_indexes_once_and_puts_them_back(demo_sho
 
 
 @pytest.mark.django_db(transaction=True)
-def test_score_ranges_written_at_once_through_several_connections_are_the_same_scores(monkeypatch):
+def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
     import threading
 
     from django.db import connection
@@ -230,22 +230,25 @@ def test_score_ranges_written_at_once_through_several_connections_are_the_same_s
     from crm import demo
 
     if connection.vendor != "postgresql":
-        pytest.skip("ranges are written at once on PostgreSQL")
-    demo.build(400, seed=7, end=dt.date(2026, 6, 30))
-    writers = set()
-    write = pipeline._write_scores
-    monkeypatch.setattr(pipeline, "_write_scores", lambda *a: writers.add(threading.get_ident()) or write(*a))
-    monkeypatch.setattr(pipeline, "RANGE_SIZE", 37)
+        pytest.skip("work goes to other connections on PostgreSQL only")
+    demo.build(2500, seed=11, end=dt.date(2026, 6, 30))  # enough history for the models
+    threads = set()
+    write, read = pipeline._write_scores, pipeline.aggregates.read
+    monkeypatch.setattr(pipeline, "_write_scores", lambda *a: threads.add(threading.get_ident()) or write(*a))
+    monkeypatch.setattr(pipeline.aggregates, "read",
+                        lambda *a, **k: threads.add(threading.get_ident()) or read(*a, **k))
+    monkeypatch.setattr(pipeline, "RANGE_SIZE", 300)
 
-    def scores(writers_at_once):
-        monkeypatch.setattr(pipeline, "WRITERS", writers_at_once)
-        rebuild_segments(dt.date(2026, 6, 30))
-        return sorted(ClientScore.objects.current().values_list(
+    def night(apart):
+        monkeypatch.setattr(pipeline, "_may_go_apart", lambda: apart)
+        run = rebuild_segments(dt.date(2026, 6, 30))
+        scores = sorted(ClientScore.objects.filter(run=run).values_list(
             "client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",
             "predicted_clv", "next_order_at", "engagement_band"))
+        return scores, run.metrics
 
-    one_by_one = scores(1)
-    assert len(writers) == 1
-    writers.clear()
-    assert scores(2) == one_by_one and len(one_by_one) == 400
-    assert len(writers) == 2 and threading.get_ident() not in writers
+    alone = night(False)
+    assert threads == {threading.get_ident()}
+    threads.clear()
+    assert night(True) == alone and len(alone[0]) == 2500 and alone[1]["churn"]["method"] == "model"
+    assert len(threads - {threading.get_ident()}) >= 2  # the history read and the score writers
