@@ -21,8 +21,10 @@ the run quadratic). Then, in the same run and `--repeat` times each (best time k
             recipient, the batches queued) and then every queued batch sent in this process by
             `sending.send_batch`, the function the Celery task `send_delivery_batch` calls, one
             after the other (the queueing is captured instead of going to a broker). Measured from
-            the launch until every delivery is final (sent or suppressed; checked). Consent and
-            suppression are re-read per message, the frequency cap is on, quiet hours off.
+            the launch until every delivery is final (sent or suppressed; checked). Consent,
+            suppression and the campaign's state are read per chunk of 25 at its claim (with the
+            previous chunk's outcomes written in the same transaction), not again per message; the
+            frequency cap is on, quiet hours off.
   baseline  a bare loop over the same recipients, per 500: their client rows and their contexts
             built as sending builds them (`templating.build_contexts`: scores, last orders,
             favourite category, recommendations), then for each the same template's subject and

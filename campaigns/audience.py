@@ -13,15 +13,19 @@ Rows stream from a server-side cursor, FETCH_SIZE at a time, through the platfor
 to a folder): memory stays bounded whatever the size of the segment.
 
 What the platform holds is kept per (segment, platform) as the very lines sent (AudienceState and
-its AudienceMember rows), so a client is removed with exactly what the platform was given, even
-after their data was changed or erased, their consent withdrawn or the client deleted.
+its AudienceLines rows, a batch of lines each: campaigns.exports.held), so a client is removed
+with exactly what the platform was given, even after their data was changed or erased, their
+consent withdrawn or the client deleted.
 
 - A full export writes every eligible client and replaces that state.
 - A delta compares, set-based in SQL with temporary tables: clients eligible now and not held are
   added; clients held and no longer eligible are removed; clients held and still eligible whose
   data changed since the previous export (Client.updated_at) are formatted again, and when their
   lines differ the old lines are removed and the new ones added. Two sets of files: `add/<file>`
-  and `remove/<file>`. Without a previous export every eligible client is added.
+  and `remove/<file>`. Without a previous export every eligible client is added. Only the client
+  ids of the held batches are unpacked to find who is held; the lines only of the batches that
+  hold a client removed or changed. Those batches are written again without the removed lines,
+  and the added lines go into new batches.
 
 An export is one transaction: if anything fails (the storage, the database) the export is recorded
 as failed with its error, the files it already stored are deleted and the state is unchanged.
@@ -31,7 +35,10 @@ Exports of one (segment, platform) pair wait for each other (a row lock on its s
 import contextlib
 import csv
 import datetime as dt
+import itertools
+import json
 import logging
+import operator
 import os
 import queue
 import shutil
@@ -50,17 +57,18 @@ from crm.models import Client
 from segments.models import Segment, SegmentMembership
 
 from .exports import ClientRow, Platform, get_platform, write_batches
-from .models import AudienceExport, AudienceMember, AudienceState, AudienceSync, ExportMode
+from .exports.held import LINE_END, pack, unpack
+from .models import AudienceExport, AudienceLines, AudienceState, AudienceSync, ExportMode
 
 logger = logging.getLogger(__name__)
 
-# Rows per fetch from the server-side cursor, and per bulk write of held lines: the bound on memory.
+# Rows per fetch from the server-side cursor, and held lines per AudienceLines row: the bound on memory.
 FETCH_SIZE = 10_000
 STORAGE_DIR = "audiences"
 
 _CLIENT = Client._meta.db_table
 _MEMBERSHIP = SegmentMembership._meta.db_table
-_HELD = AudienceMember._meta.db_table
+_HELD = AudienceLines._meta.db_table
 # The client's id, then the ClientRow columns in their order (the Client model's column names).
 _SELECT = "c.id, " + ", ".join(f"c.{name}" for name in ClientRow._fields)
 # Batches fetched ahead of the formatting by the reading thread: the bound on its memory.
@@ -68,8 +76,8 @@ READ_AHEAD = 2
 _MEMBERS = f"FROM {_MEMBERSHIP} m JOIN {_CLIENT} c ON c.id = m.client_id WHERE m.segment_id = %s AND m.left_at IS NULL"
 _ELIGIBLE = f"{_MEMBERS} AND c.ads_consent AND c.erased_at IS NULL"
 # Temporary tables of a delta; dropped at the end, and first in case a pooled connection kept them.
-_TEMP = ("campaigns_aud_eligible", "campaigns_aud_candidate", "campaigns_aud_new", "campaigns_aud_gone",
-         "campaigns_aud_add", "campaigns_aud_touched")
+_TEMP = ("campaigns_aud_eligible", "campaigns_aud_held", "campaigns_aud_candidate", "campaigns_aud_fresh",
+         "campaigns_aud_new", "campaigns_aud_old", "campaigns_aud_gone", "campaigns_aud_add", "campaigns_aud_touched")
 
 
 class UnknownSegment(ValueError):
@@ -222,6 +230,8 @@ class _Export:
         def count():
             try:
                 with _reading_connection() as raw:
+                    # Parallel workers would finish the count sooner only to take CPU from the export.
+                    raw.execute("SET max_parallel_workers_per_gather = 0")
                     result["row"] = raw.execute(self._COUNT_SQL, [self.segment.pk]).fetchone()
             except BaseException as exc:  # raised in the export's thread
                 result["error"] = exc
@@ -245,10 +255,11 @@ class _Export:
 
         On PostgreSQL, unless the caller has a transaction of its own, the rows are read on a
         second connection, by a thread that fetches the next batch while this one formats the
-        current one, and the held lines go to the server in one COPY that stays open for the
-        whole export: the server reads and stores while this process formats (a bare read
-        waits for the server at every batch); a third counts the members meanwhile. Otherwise
-        one connection takes turns: the count, then a batch read, then a COPY of its lines.
+        current one, and the held batches go to the server in one binary COPY that stays open
+        for the whole export: the server reads and stores while this process formats (a bare
+        read waits for the server at every batch); a third counts the members meanwhile.
+        Otherwise one connection takes turns: the count, then a batch read, then an INSERT of
+        its lines.
         """
         counted = None
         if self.own_reader:
@@ -269,12 +280,12 @@ class _Export:
                 cursor = stack.enter_context(connection.cursor())
                 # The COPY's data goes out from a thread of psycopg's (queued, at most ~128 MB), so
                 # this one does not wait at each batch for the server to take it in.
-                copy = stack.enter_context(cursor.cursor.copy(_LineTable.copy_sql(_HELD, self.state.pk),
+                copy = stack.enter_context(cursor.cursor.copy(_HeldBatches.COPY.format(table=_HELD),
                                                               writer=QueuedLibpqWriter(cursor.cursor)))
-                held = _LineTable(_HELD, state_id=self.state.pk, copy=copy)
+                held = _HeldBatches(_HELD, self.state.pk, copy=copy)
                 batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, sql, params))))
             else:
-                held = _LineTable(_HELD, state_id=self.state.pk)
+                held = _HeldBatches(_HELD, self.state.pk)
                 batches = stack.enter_context(contextlib.closing(_batches(sql, params)))
             counts = write_batches(self.platform, batches, writes, held.write)
         if counted is not None:
@@ -291,41 +302,55 @@ class _Export:
             _execute(f"DROP TABLE IF EXISTS {table}")
         _execute("CREATE TEMPORARY TABLE campaigns_aud_eligible (client_id bigint PRIMARY KEY)")
         _execute(f"INSERT INTO campaigns_aud_eligible (client_id) SELECT m.client_id {_ELIGIBLE}", [self.segment.pk])
+        # Who is held, in which file and batch: the ids of every batch, not their lines.
+        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_held AS {_unpacked(_HELD, lines=False)} "
+                 f"WHERE b.state_id = %s", [state])
+        _execute("CREATE INDEX campaigns_aud_held_client ON campaigns_aud_held (client_id, file_key)")
         # Candidates: eligible and not held, or held and changed since the previous export.
         _execute("CREATE TEMPORARY TABLE campaigns_aud_candidate (client_id bigint PRIMARY KEY)")
-        not_held = f"NOT EXISTS (SELECT 1 FROM {_HELD} h WHERE h.state_id = %s AND h.client_id = e.client_id)"
-        params = [state]
+        not_held = "NOT EXISTS (SELECT 1 FROM campaigns_aud_held h WHERE h.client_id = e.client_id)"
+        params = []
         changed = ""
         if self.state.synced_at is not None:
             changed = f" OR EXISTS (SELECT 1 FROM {_CLIENT} c WHERE c.id = e.client_id AND c.updated_at >= %s)"
             params.append(connection.ops.adapt_datetimefield_value(self.state.synced_at))
         _execute(f"INSERT INTO campaigns_aud_candidate (client_id) SELECT e.client_id FROM campaigns_aud_eligible e "
                  f"WHERE {not_held}{changed}", params)
-        # Their lines as they would be sent now.
-        _execute("CREATE TEMPORARY TABLE campaigns_aud_new (client_id bigint NOT NULL, file_key varchar(32) NOT NULL, "
-                 "line text NOT NULL)")
+        # Their lines as they would be sent now, packed as the held ones, then unpacked.
+        _create_like_held("campaigns_aud_fresh")
         candidates = (f"SELECT {_select(self.platform)} FROM campaigns_aud_candidate a "
                       f"JOIN {_CLIENT} c ON c.id = a.client_id ORDER BY c.id")
         with contextlib.closing(_batches(candidates, [])) as batches:
-            counts = write_batches(self.platform, batches, None, _LineTable("campaigns_aud_new").write)
+            counts = write_batches(self.platform, batches, None, _HeldBatches("campaigns_aud_fresh", state).write)
         self.export.skipped = counts.skipped
+        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_new AS {_unpacked('campaigns_aud_fresh')}")
         _execute("CREATE INDEX campaigns_aud_new_client ON campaigns_aud_new (client_id, file_key)")
+        # The held lines of the batches holding a client no longer eligible or a candidate. The batches
+        # are named one by one: with a subquery PostgreSQL would unpack every batch before the join.
+        batch_ids = [batch_id for (batch_id,) in _fetchall(
+            "SELECT DISTINCT h.batch_id FROM campaigns_aud_held h WHERE NOT EXISTS (SELECT 1 "
+            "FROM campaigns_aud_eligible e WHERE e.client_id = h.client_id) OR EXISTS (SELECT 1 "
+            "FROM campaigns_aud_candidate a WHERE a.client_id = h.client_id)")]
+        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_old AS {_unpacked(_HELD)} WHERE b.state_id = %s AND "
+                 f"b.id IN ({', '.join(['%s'] * len(batch_ids)) or 'NULL'})", [state, *batch_ids])
+        _execute("CREATE INDEX campaigns_aud_old_client ON campaigns_aud_old (client_id, file_key)")
         # Gone: held lines of clients no longer eligible, and of candidates whose line is not the same now.
         _execute(
-            f"CREATE TEMPORARY TABLE campaigns_aud_gone AS SELECT h.client_id, h.file_key, h.line FROM {_HELD} h "
-            f"WHERE h.state_id = %s AND (NOT EXISTS (SELECT 1 FROM campaigns_aud_eligible e "
-            f"WHERE e.client_id = h.client_id) OR (EXISTS (SELECT 1 FROM campaigns_aud_candidate a "
-            f"WHERE a.client_id = h.client_id) AND NOT EXISTS (SELECT 1 FROM campaigns_aud_new n "
-            f"WHERE n.client_id = h.client_id AND n.file_key = h.file_key AND n.line = h.line)))", [state])
+            "CREATE TEMPORARY TABLE campaigns_aud_gone AS SELECT o.client_id, o.file_key, o.line, o.batch_id "
+            "FROM campaigns_aud_old o WHERE NOT EXISTS (SELECT 1 FROM campaigns_aud_eligible e "
+            "WHERE e.client_id = o.client_id) OR (EXISTS (SELECT 1 FROM campaigns_aud_candidate a "
+            "WHERE a.client_id = o.client_id) AND NOT EXISTS (SELECT 1 FROM campaigns_aud_new n "
+            "WHERE n.client_id = o.client_id AND n.file_key = o.file_key AND n.line = o.line))")
         _execute("CREATE INDEX campaigns_aud_gone_client ON campaigns_aud_gone (client_id, file_key)")
+        # A held candidate's lines are all in campaigns_aud_old: its batches were unpacked.
         _execute(
-            f"CREATE TEMPORARY TABLE campaigns_aud_add AS SELECT n.client_id, n.file_key, n.line "
-            f"FROM campaigns_aud_new n WHERE NOT EXISTS (SELECT 1 FROM {_HELD} h WHERE h.state_id = %s "
-            f"AND h.client_id = n.client_id AND h.file_key = n.file_key AND h.line = n.line)", [state])
+            "CREATE TEMPORARY TABLE campaigns_aud_add AS SELECT n.client_id, n.file_key, n.line "
+            "FROM campaigns_aud_new n WHERE NOT EXISTS (SELECT 1 FROM campaigns_aud_old o "
+            "WHERE o.client_id = n.client_id AND o.file_key = n.file_key AND o.line = n.line)")
         _execute(
-            f"CREATE TEMPORARY TABLE campaigns_aud_touched AS SELECT t.client_id, CASE WHEN EXISTS (SELECT 1 "
-            f"FROM {_HELD} h WHERE h.state_id = %s AND h.client_id = t.client_id) THEN 1 ELSE 0 END AS was_held "
-            f"FROM (SELECT client_id FROM campaigns_aud_gone UNION SELECT client_id FROM campaigns_aud_add) t", [state])
+            "CREATE TEMPORARY TABLE campaigns_aud_touched AS SELECT t.client_id, CASE WHEN EXISTS (SELECT 1 "
+            "FROM campaigns_aud_held h WHERE h.client_id = t.client_id) THEN 1 ELSE 0 END AS was_held "
+            "FROM (SELECT client_id FROM campaigns_aud_gone UNION SELECT client_id FROM campaigns_aud_add) t")
 
         rows = {}
         for kind, table in (("add", "campaigns_aud_add"), ("remove", "campaigns_aud_gone")):
@@ -334,17 +359,17 @@ class _Export:
                 rows[f"{kind}/{key}"] = _write_lines(
                     path, header, f"SELECT line FROM {table} WHERE file_key = %s ORDER BY client_id", [key])
 
-        _execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND EXISTS (SELECT 1 FROM campaigns_aud_gone g "
-                 f"WHERE g.client_id = {_HELD}.client_id AND g.file_key = {_HELD}.file_key)", [state])
-        _execute(f"INSERT INTO {_HELD} (state_id, client_id, file_key, line) "
-                 f"SELECT %s, client_id, file_key, line FROM campaigns_aud_add", [state])
         added, removed, updated = (int(value or 0) for value in _fetchone(
-            f"SELECT SUM(CASE WHEN was_held = 0 AND held_now = 1 THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN was_held = 1 AND held_now = 0 THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN was_held = 1 AND held_now = 1 THEN 1 ELSE 0 END) "
-            f"FROM (SELECT t.was_held, CASE WHEN EXISTS (SELECT 1 FROM {_HELD} h WHERE h.state_id = %s "
-            f"AND h.client_id = t.client_id) THEN 1 ELSE 0 END AS held_now FROM campaigns_aud_touched t) x",
-            [state]))
+            "SELECT SUM(CASE WHEN was_held = 0 AND held_now = 1 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN was_held = 1 AND held_now = 0 THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN was_held = 1 AND held_now = 1 THEN 1 ELSE 0 END) "
+            "FROM (SELECT t.was_held, CASE WHEN EXISTS (SELECT 1 FROM campaigns_aud_add a "
+            "WHERE a.client_id = t.client_id) OR EXISTS (SELECT 1 FROM campaigns_aud_held h "
+            "WHERE h.client_id = t.client_id AND NOT EXISTS (SELECT 1 FROM campaigns_aud_gone g "
+            "WHERE g.client_id = h.client_id AND g.file_key = h.file_key)) THEN 1 ELSE 0 END AS held_now "
+            "FROM campaigns_aud_touched t) x"))
+        if any(rows.values()):
+            self._rewrite_held()
         for table in _TEMP:
             _execute(f"DROP TABLE IF EXISTS {table}")
 
@@ -353,6 +378,24 @@ class _Export:
         self.state.clients += added - removed
         self.state.rows = {key: self.state.rows.get(key, 0) + rows[f"add/{key}"] - rows[f"remove/{key}"]
                            for key in self.platform.files}
+
+    def _rewrite_held(self):
+        """The held batches that lost lines go, their other lines and the added ones are stored anew."""
+        state = self.state.pk
+        batches = "SELECT DISTINCT batch_id FROM campaigns_aud_gone"
+        kept = ("SELECT o.file_key, o.client_id, o.line FROM campaigns_aud_old o WHERE o.batch_id IN "
+                f"({batches}) AND NOT EXISTS (SELECT 1 FROM campaigns_aud_gone g WHERE g.client_id = o.client_id "
+                "AND g.file_key = o.file_key)")
+        held = _HeldBatches(_HELD, state)
+        with contextlib.closing(_batches(f"SELECT file_key, client_id, line FROM ({kept} UNION ALL SELECT "
+                                         f"file_key, client_id, line FROM campaigns_aud_add) x "
+                                         f"ORDER BY file_key, client_id", [])) as rows:
+            for batch in rows:
+                for key, group in itertools.groupby(batch, key=operator.itemgetter(0)):
+                    group = list(group)
+                    held.write(key, [client_id for _, client_id, _ in group],
+                               [f"{line}{LINE_END}" for _, _, line in group])
+        _execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND id IN ({batches})", [state])
 
     def publish(self, published):
         """Move the finished files to the storage (or the folder); `published` lists them as they go."""
@@ -396,46 +439,55 @@ class _ScratchFile(File):
         return self._path
 
 
-class _LineTable:
-    """Bulk writes of held lines (client id, file key, line) into a table: COPY on PostgreSQL.
+class _HeldBatches:
+    """Writes batches of lines as AudienceLines rows (packed: campaigns.exports.held) into `table`.
 
-    With `copy`, into that open COPY; else one COPY (or, on SQLite, one executemany) per batch.
-    Lines come with their "\\n" end, which is also COPY's row end. One scan of the batch's text
-    says whether every line is plain (hex digits, numbers, addresses): then the lines go to COPY
-    as they are; otherwise (a tab, a backslash, a carriage return or a line break inside a quoted
-    cell somewhere) through psycopg's escaping, row by row.
+    With `copy`, into that open binary COPY (no escaping to do, whatever the lines hold); else an
+    INSERT per batch.
     """
 
-    def __init__(self, table, state_id=None, copy=None):
+    COLUMNS = "state_id, file_key, client_ids, lines, separator"
+    COPY = f"COPY {{table}} ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
+
+    def __init__(self, table, state_id, copy=None):
         self.table, self.state_id, self.copy = table, state_id, copy
-        self.prefix = () if state_id is None else (state_id,)
-        self.columns = ("state_id, " if state_id is not None else "") + "client_id, file_key, line"
+        if copy is not None:
+            copy.set_types(["int8", "text", "text", "text", "text"])
 
-    @staticmethod
-    def copy_sql(table, state_id=None):
-        return f"COPY {table} ({'state_id, ' if state_id is not None else ''}client_id, file_key, line) FROM STDIN"
-
-    def write(self, key, client_ids, lines, text):
-        plain = not ("\t" in text or "\\" in text or "\r" in text or text.count("\n") != len(lines))
+    def write(self, key, client_ids, lines, text=""):
+        row = (self.state_id, key, *pack(client_ids, lines, text))
         if self.copy is not None:
-            self._copy(self.copy, key, client_ids, lines, plain)
-        elif connection.vendor == "postgresql":
-            with connection.cursor() as cursor, cursor.cursor.copy(self.copy_sql(self.table, self.state_id)) as copy:
-                self._copy(copy, key, client_ids, lines, plain)
+            self.copy.write_row(row)
         else:
-            marks = ", ".join(["%s"] * (len(self.prefix) + 3))
-            with connection.cursor() as cursor:
-                cursor.executemany(f"INSERT INTO {self.table} ({self.columns}) VALUES ({marks})",
-                                   [(*self.prefix, client_id, key, line[:-1])
-                                    for client_id, line in zip(client_ids, lines)])
+            _execute(f"INSERT INTO {self.table} ({self.COLUMNS}) VALUES (%s, %s, %s, %s, %s)", row)
 
-    def _copy(self, copy, key, client_ids, lines, plain):
-        if plain:
-            lead = "".join(f"{value}\t" for value in self.prefix)
-            copy.write("".join([f"{lead}{client_id}\t{key}\t{line}" for client_id, line in zip(client_ids, lines)]))
-        else:
-            for client_id, line in zip(client_ids, lines):
-                copy.write_row((*self.prefix, client_id, key, line[:-1]))
+
+def _unpacked(table, lines=True):
+    """SELECT client_id, file_key, batch_id[, line] for each line of the batches in `table` (alias
+    b, to add a WHERE clause to): the split is SQL on PostgreSQL, `unpack` on SQLite."""
+    if connection.vendor == "postgresql":
+        if not lines:
+            return (f"SELECT m.client_id, b.file_key, b.id AS batch_id FROM {table} b "
+                    f"CROSS JOIN LATERAL unnest(string_to_array(b.client_ids, ',')::bigint[]) AS m(client_id)")
+        return (f"SELECT m.client_id, b.file_key, b.id AS batch_id, m.line FROM {table} b CROSS JOIN LATERAL "
+                f"unnest(string_to_array(b.client_ids, ',')::bigint[], string_to_array(b.lines, b.separator)) "
+                f"AS m(client_id, line)")
+    connection.ensure_connection()
+    connection.connection.create_function(
+        "campaigns_unpack", 3, lambda ids, body, separator: json.dumps(unpack(ids, body, separator)),
+        deterministic=True)
+    line = ", json_extract(m.value, '$[1]') AS line" if lines else ""
+    return (f"SELECT json_extract(m.value, '$[0]') AS client_id, b.file_key, b.id AS batch_id{line} "
+            f"FROM {table} b, json_each(campaigns_unpack(b.client_ids, b.lines, b.separator)) m")
+
+
+def _create_like_held(table):
+    """A temporary table of AudienceLines' columns (and, on PostgreSQL, its storage settings)."""
+    if connection.vendor == "postgresql":
+        _execute(f"CREATE TEMPORARY TABLE {table} (LIKE {_HELD} INCLUDING ALL)")
+    else:
+        _execute(f"CREATE TEMPORARY TABLE {table} (id integer PRIMARY KEY, state_id bigint, file_key varchar(32), "
+                 f"client_ids text, lines text, separator varchar(1))")
 
 
 def _select(platform):
@@ -560,6 +612,12 @@ def _fetchone(sql, params=()):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
+
+
+def _fetchall(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 __all__ = ["FETCH_SIZE", "UnknownSegment", "export_audience", "get_segment", "purge_old_exports", "run_syncs"]

@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from segments.models import ScoringRun, Segment
 
 from .exports import PLATFORMS
+from .exports.held import unpack
 
 PLATFORM_CHOICES = [(slug, platform.label) for slug, platform in PLATFORMS.items()]
 
@@ -132,7 +133,7 @@ class AudienceDownload(models.Model):
 class AudienceState(models.Model):
     """What an ad platform holds of a segment as far as our exports told it: the base of a delta.
 
-    Its rows (AudienceMember) are the lines sent, so a client is removed with exactly what was sent
+    Its rows (AudienceLines) hold the lines sent, so a client is removed with exactly what was sent
     even after their data was changed or erased. Exports of a pair lock this row: one at a time.
     """
 
@@ -151,19 +152,26 @@ class AudienceState(models.Model):
         return f"{self.segment_id} on {self.platform}: {self.clients}"
 
 
-class AudienceMember(models.Model):
-    """A line the platform holds: written and read in bulk by `campaigns.audience`, never one by one."""
+class AudienceLines(models.Model):
+    """A batch of the lines a platform holds of one file, as sent (see campaigns.exports.held).
 
-    pk = models.CompositePrimaryKey("state_id", "client_id", "file_key")
-    # No database constraint: a deferred foreign-key check per row would queue a million trigger
-    # events in a full export's transaction. Django's collector still deletes the rows with the state.
-    state = models.ForeignKey(AudienceState, on_delete=models.CASCADE, related_name="+", db_index=False,
-                              db_constraint=False)
-    # Not a foreign key: the line must outlive a deleted client, to remove them from the platform.
-    client_id = models.BigIntegerField()
+    A row per batch of up to campaigns.audience.FETCH_SIZE lines, written and read in bulk by
+    `campaigns.audience`: a full export stores a hundred rows for a million clients, not a million.
+    A client's lines outlive the client (no foreign key), to remove them from the platform.
+    """
+
+    state = models.ForeignKey(AudienceState, on_delete=models.CASCADE, related_name="+")
     file_key = models.CharField(max_length=32)
-    line = models.TextField()  # the CSV line as sent, without its line end
+    client_ids = models.TextField()  # comma-separated, one per line
+    lines = models.TextField()  # the lines without their line end, joined by `separator`
+    separator = models.CharField(max_length=1)
 
     def __str__(self):
-        return f"{self.client_id} {self.file_key}"
+        return f"{self.state_id} {self.file_key}: {self.client_ids.count(',') + 1} lines"
+
+    def members(self):
+        """(client id, line as sent without its line end) for each line of the batch."""
+        return unpack(self.client_ids, self.lines, self.separator)
+
+
 from .mailing.models import *  # noqa: E402,F401,F403 - email campaigns (campaigns/mailing/)

@@ -57,11 +57,13 @@ class Meta(Platform):
         }
 
     def format_batch(self, records) -> Lines:
-        # identifier_values, for a batch at a time (see Platform); only extern_id may need quoting.
+        # identifier_values, for a batch at a time (see Platform). Only extern_id may need quoting:
+        # one scan of the batch's ids says whether any does, not one per client.
         lines, ids = [], []
         add, note = lines.append, ids.append
         names, countries, years, genders, is_us, zips, us_zips = (
             _NAMES, _COUNTRIES, _BIRTH_YEARS, _GENDER_SHA256, _IS_US, _ZIPS, _US_ZIPS)
+        plain = not needs_quotes("".join([record[1] for record in records]))
         for (client_id, external_id, email_value, phone_value, first_name, last_name, city, country_value,
              zip_value, birth_date, gender) in records:
             email_hash, phone_hash = email_sha256(email_value), phone_sha256(phone_value, country_value)
@@ -69,10 +71,7 @@ class Meta(Platform):
                 continue
             cells = (email_hash, phone_hash, names[first_name], names[last_name], names[city],
                      (us_zips if is_us[country_value] else zips)[zip_value], countries[country_value],
-                     years[birth_date.year] if birth_date else "", genders.get(gender, ""))
-            if needs_quotes(external_id):
-                add(csv_line((*cells, external_id)))
-            else:
-                add(f"{','.join(cells)},{external_id}\n")
+                     years[birth_date.year] if birth_date else "", genders.get(gender, ""), external_id)
+            add(f"{','.join(cells)}\n" if plain or not needs_quotes(external_id) else csv_line(cells))
             note(client_id)
         return Lines({"audience": lines}, {"audience": ids}, len(records) - len(ids))

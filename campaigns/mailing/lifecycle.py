@@ -6,11 +6,11 @@
     scheduled, sending --pause--> paused --resume--> sending (pending rows queued again), or scheduled
     anything but done/cancelled --cancel--> cancelled (pending rows: suppressed, reason "cancelled")
 
-Pausing stops the next message: a claim only succeeds while the campaign is sending, so rows stay
-pending; a batch already handing a message to the ESP finishes that one message. Cancelling closes
-every pending row as `suppressed` with reason `cancelled` (nobody was emailed, by decision, like the
-holdout, not by a failure), so every recipient still ends in a final state; a row being sent at
-that moment is finished by its sender.
+Pausing stops the next chunk: a claim only succeeds while the campaign is sending, so rows stay
+pending; a batch finishes the chunk it has claimed (at most `sending.CLAIM_CHUNK` messages), then
+stops. Cancelling closes every pending row as `suppressed` with reason `cancelled` (nobody was
+emailed, by decision, like the holdout, not by a failure), so every recipient still ends in a final
+state; the rows of a chunk being sent at that moment are finished by their sender.
 """
 
 from django.db import transaction

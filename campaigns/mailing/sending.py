@@ -6,9 +6,8 @@ The life of a delivery row:
        |                  |---permanent error--> failed (rejected, render_error)
        |                  |---transient error--> pending again, the task retries with backoff
        |                  |                      (failed "gave_up" on the task's last attempt)
-       |                  |---not handed over--> pending again (campaign paused; rest of a chunk
-       |                  |                      after an error) or suppressed "cancelled"
-       |                  |---consent lost-----> suppressed (reason), checked again right before the send
+       |                  |---not handed over--> pending again (rest of a chunk after an error), or
+       |                  |                      suppressed "cancelled" if the campaign was cancelled
        |                  `---worker died------> failed "interrupted" (never resent: see below)
        `--consent lost, frequency cap at the claim--> suppressed (reason)
 
@@ -21,17 +20,18 @@ moves the eligible rows pending -> sending (claim token, claimed_at) only while 
 pending and its campaign still sending, RETURNING the ids it took; the rows failing a check are
 suppressed with their reason; COMMIT. The chunk's messages are then rendered and handed to the ESP
 over one connection, and their outcomes (sent with the ESP's message id, or failed) written in ONE
-`UPDATE ... FROM (VALUES ...)` per chunk. That is 2 commits per 25 messages instead of 2 per
-message (the old per-message path: lock, cap count, claim, commit, mark sent, commit), which was
-most of the cost of sending. Right before each send there is still one read (no lock, no commit):
-the campaign's state and the client's consent, so a pause or an unsubscribe takes effect at the
-next message even inside a claimed chunk (a paused campaign's unsent claimed rows go back to
-`pending`, a cancelled one's to `suppressed`/`cancelled`; an unsubscribed client's row is
-suppressed). It costs about a tenth of a message's time; the frequency cap is the one check made
-per chunk, under the lock, since it is what two campaigns could race on.
+`UPDATE ... FROM (VALUES ...)` per chunk, at the start of the next chunk's claim transaction (on
+its own after a batch's last chunk, or at once when an error stops the chunk). That is 1 commit per
+25 messages instead of 2 per message (the old per-message path: lock, cap count, claim, commit,
+mark sent, commit), which was most of the cost of sending; each commit waits for the disk.
+Consent, suppression and the campaign's state are checked at the claim, per chunk, and not read
+again per message: a pause, a cancel or an unsubscribe takes effect at the next chunk's claim, so
+at most the rest of a chunk already claimed (24 messages, a fraction of a second of sending) still
+goes out after it. A re-read right before each message cost one query per message, about a
+quarter of the campaign's time.
 
-Why 25: the per-chunk cost (a handful of round trips and two durable commits) is then a few
-percent of the chunk's rendering; larger chunks gain little more and widen what a killed worker
+Why 25: the per-chunk cost (a handful of round trips and one durable commit) is then small next to
+the chunk's rendering; larger chunks gain little more and widen what a killed worker
 leaves behind (below). Not `synchronous_commit = off`: a PostgreSQL crash could then lose a
 committed claim, the row would be `pending` again after the restart and its message sent twice.
 
@@ -63,7 +63,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from itertools import islice
-from types import SimpleNamespace
 
 import requests
 from anymail.exceptions import AnymailAPIError
@@ -80,7 +79,7 @@ from config.logs import log_context
 from crm.models import Client
 
 from .audience import resolve_audience, suppression_reason, with_suppression
-from .models import Campaign, Delivery, Suppression
+from .models import Campaign, Delivery
 from .templating import build_contexts, render_message
 from .unsubscribe import unsubscribe_url
 
@@ -318,17 +317,21 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
         counts["deferred"] = ready.count()
         counts["defer_until"] = later.isoformat()
         return counts
-    deliveries = list(ready.select_related("campaign", "variant", "template_version",
-                                           "template_version__template").order_by("pk"))
-    # Personalisation is read once per batch; consent at each chunk's claim and again per message.
+    # Prefetched, not joined: the batch's few campaigns and template versions (with their whole HTML)
+    # are read and built once, not once per row.
+    deliveries = list(ready.prefetch_related("campaign", "variant", "template_version").order_by("pk"))
+    # Personalisation is read once per batch; consent, suppression and the campaign's state at each chunk's claim.
     contexts = build_contexts(list(Client.objects.filter(pk__in=[d.client_id for d in deliveries])))
     campaign_ids = {d.campaign_id for d in deliveries}
+    unrecorded = []  # outcomes of the chunk just sent: written by the next chunk's claim, in its transaction
     try:
         with get_connection() as connection:
             for chunk in claim_chunks(deliveries):
-                if not _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts):
+                if not _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded):
                     break  # the campaign stopped sending (paused, cancelled): the rest stays pending
     finally:
+        if unrecorded:
+            record(unrecorded, claim_token)
         for campaign_id in campaign_ids:
             finish_campaign(campaign_id)
     return counts
@@ -366,16 +369,20 @@ def frequency_counts(client_ids, now=None):
     return dict(recent.values("client_id").annotate(n=Count("pk")).values_list("client_id", "n"))
 
 
-def claim_chunk(chunk, claim_token):
+def claim_chunk(chunk, claim_token, unrecorded=None):
     """Claim a chunk in one short transaction: ({delivery id: reason} ("" = claimed for sending),
     {claimed delivery id: address to send to}).
 
     Rows failing the consent, suppression or frequency-cap check are suppressed with their reason;
     rows that are no longer pending or whose campaign is not sending are left out (skipped).
+    unrecorded: outcomes of the chunk sent before, recorded in the same transaction (one commit for
+    both) and then emptied; left as they are if the transaction fails, for the caller to record.
     """
     cap = settings.CRM_EMAIL_CAP_COUNT
     ids = [d.pk for d in chunk]
     with transaction.atomic():
+        if unrecorded:
+            record(unrecorded, claim_token)
         # The chunk's client rows are locked in id order (PostgreSQL; no deadlock between two chunks)
         # and read fresh; the cap is then counted in a new statement, so it sees the claims another
         # campaign committed while this one waited for the lock: two campaigns cannot both slip under it.
@@ -404,6 +411,8 @@ def claim_chunk(chunk, claim_token):
             mine = pending.filter(pk__in=pks)
             suppressed.update(mine.values_list("pk", flat=True))
             mine.update(state=Delivery.State.SUPPRESSED, reason=reason, finished_at=timezone.now())
+    if unrecorded:
+        unrecorded.clear()  # committed
     return (dict.fromkeys(claimed, "") | {pk: reasons[pk] for pk in suppressed},
             {d.pk: clients[d.client_id].email.strip() for d in chunk if d.pk in claimed})
 
@@ -428,27 +437,26 @@ def _claim(ids, claim_token):
         return {row[0] for row in cursor.fetchall()}
 
 
-def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts):
-    """Claim, send and record one chunk; False when the campaign stopped sending (the caller stops)."""
-    outcome, emails = claim_chunk(chunk, claim_token)
+def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded):
+    """Claim and send one chunk; False when the campaign stopped sending (the caller stops).
+
+    unrecorded: the outcomes not written yet. The previous chunk's are written by this chunk's claim;
+    this chunk's are added for the next claim (or the caller) to write, unless an error stops the
+    chunk: then they are written at once, before the error ends the task.
+    """
+    outcome, emails = claim_chunk(chunk, claim_token, unrecorded)
     counts["suppressed"] += sum(1 for reason in outcome.values() if reason)
     counts["skipped"] += len(chunk) - len(outcome)
     claimed = [d for d in chunk if outcome.get(d.pk) == ""]
-    done = []  # Delivery objects carrying their final state, written in one UPDATE at the end
+    done = unrecorded  # Delivery objects carrying their final state, written in one UPDATE
     unsent = [d.pk for d in claimed]  # claimed but not handed to the ESP: safe to give back
-    going_on = True
+    if not outcome and not Campaign.objects.filter(pk__in={d.campaign_id for d in chunk},
+                                                   state=Campaign.State.SENDING).exists():
+        return False  # nothing claimed because the campaign was paused or cancelled: the rest stays as it is
     try:
         for delivery in claimed:
-            reason = recheck(delivery)
-            if reason is STOPPED:
-                going_on = False
-                break
             unsent.remove(delivery.pk)
             delivery.email = emails[delivery.pk]  # as recorded by the claim
-            if reason:
-                done.append(_closed(delivery, Delivery.State.SUPPRESSED, reason))
-                counts["suppressed"] += 1
-                continue
             try:
                 message = build_message(delivery, contexts[delivery.client_id], connection)
             except Exception as exc:
@@ -484,39 +492,18 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts)
             sent.message_id = "" if message_id is None else str(message_id)[:255]
             done.append(sent)
             counts["sent"] += 1
-    finally:
-        # Recorded even when the chunk stops on an error: what went out is marked sent, what was
+    except BaseException:
+        # Recorded at once when the chunk stops on an error: what went out is marked sent, what was
         # never handed over goes back to pending; only the message in hand (if any) stays `sending`.
         if done:
             record(done, claim_token)
+            done.clear()
+        raise
+    finally:
         if unsent:
             counts["skipped"] += len(unsent)
             give_back(unsent, claim_token)
-    return going_on
-
-
-STOPPED = object()
-
-
-def recheck(delivery):
-    """Right before the send: STOPPED if the campaign is no longer sending, else the client's suppression
-    reason now ("" to send). One indexed read by primary keys, no lock and no commit."""
-    with db_connection.cursor() as cursor:
-        cursor.execute(RECHECK_SQL, [delivery.client_id, delivery.campaign_id])
-        row = cursor.fetchone()
-    if row is None:
-        return Delivery.Reason.ERASED  # the client row is gone
-    state, email, consent, unsubscribed_at, erased_at, listed = row
-    if state != Campaign.State.SENDING:
-        return STOPPED
-    return suppression_reason(SimpleNamespace(email=email, email_consent=consent, unsubscribed_at=unsubscribed_at,
-                                              erased_at=erased_at, address_suppression=listed))
-
-
-RECHECK_SQL = (
-    f"SELECT k.state, c.email, c.email_consent, c.unsubscribed_at, c.erased_at, "  # noqa: S608 - table names only
-    f"(SELECT s.reason FROM {Suppression._meta.db_table} s WHERE s.email = LOWER(c.email)) "
-    f"FROM {Client._meta.db_table} c, {Campaign._meta.db_table} k WHERE c.id = %s AND k.id = %s")
+    return True
 
 
 def give_back(ids, claim_token):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from campaigns import audience
 from campaigns.audience import UnknownSegment, export_audience, purge_old_exports
 from campaigns.exports import ClientRow, get_platform
-from campaigns.models import AudienceExport, AudienceMember, AudienceSync
+from campaigns.models import AudienceExport, AudienceLines, AudienceSync
 from crm import demo
 from crm.models import Client
 from segments.models import Segment, SegmentMembership
@@ -53,6 +53,11 @@ def content(export, key):
 
 def data_lines(export, key):
     return content(export, key).splitlines()[1:]
+
+
+def held(**filters):
+    """(client id, line) of every held line of the states matching `filters`, by client."""
+    return sorted(member for batch in AudienceLines.objects.filter(**filters) for member in batch.members())
 
 
 def line(platform, client, key="audience"):
@@ -142,8 +147,8 @@ def test_a_delta_adds_new_members_and_removes_whoever_may_no_longer_be_shown_ads
     # Nothing changed since: the next delta is empty, and the state holds exactly the two.
     again = export_audience(segment, "tiktok", delta=True)
     assert (again.exported, again.removed, again.updated, again.audience) == (0, 0, 0, 2)
-    held = AudienceMember.objects.filter(state__segment=segment, state__platform="tiktok")
-    assert sorted(held.values_list("client_id", flat=True)) == sorted([stays.pk, newcomer.pk])
+    kept = held(state__segment=segment, state__platform="tiktok")
+    assert kept == sorted([(stays.pk, line("tiktok", stays)), (newcomer.pk, line("tiktok", newcomer))])
 
 
 def test_a_delta_sends_changed_identifiers_again(segment, member):
@@ -175,8 +180,32 @@ def test_a_full_export_resets_what_the_next_delta_starts_from(segment, member):
 
     assert full.exported == 2 and [row.split(",")[0] for row in data_lines(full, "audience")] == ["c2", "c3"]
     assert (delta.exported, delta.removed, delta.audience) == (0, 0, 2)
-    held = AudienceMember.objects.filter(state__segment=segment, state__platform="yandex")
-    assert sorted(held.values_list("client_id", flat=True)) == [second.pk, third.pk]
+    assert [client_id for client_id, _ in held(state__segment=segment, state__platform="yandex")] == [
+        second.pk, third.pk]
+
+
+def test_a_delta_writes_again_only_the_batches_of_held_lines_that_lost_one(segment, member, monkeypatch):
+    monkeypatch.setattr(audience, "FETCH_SIZE", 2)
+    clients = [member(f"c{number}") for number in range(6)]
+    export_audience(segment, "tiktok")
+    first, second, third = AudienceLines.objects.order_by("pk")  # two lines each
+    Client.objects.filter(pk=clients[2].pk).update(ads_consent=False)
+    newcomer = member("c6")
+
+    delta = export_audience(segment, "tiktok", delta=True)
+
+    assert data_lines(delta, "remove/audience") == [line("tiktok", clients[2])]
+    assert data_lines(delta, "add/audience") == [line("tiktok", newcomer)]
+    kept = [*clients[:2], *clients[3:], newcomer]
+    assert held() == sorted((client.pk, line("tiktok", client)) for client in kept)
+    untouched = AudienceLines.objects.filter(pk__in=[first.pk, third.pk])
+    assert [batch.members() for batch in untouched.order_by("pk")] == [first.members(), third.members()]
+    assert not AudienceLines.objects.filter(pk=second.pk).exists()
+    # Everybody leaves: each is removed with the line held, whichever batch it is in.
+    Client.objects.update(ads_consent=False)
+    last = export_audience(segment, "tiktok", delta=True)
+    assert sorted(data_lines(last, "remove/audience")) == sorted(line("tiktok", client) for client in kept)
+    assert (last.removed, last.audience) == (6, 0) and not AudienceLines.objects.exists()
 
 
 def test_lines_with_commas_quotes_tabs_and_line_breaks_are_removed_exactly_as_sent(segment, member):
@@ -197,7 +226,7 @@ def test_a_failed_export_is_recorded_and_changes_nothing(segment, member, monkey
     member("c1")
     export_audience(segment, "meta", delta=True)
     member("c2")
-    before = list(AudienceMember.objects.order_by("client_id").values_list("client_id", "line"))
+    before = held()
 
     def broken_save(name, content, max_length=None):
         raise OSError("the storage is full")
@@ -208,7 +237,7 @@ def test_a_failed_export_is_recorded_and_changes_nothing(segment, member, monkey
 
     failed = AudienceExport.objects.first()
     assert failed.status == "failed" and "the storage is full" in failed.error and failed.files == {}
-    assert list(AudienceMember.objects.order_by("client_id").values_list("client_id", "line")) == before
+    assert held() == before
     monkeypatch.undo()
     retried = export_audience(segment, "meta", delta=True)
     assert (retried.exported, retried.audience) == (1, 2)
@@ -266,7 +295,8 @@ def test_rows_stream_from_the_database_in_batches(segment, member, monkeypatch):
     assert [row.split(",")[0] for row in data_lines(export, "audience")] == [f"c{n:02d}" for n in range(11)]
     # Never more than FETCH_SIZE rows in memory from the cursor, whatever the segment's size.
     assert fetches and {size for size, _ in fetches} == {3} and max(count for _, count in fetches) == 3
-    assert AudienceMember.objects.count() == 11
+    # Held lines are stored FETCH_SIZE to a row.
+    assert len(held()) == 11 and AudienceLines.objects.count() == 4
 
 
 @pytest.fixture
@@ -367,7 +397,7 @@ def test_outside_a_transaction_the_export_reads_on_a_connection_of_its_own(segme
     assert opened == ([True, True] if connection.vendor == "postgresql" else [])
     assert (full.members, full.no_consent, full.erased) == (6, 0, 0)
     assert data_lines(full, "audience")[:5] == [line("meta", client) for client in clients[:5]]
-    assert full.exported == 6 and AudienceMember.objects.count() == 6
+    assert full.exported == 6 and len(held()) == 6 and AudienceLines.objects.count() == 3
     Client.objects.filter(pk=clients[-1].pk).update(ads_consent=False)
     delta = export_audience(segment, "meta", delta=True)
     assert (delta.exported, delta.removed, delta.audience) == (0, 1, 5)

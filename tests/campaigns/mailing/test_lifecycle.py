@@ -2,7 +2,7 @@ import pytest
 from django.core import mail
 from django_celery_beat.models import PeriodicTask
 
-from campaigns.mailing import lifecycle
+from campaigns.mailing import lifecycle, sending
 from campaigns.mailing.models import Campaign, Delivery
 from campaigns.mailing.sending import CampaignError, launch_campaign
 from tests.campaigns.mailing.backends import ScriptedBackend
@@ -22,10 +22,13 @@ def states():
     return sorted(Delivery.objects.values_list("state", flat=True))
 
 
-def test_pause_stops_the_next_message_mid_batch_and_resume_sends_the_rest_once(
-        make_client, make_campaign, segment, settings, django_capture_on_commit_callbacks):
+def test_pause_stops_the_next_chunk_mid_batch_and_resume_sends_the_rest_once(
+        make_client, make_campaign, segment, settings, monkeypatch, django_capture_on_commit_callbacks):
+    # The campaign's state is checked at each chunk's claim: the chunk in hand when the pause comes is
+    # sent, the next ones are not claimed.
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 2)
     settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_lifecycle.PausingBackend"
-    clients = [make_client([segment]) for _ in range(4)]
+    clients = [make_client([segment]) for _ in range(5)]
     campaign = make_campaign(slug="spring")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -33,7 +36,7 @@ def test_pause_stops_the_next_message_mid_batch_and_resume_sends_the_rest_once(
 
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.PAUSED
-    assert len(mail.outbox) == 1 and states() == ["pending", "pending", "pending", "sent"]
+    assert len(mail.outbox) == 2 and states() == ["pending", "pending", "pending", "sent", "sent"]
     with pytest.raises(CampaignError, match="is paused; resume it"):
         launch_campaign(campaign)
 
@@ -43,7 +46,7 @@ def test_pause_stops_the_next_message_mid_batch_and_resume_sends_the_rest_once(
     assert queued == 3
     assert sorted(m.to[0] for m in mail.outbox) == sorted(c.email for c in clients)  # each exactly once
     campaign.refresh_from_db()
-    assert campaign.state == Campaign.State.DONE and states() == ["sent"] * 4
+    assert campaign.state == Campaign.State.DONE and states() == ["sent"] * 5
 
 
 def test_batches_queued_before_a_pause_send_nothing(make_client, make_campaign, segment, settings,

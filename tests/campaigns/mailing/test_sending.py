@@ -281,10 +281,13 @@ class UnsubscribingBackend(ScriptedBackend):
         return response
 
 
-def test_an_unsubscribe_during_a_batch_stops_the_next_messages_even_within_a_claimed_chunk(launched, settings):
+def test_an_unsubscribe_during_a_batch_stops_the_messages_of_the_next_chunks(launched, settings, monkeypatch):
+    # Consent is checked at each chunk's claim, not again per message: chunks of one make the next
+    # message's claim the first check after the unsubscribe.
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 1)
     settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.UnsubscribingBackend"
 
-    counts = send_batch(pending_ids(), claim_token="t2")  # the three rows are claimed together, in one chunk
+    counts = send_batch(pending_ids(), claim_token="t2")
 
     assert len(mail.outbox) == 1 and (counts["sent"], counts["suppressed"]) == (1, 2)
     assert set(Delivery.objects.exclude(email=mail.outbox[0].to[0]).values_list("state", "reason")) == {
@@ -298,7 +301,8 @@ def test_it_claims_in_chunks_and_records_each_chunk_in_one_go(make_client, make_
     launch_campaign(make_campaign(slug="chunks"))
     claims = []
     real_claim = sending.claim_chunk
-    monkeypatch.setattr(sending, "claim_chunk", lambda chunk, token: claims.append(len(chunk)) or real_claim(chunk, token))
+    monkeypatch.setattr(sending, "claim_chunk",
+                        lambda chunk, token, *rest: claims.append(len(chunk)) or real_claim(chunk, token, *rest))
 
     with CaptureQueriesContext(connection) as queries:
         counts = send_batch(pending_ids(), claim_token="t5")
@@ -367,12 +371,66 @@ class CancellingBackend(ScriptedBackend):
         return response
 
 
-def test_a_cancel_mid_chunk_closes_the_claimed_rest_as_cancelled(launched, settings):
+def test_a_cancel_mid_batch_stops_at_the_next_chunk_and_its_rows_end_cancelled(launched, settings, monkeypatch):
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 2)
     settings.EMAIL_BACKEND = "tests.campaigns.mailing.test_sending.CancellingBackend"
 
-    send_batch(pending_ids(), claim_token="t9")
+    counts = send_batch(pending_ids(), claim_token="t9")
 
-    assert len(mail.outbox) == 1
+    # The chunk claimed before the cancel is sent; the next one is not claimed, the cancel closed its row.
+    assert len(mail.outbox) == 2 and (counts["sent"], counts["skipped"]) == (2, 1)
     assert sorted(Delivery.objects.values_list("state", "reason")) == [
-        (Delivery.State.SENT, ""), (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED),
-        (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED)]
+        (Delivery.State.SENT, ""), (Delivery.State.SENT, ""), (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED)]
+
+
+def test_rows_claimed_but_not_handed_over_when_the_campaign_is_cancelled_end_cancelled(launched):
+    ids = pending_ids()
+    Delivery.objects.filter(pk__in=ids).update(state=Delivery.State.SENDING, claim_token="t10")
+    lifecycle.cancel(launched)  # closes pending rows only: these are being sent
+
+    sending.give_back(ids, "t10")
+
+    assert set(Delivery.objects.values_list("state", "reason")) == {
+        (Delivery.State.SUPPRESSED, Delivery.Reason.CANCELLED)}
+
+
+def test_a_chunk_is_recorded_in_the_next_chunk_claim_and_the_last_one_on_its_own(launched, monkeypatch):
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 2)
+    real_record, real_claim, claiming, records = sending.record, sending.claim_chunk, [], []
+
+    def claim(*args):
+        claiming.append(True)
+        try:
+            return real_claim(*args)
+        finally:
+            claiming.pop()
+
+    monkeypatch.setattr(sending, "claim_chunk", claim)
+    monkeypatch.setattr(sending, "record", lambda done, token: records.append((len(done), bool(claiming)))
+                        or real_record(done, token))
+
+    assert send_batch(pending_ids(), claim_token="t11")["sent"] == 3
+
+    assert records == [(2, True), (1, False)]  # one commit per chunk: a record rides with the next claim
+    assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.SENT}
+
+
+def test_what_went_out_is_recorded_when_the_next_claim_fails(launched, monkeypatch):
+    monkeypatch.setattr(sending, "CLAIM_CHUNK", 2)
+    real_counts, calls = sending.frequency_counts, []
+
+    def failing_second_time(client_ids):
+        calls.append(client_ids)
+        if len(calls) == 2:
+            raise ConnectionError("database gone")
+        return real_counts(client_ids)
+
+    monkeypatch.setattr(sending, "frequency_counts", failing_second_time)
+    ids = pending_ids()
+
+    with pytest.raises(ConnectionError):
+        send_batch(ids, claim_token="t12")
+
+    states = dict(Delivery.objects.values_list("pk", "state"))
+    assert [states[pk] for pk in ids] == [Delivery.State.SENT, Delivery.State.SENT, Delivery.State.PENDING]
+    assert len(mail.outbox) == 2
