@@ -12,22 +12,22 @@ from .tasks import sync_audiences
 logger = logging.getLogger(__name__)
 
 
+def _queue(task, run, what):
+    # The signal comes outside any transaction, so plain delay(). The run has succeeded whatever
+    # happens here: with tasks running in-process (no REDIS_URL) a failure must not turn it into an error.
+    try:
+        task.delay(run.pk)
+    except Exception:
+        logger.exception("%s after scoring run %s did not run", what, run.pk)
+
+
 @receiver(run_succeeded, dispatch_uid="campaigns.queue_audience_syncs")
 def queue_audience_syncs(sender, run, **kwargs):
-    # The signal comes outside any transaction, so plain delay(). Always queued, even without
-    # syncs: the task also purges old files. The run has succeeded whatever happens here: with
-    # tasks running in-process (no REDIS_URL) a failure must not turn it into an error.
-    try:
-        sync_audiences.delay(run.pk)
-    except Exception:
-        logger.exception("audience syncs after scoring run %s did not run", run.pk)
+    # Always queued, even without syncs: the task also purges old files.
+    _queue(sync_audiences, run, "audience syncs")
 
 
 @receiver(run_succeeded, dispatch_uid="campaigns.queue_triggered_campaigns")
 def queue_triggered_campaigns(sender, run, **kwargs):
-    # Triggered campaigns email the clients who entered their segment in this run. Same rule as above:
-    # a failure here is logged and never turns the succeeded run into an error.
-    try:
-        launch_triggered_campaigns.delay(run.pk)
-    except Exception:
-        logger.exception("triggered campaigns after scoring run %s did not run", run.pk)
+    # Triggered campaigns email the clients who entered their segment in this run.
+    _queue(launch_triggered_campaigns, run, "triggered campaigns")

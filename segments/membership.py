@@ -229,7 +229,8 @@ def _record_sizes(run, previous, moves):
 
     A segment in the temporary table has its size counted there; a family segment on the moves
     path has the previous run's size plus who entered minus who left."""
-    stats = {segment.pk: [0, 0, 0] for segment in Segment.objects.filter(is_active=True)}
+    kinds = dict(Segment.objects.filter(is_active=True).values_list("pk", "kind"))
+    stats = {segment_id: [0, 0, 0] for segment_id in kinds}
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT segment_id, COUNT(*) FROM {NEXT} GROUP BY segment_id")
         counted = dict(cursor.fetchall())
@@ -239,7 +240,6 @@ def _record_sizes(run, previous, moves):
             for segment_id, count in cursor.fetchall():
                 stats.setdefault(segment_id, [0, 0, 0])[at] = count
     before = dict(SegmentSize.objects.filter(run=previous).values_list("segment_id", "size")) if previous else {}
-    kinds = dict(Segment.objects.filter(pk__in=stats).values_list("pk", "kind"))
     for segment_id, row in stats.items():
         if moves and kinds.get(segment_id) != RULE:
             row[0] = before.get(segment_id, 0) + row[1] - row[2]
@@ -250,8 +250,7 @@ def _record_sizes(run, previous, moves):
         SegmentSize(segment_id=sid, run=run, as_of=run.as_of, size=s, entered=e, left=lv)
         for sid, (s, e, lv) in stats.items()
     )
-    for sid, (size, _, _) in stats.items():
-        Segment.objects.filter(pk=sid).update(size=size)
+    Segment.objects.bulk_update([Segment(pk=sid, size=size) for sid, (size, _, _) in stats.items()], ["size"])
 
 
 def rfm_migration(previous_run, run):

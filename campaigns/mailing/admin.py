@@ -131,42 +131,41 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Launch"), permissions=["change"])
     def launch(self, request, queryset):
-        for campaign in queryset:
-            try:
-                result = launch_campaign(campaign)
-            except CampaignError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                continue
-            self.message_user(request, _("%(slug)s: %(created)d new deliveries, %(pending)d queued in %(batches)d "
-                                         "batches, %(suppressed)d suppressed.") % {
-                "slug": campaign.slug, **result.__dict__}, messages.SUCCESS)
+        self._each(request, queryset, launch_campaign, lambda campaign, result: _(
+            "%(slug)s: %(created)d new deliveries, %(pending)d queued in %(batches)d batches, %(suppressed)d "
+            "suppressed.") % {"slug": campaign.slug, **result.__dict__})
 
-    def _each(self, request, queryset, step, done_message):
+    def _each(self, request, queryset, step, describe):
+        """step(campaign) for each campaign; describe(campaign, outcome) is the success message."""
         for campaign in queryset:
             try:
                 outcome = step(campaign)
             except CampaignError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
-            count = outcome[1] if isinstance(outcome, tuple) else 0
-            self.message_user(request, done_message % {"slug": campaign.slug, "count": count}, messages.SUCCESS)
+            self.message_user(request, describe(campaign, outcome), messages.SUCCESS)
 
     @admin.action(description=_("Schedule (make active)"), permissions=["change"])
     def schedule_campaigns(self, request, queryset):
-        self._each(request, queryset, lifecycle.schedule, _("%(slug)s is scheduled."))
+        self._each(request, queryset, lifecycle.schedule,
+                   lambda campaign, _outcome: _("%(slug)s is scheduled.") % {"slug": campaign.slug})
 
     @admin.action(description=_("Pause"), permissions=["change"])
     def pause_campaigns(self, request, queryset):
-        self._each(request, queryset, lifecycle.pause, _("%(slug)s is paused; pending deliveries wait."))
+        self._each(request, queryset, lifecycle.pause, lambda campaign, _outcome: _(
+            "%(slug)s is paused; pending deliveries wait.") % {"slug": campaign.slug})
 
     @admin.action(description=_("Resume"), permissions=["change"])
     def resume_campaigns(self, request, queryset):
-        self._each(request, queryset, lifecycle.resume, _("%(slug)s resumed: %(count)d pending deliveries queued."))
+        # lifecycle.resume and cancel return (campaign, how many deliveries they queued or closed).
+        self._each(request, queryset, lifecycle.resume, lambda campaign, outcome: _(
+            "%(slug)s resumed: %(count)d pending deliveries queued.") % {"slug": campaign.slug, "count": outcome[1]})
 
     @admin.action(description=_("Cancel"), permissions=["change"])
     def cancel_campaigns(self, request, queryset):
-        self._each(request, queryset, lifecycle.cancel,
-                   _("%(slug)s is cancelled: %(count)d pending deliveries closed (suppressed, cancelled)."))
+        self._each(request, queryset, lifecycle.cancel, lambda campaign, outcome: _(
+            "%(slug)s is cancelled: %(count)d pending deliveries closed (suppressed, cancelled).")
+            % {"slug": campaign.slug, "count": outcome[1]})
 
 
 @admin.register(Delivery)

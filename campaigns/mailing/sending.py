@@ -448,7 +448,6 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
     counts["suppressed"] += sum(1 for reason in outcome.values() if reason)
     counts["skipped"] += len(chunk) - len(outcome)
     claimed = [d for d in chunk if outcome.get(d.pk) == ""]
-    done = unrecorded  # Delivery objects carrying their final state, written in one UPDATE
     unsent = [d.pk for d in claimed]  # claimed but not handed to the ESP: safe to give back
     if not outcome and not Campaign.objects.filter(pk__in={d.campaign_id for d in chunk},
                                                    state=Campaign.State.SENDING).exists():
@@ -461,7 +460,7 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
                 message = build_message(delivery, contexts[delivery.client_id], connection)
             except Exception as exc:
                 log.exception("delivery %s: rendering failed", delivery.pk)
-                done.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.RENDER_ERROR, exc))
+                unrecorded.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.RENDER_ERROR, exc))
                 counts["failed"] += 1
                 continue
             try:
@@ -470,11 +469,11 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
                 raise  # the message may be out: the row stays `sending` and is closed as interrupted, not resent
             except Exception as exc:
                 if not is_transient(exc):
-                    done.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.REJECTED, exc))
+                    unrecorded.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.REJECTED, exc))
                     counts["failed"] += 1
                     continue
                 if final_attempt:
-                    done.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.GAVE_UP, exc))
+                    unrecorded.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.GAVE_UP, exc))
                     counts["failed"] += 1
                     continue
                 # The ESP did not take it: pending again (keeping the attempt), like the rest of the chunk.
@@ -482,7 +481,7 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
                     state=Delivery.State.PENDING, claim_token="", claimed_at=None, error=describe(exc))
                 raise TransientSendError(f"delivery {delivery.pk}: {describe(exc)}") from exc
             if not accepted:
-                done.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.REJECTED,
+                unrecorded.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.REJECTED,
                                     RuntimeError("the email backend sent nothing")))
                 counts["failed"] += 1
                 continue
@@ -490,14 +489,14 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
             sent = _closed(delivery, Delivery.State.SENT, "")
             sent.subject = message.subject[:998]
             sent.message_id = "" if message_id is None else str(message_id)[:255]
-            done.append(sent)
+            unrecorded.append(sent)
             counts["sent"] += 1
     except BaseException:
         # Recorded at once when the chunk stops on an error: what went out is marked sent, what was
         # never handed over goes back to pending; only the message in hand (if any) stays `sending`.
-        if done:
-            record(done, claim_token)
-            done.clear()
+        if unrecorded:
+            record(unrecorded, claim_token)
+            unrecorded.clear()
         raise
     finally:
         if unsent:
