@@ -1,12 +1,13 @@
 # make demo  - set up on SQLite, load a demo shop, run the nightly scoring (emails to var/outbox), start the admin
 # make test  - set up and run every check: ruff, migrations, tests on SQLite, then on PostgreSQL + Redis
+# make messages - collect the strings to translate into locale/ru/LC_MESSAGES/django.po and compile django.mo
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/crm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: demo test setup test-sqlite test-postgres lint run stack bench
+.PHONY: demo test setup test-sqlite test-postgres lint run stack bench messages
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +57,10 @@ test-postgres: setup
 	fi
 
 test: lint test-sqlite test-postgres
+
+# Translations (needs gettext: msgfmt, xgettext). After `make messages`, translate the new or changed
+# entries of locale/ru/LC_MESSAGES/django.po (no empty or fuzzy entry may stay: tests/crm/test_i18n.py
+# fails on them), run `make messages` again to compile, and commit both the .po and the .mo.
+messages: setup
+	DJANGO_DEBUG=1 $(PY) manage.py makemessages -l ru --no-obsolete --ignore .venv --ignore var --ignore bench --ignore tests
+	DJANGO_DEBUG=1 $(PY) manage.py compilemessages -l ru --ignore .venv --ignore var

@@ -1,5 +1,6 @@
 """Who is calling: a bearer token per integration, and what its scope lets it do."""
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, permissions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -32,14 +33,14 @@ class TokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != KEYWORD:
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("The Authorization header must be 'Bearer <token>'."))
         try:
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Unknown or inactive token.") from None
+            raise exceptions.AuthenticationFailed(_("Unknown or inactive token.")) from None
         token = ApiToken.objects.authenticate(raw)
         if token is None:
-            raise exceptions.AuthenticationFailed("Unknown or inactive token.")
+            raise exceptions.AuthenticationFailed(_("Unknown or inactive token."))
         token.touch()
         return TokenUser(token), token
 
@@ -51,7 +52,7 @@ class TokenAuthentication(BaseAuthentication):
 class TokenScope(permissions.BasePermission):
     """Any active token may read; sending data needs the write scope."""
 
-    message = "This token may only read: sending data needs a token with the write scope."
+    message = _("This token may only read: sending data needs a token with the write scope.")
 
     def has_permission(self, request, view):
         token = request.auth

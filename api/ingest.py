@@ -11,9 +11,11 @@ from itertools import chain
 from operator import itemgetter
 
 from django.db import IntegrityError, OperationalError, transaction
+from django.utils.translation import gettext, gettext_noop
 
 from crm.importing.kinds import KINDS
 from crm.importing.run import import_rows
+from loyalty.granting import grant_received
 
 MAX_ITEMS = 1000  # objects per batch request
 
@@ -26,8 +28,9 @@ JSON_TYPES = {
     "JSONField": ("string", "object"),
 }
 TEXT_ONLY = ("string",)
-_TYPE_NAMES = {"string": "text", "number": "a number", "integer": "a whole number", "boolean": "true/false",
-               "object": "an object"}
+_TYPE_NAMES = {"string": gettext_noop("text"), "number": gettext_noop("a number"),
+               "integer": gettext_noop("a whole number"), "boolean": gettext_noop("true/false"),
+               "object": gettext_noop("an object")}
 
 
 def json_types(column):
@@ -57,7 +60,14 @@ def record(kind, objects, source):
         raise Invalid(problems)
     if not rows:
         return _counts(None, 0)
-    report = _retrying(lambda: _run(kind, source, header, rows, _top_level, lambda line: f"index {line}"))
+    def work():
+        report = _run(kind, source, header, rows, _top_level, _index_name)
+        if kind == "activity":  # points for it at once, in the same transaction (loyalty/granting.py)
+            at = header.index("client_id")
+            grant_received([row[at] for row in rows])
+        return report
+
+    report = _retrying(work)
     return _counts(report, len(objects))
 
 
@@ -71,12 +81,12 @@ def record_purchases(purchases, source):
             if items is None:
                 items = []
             if not isinstance(items, list):
-                problems.append(problem(i, "items", "must be a list of objects"))
+                problems.append(problem(i, "items", gettext("must be a list of objects")))
                 items = []
             for j, item in enumerate(items):
                 owners.append((i, j))
                 if isinstance(item, dict) and "order_id" in item:
-                    problems.append(problem(i, f"items[{j}].order_id", "not expected: the purchase gives it"))
+                    problems.append(problem(i, f"items[{j}].order_id", gettext("not expected: the purchase gives it")))
                 # The line belongs to its purchase: the importer's purchase_items rows name the order.
                 lines.append({"order_id": purchase.get("order_id"), **item} if isinstance(item, dict) else item)
         orders.append(purchase)
@@ -87,7 +97,7 @@ def record_purchases(purchases, source):
 
     def item_name(k):
         i, j = owners[k]
-        return f"items[{j}] of index {i}"
+        return gettext("items[%(item)d] of index %(index)d") % {"item": j, "index": i}
 
     header, rows, found = _table(KINDS["purchases"], orders, _top_level)
     item_header, item_rows, found_in_items = _table(KINDS["purchase_items"], lines, at_item)
@@ -98,7 +108,7 @@ def record_purchases(purchases, source):
         return _counts(None, 0) | {"items": None}
 
     def work():
-        report = _run("purchases", source, header, rows, _top_level, lambda line: f"index {line}")
+        report = _run("purchases", source, header, rows, _top_level, _index_name)
         counts = _counts(report, len(orders))
         counts["items"] = None
         if item_rows:
@@ -132,6 +142,10 @@ def _top_level(index, field, message):
     return problem(index, field, message)
 
 
+def _index_name(line):
+    return gettext("index %(index)d") % {"index": line}
+
+
 def _table(spec, objects, at):
     """(header, rows of cells, problems): the objects as the rows of one CSV file.
 
@@ -147,18 +161,18 @@ def _table(spec, objects, at):
     header, rows, problems = None, [], []
     for index, obj in enumerate(objects):
         if not isinstance(obj, dict):
-            problems.append(at(index, "", "must be an object"))
+            problems.append(at(index, "", gettext("must be an object")))
             continue
-        found = [at(index, key, f"unknown field; known: {', '.join(known)}") for key in obj if key not in known]
-        found += [at(index, name, "required") for name in required if name not in obj]
+        found = [at(index, key, gettext("unknown field; known: %(known)s") % {"known": ", ".join(known)})
+                 for key in obj if key not in known]
+        found += [at(index, name, gettext("required")) for name in required if name not in obj]
         if not found and header is None:
             header = [name for name in known if name in obj]
         elif not found and len(obj) != len(header):
             first = set(header)
-            found += [at(index, name, "missing: the first object of this batch has it, so every object must "
-                                      "(null clears it)") for name in header if name not in obj]
-            found += [at(index, key, "not in the first object of this batch: give the same fields in every "
-                                     "object") for key in obj if key not in first]
+            found += [at(index, name, gettext(_MISSING)) for name in header if name not in obj]
+            found += [at(index, key, gettext("not in the first object of this batch: give the same fields in every "
+                                             "object")) for key in obj if key not in first]
         if found:
             problems += found
             continue
@@ -167,9 +181,7 @@ def _table(spec, objects, at):
             try:
                 row.append(_cell(obj[name], types[name]))
             except (KeyError, ValueError) as exc:
-                problems.append(at(index, name, "missing: the first object of this batch has it, so every "
-                                                "object must (null clears it)" if isinstance(exc, KeyError)
-                                   else str(exc)))
+                problems.append(at(index, name, gettext(_MISSING) if isinstance(exc, KeyError) else str(exc)))
         rows.append(row)
     return header, rows, problems
 
@@ -210,7 +222,7 @@ def _cell(value, types):
         return ""
     if isinstance(value, str):
         if "\x00" in value or ("object" in types and "\\u0000" in value):
-            raise ValueError(_NUL)
+            raise ValueError(gettext(_NUL))
         return value
     if isinstance(value, bool):
         if "boolean" in types:
@@ -220,24 +232,27 @@ def _cell(value, types):
     elif isinstance(value, dict) and "object" in types:
         text = json.dumps(value)
         if "\\u0000" in text:
-            raise ValueError(_NUL)
+            raise ValueError(gettext(_NUL))
         return text
-    raise ValueError(f"must be {' or '.join(map(_TYPE_NAMES.get, types))} (or null)")
+    kinds = gettext(" or ").join(gettext(_TYPE_NAMES[kind]) for kind in types)
+    raise ValueError(gettext("must be %(kinds)s (or null)") % {"kinds": kinds})
 
 
 # JSON can carry it, text columns in PostgreSQL cannot: refused here with the field's name rather than
 # failing in the database.
-_NUL = "must not contain the NUL character (\\u0000)"
-
-_DUPLICATE_OF = re.compile(r"duplicate of line (\d+)")
+_NUL = gettext_noop("must not contain the NUL character (\\u0000)")
+_MISSING = gettext_noop("missing: the first object of this batch has it, so every object must (null clears it)")
 
 
 def _run(kind, source, header, rows, at, name_of_line):
     """Import the rows, numbered 0.. (their index in the request) where a file has line numbers."""
     report = import_rows(kind, source, header, [(list(range(len(rows))), rows)])
     if not report.imported:
+        # The importer says "duplicate of line N" (in the active language) where N is the object's index.
+        duplicate_of = re.compile(re.escape(gettext("duplicate of line ")) + r"(\d+)")
         errors = [
-            at(line, column, _DUPLICATE_OF.sub(lambda m: f"duplicate of {name_of_line(int(m[1]))}", reason))
+            at(line, column, duplicate_of.sub(
+                lambda m: gettext("duplicate of %(what)s") % {"what": name_of_line(int(m[1]))}, reason))
             for line, column, reason in report.problems
         ]
         raise Invalid(errors, report.rejected_messages)

@@ -1,6 +1,7 @@
 """Thin views: check the envelope, call api/ingest.py or api/scores.py, answer."""
 
 from django.http import Http404
+from django.utils.translation import gettext, ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +25,8 @@ _ERRORS = {
 def _refused(errors, total=None):
     total = len(errors) if total is None else total
     body = {
-        "detail": f"{total} problem{'s' if total != 1 else ''}; nothing was recorded.",
+        "detail": ngettext("%(n)d problem; nothing was recorded.", "%(n)d problems; nothing was recorded.",
+                           total) % {"n": total},
         "errors": errors[:SHOWN_ERRORS],
         "error_count": total,
     }
@@ -47,8 +49,8 @@ class IngestView(APIView):
 
     def post(self, request):
         if _content_length(request) > MAX_BODY_BYTES:
-            return Response({"detail": f"The body is larger than {MAX_BODY_BYTES} bytes: send smaller batches."},
-                            status=413)
+            return Response({"detail": gettext("The body is larger than %(n)d bytes: send smaller batches.")
+                             % {"n": MAX_BODY_BYTES}}, status=413)
         objects, problems = self._objects(request.data)
         if problems:
             return _refused(problems)
@@ -69,14 +71,15 @@ class IngestView(APIView):
         if not self.batch:
             return [data], []
         if not isinstance(data, dict):
-            return None, [ingest.problem(None, "", f'must be an object {{"{self.key}": [...]}}')]
-        problems = [ingest.problem(None, key, "unknown field") for key in data if key != self.key]
+            return None, [ingest.problem(None, "", gettext("must be an object %(shape)s")
+                                         % {"shape": f'{{"{self.key}": [...]}}'})]
+        problems = [ingest.problem(None, key, gettext("unknown field")) for key in data if key != self.key]
         objects = data.get(self.key)
         if not isinstance(objects, list):
-            problems.append(ingest.problem(None, self.key, "required: a list of objects"))
+            problems.append(ingest.problem(None, self.key, gettext("required: a list of objects")))
         elif len(objects) > ingest.MAX_ITEMS:
-            problems.append(ingest.problem(None, self.key, f"{len(objects)} objects; at most {ingest.MAX_ITEMS} "
-                                                           "per request"))
+            problems.append(ingest.problem(None, self.key, gettext("%(n)d objects; at most %(max)d per request")
+                                           % {"n": len(objects), "max": ingest.MAX_ITEMS}))
         return objects, problems
 
 
@@ -131,5 +134,5 @@ class ClientScoresView(APIView):
     def get(self, request, client_id):
         found = client_scores(client_id)
         if found is None:
-            raise Http404("No client with this client_id.")
+            raise Http404(gettext("No client with this client_id."))
         return Response(serializers.ClientScoresOut(found).data)

@@ -130,6 +130,21 @@ def housekeeping():
             "segments_scoringrun")
 
 
+def loyalty_programme():
+    """Rules for the bench's activity (sessions) and orders, and three tiers: what a shop with a
+    programme runs every night."""
+    from loyalty.models import PointRule, Tier
+
+    starts, common = AS_OF - dt.timedelta(days=730), {"expires_after_days": 365}
+    PointRule.objects.create(name="session", activity_kind="session", points=5, daily_cap=10, weekly_cap=40,
+                             starts_on=starts, **common)
+    PointRule.objects.create(name="orders", source="purchase", basis="per_amount", points=1, amount_unit=100,
+                             starts_on=starts, **common)
+    PointRule.objects.create(name="streak", source="streak", streak_days=3, points=30, starts_on=starts, **common)
+    for rank, (slug, points, days) in enumerate((("bronze", 1, 0), ("silver", 100, 0), ("gold", 300, 5)), 1):
+        Tier.objects.create(name=slug.title(), slug=slug, rank=rank, min_points=points, min_active_days=days)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--clients", type=int, default=1_000_000)
@@ -137,6 +152,8 @@ def main():
     parser.add_argument("--activity", type=int, default=2_000_000)
     parser.add_argument("--keep", action="store_true", help="reuse the data if the sizes match")
     parser.add_argument("--force", action="store_true", help="run even if the database name lacks 'bench'")
+    parser.add_argument("--loyalty", action="store_true",
+                        help="with point rules and tiers (the loyalty stage grants, expires and assigns tiers)")
     args = parser.parse_args()
     refusal = django_setup.refusal("bench/segmentation.py", "crm_bench_segments", args.force, postgres_only=False)
     if refusal:
@@ -152,13 +169,17 @@ def main():
     # Every measurement starts from a shop that was never scored. TRUNCATE on PostgreSQL: DELETE
     # would leave the previous measurement's millions of dead rows in the tables and their indexes
     # for this one to wade through (a bench server may run without autovacuum).
+    loyalty_tables = ("loyalty_pointsentry", "loyalty_expiryprogress", "loyalty_pointrule", "loyalty_tier")
     if connection.vendor == "postgresql":
         sql("TRUNCATE segments_segmentsize, segments_segmentmembership, segments_clientscore, "
-            "segments_scoringrun CASCADE")
+            f"segments_scoringrun, {', '.join(loyalty_tables)} CASCADE")
     else:
         for table in ("segments_segmentsize", "segments_segmentmembership", "segments_clientscore",
-                      "segments_scoringrun"):
+                      "segments_scoringrun", *loyalty_tables):
             sql(f"DELETE FROM {table}")
+    sql("DELETE FROM segments_segment WHERE kind = 'tier'")
+    if args.loyalty:
+        loyalty_programme()
 
     base = baseline()
     print(f"baseline (GROUP BY + NTILE + one row per client): {base:8.1f} s")

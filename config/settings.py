@@ -53,11 +53,13 @@ INSTALLED_APPS = [
     "anymail",
     "crm",
     "segments",
+    "loyalty",  # activity points, ledger, tiers (loyalty/)
     "campaigns",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI from our own static files: installations may have no outside network
     "api",
+    "analytics",  # dashboards: metrics, charts, marketing spend (analytics/)
 ]
 
 MIDDLEWARE = [

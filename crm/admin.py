@@ -5,14 +5,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from . import privacy
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
 from .admin_readonly import ReadOnlyAdmin
 from .models import Activity, AuditLog, Client, ImportRun, Purchase, PurchaseItem
+from .money import format_money
 
 RECENT = 20
 # Erasing is one client at a time underneath (each recorded): more than this at once is refused.
@@ -91,9 +92,10 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
         rows = obj.purchases.order_by("-purchased_at")[:RECENT]
         link = reverse("admin:crm_purchase_changelist") + f"?client__id__exact={obj.pk}"
         body = format_html_join(
-            "", "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{} {}</td><td>{}</td></tr>",
+            "", "<tr><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             ((reverse("admin:crm_purchase_change", args=[p.pk]), p.external_id,
-              p.purchased_at.strftime("%Y-%m-%d %H:%M"), p.amount, p.currency, p.get_status_display())
+              p.purchased_at.strftime("%Y-%m-%d %H:%M"), format_money(p.amount, currency=p.currency),
+              p.get_status_display())
              for p in rows),
         )
         return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all purchases"))
@@ -145,8 +147,11 @@ class ImportRunAdmin(admin.ModelAdmin):
     @admin.display(description=_("counts"))
     def counts(self, obj):
         r = obj.report
-        return (f"read {r.get('read', 0)} · created {r.get('created', 0)} · updated {r.get('updated', 0)} · "
-                f"unchanged {r.get('unchanged', 0)} · rejected {r.get('rejected', 0)}")
+        return " · ".join([gettext("read %(n)d") % {"n": r.get("read", 0)},
+                           gettext("created %(n)d") % {"n": r.get("created", 0)},
+                           gettext("updated %(n)d") % {"n": r.get("updated", 0)},
+                           gettext("unchanged %(n)d") % {"n": r.get("unchanged", 0)},
+                           gettext("rejected %(n)d") % {"n": r.get("rejected", 0)}])
 
     def has_add_permission(self, request):
         return False

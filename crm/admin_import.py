@@ -16,9 +16,13 @@ from . import audit
 from .importing import ImportFileError, run_import
 from .importing.kinds import KINDS
 
+KIND_LABELS = {"clients": _("clients"), "purchases": _("purchases"), "purchase_items": _("purchase items"),
+               "activity": _("activity"), "survey_answers": _("survey answers")}
+
 
 class ImportForm(forms.Form):
-    kind = forms.ChoiceField(label=_("What the file holds"), choices=[(k, k.replace("_", " ")) for k in KINDS])
+    kind = forms.ChoiceField(label=_("What the file holds"),
+                             choices=[(k, KIND_LABELS.get(k, k.replace("_", " "))) for k in KINDS])
     file = forms.FileField(label=_("CSV file"))
     skip_invalid = forms.BooleanField(
         label=_("Import the valid rows and keep the rejected ones in a separate file"), required=False)

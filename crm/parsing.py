@@ -12,6 +12,7 @@ from importlib import resources
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
 _TRUE = {"1", "true", "yes", "y", "t", "да", "д"}
 _FALSE = {"0", "false", "no", "n", "f", "нет", "н", ""}
@@ -29,9 +30,10 @@ def iso_countries():
 def text(value, max_length, required=False):
     value = value.strip()
     if required and not value:
-        raise ValueError("required, but empty")
+        raise ValueError(_("required, but empty"))
     if len(value) > max_length:
-        raise ValueError(f"too long ({len(value)} characters, at most {max_length})")
+        raise ValueError(_("too long (%(length)d characters, at most %(max)d)")
+                         % {"length": len(value), "max": max_length})
     return value
 
 
@@ -41,7 +43,7 @@ def boolean(value):
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"{value!r} is not yes/no (use 1/0, true/false, yes/no)")
+    raise ValueError(_("%(value)s is not yes/no (use 1/0, true/false, yes/no)") % {"value": repr(value)})
 
 
 def decimal(value, max_digits, decimal_places, minimum=Decimal(0), allow_zero=True):
@@ -51,15 +53,18 @@ def decimal(value, max_digits, decimal_places, minimum=Decimal(0), allow_zero=Tr
     try:
         number = Decimal(cleaned)
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not a number") from None
+        raise ValueError(_("%(value)s is not a number") % {"value": repr(value)}) from None
     if not number.is_finite():
-        raise ValueError(f"{value!r} is not a number")
+        raise ValueError(_("%(value)s is not a number") % {"value": repr(value)})
     if number < minimum or (number == 0 and not allow_zero):
-        raise ValueError(f"{value!r} must be {'more than' if not allow_zero else 'at least'} {minimum}")
+        message = (_("%(value)s must be at least %(minimum)s") if allow_zero
+                   else _("%(value)s must be more than %(minimum)s"))
+        raise ValueError(message % {"value": repr(value), "minimum": minimum})
     if -number.as_tuple().exponent > decimal_places:
-        raise ValueError(f"{value!r} has more than {decimal_places} decimal places")
+        raise ValueError(_("%(value)s has more than %(places)d decimal places") % {"value": repr(value),
+                                                                                 "places": decimal_places})
     if abs(number) >= Decimal(10) ** (max_digits - decimal_places):
-        raise ValueError(f"{value!r} is too large")
+        raise ValueError(_("%(value)s is too large") % {"value": repr(value)})
     return number
 
 
@@ -67,9 +72,9 @@ def date(value):
     try:
         parsed = dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+        raise ValueError(_("%(value)s is not a date (use YYYY-MM-DD)") % {"value": repr(value)}) from None
     if parsed.year < 1900:
-        raise ValueError(f"{value!r} is before 1900")
+        raise ValueError(_("%(value)s is before 1900") % {"value": repr(value)})
     return parsed
 
 
@@ -79,20 +84,21 @@ def datetime(value, tz, now=None):
     try:
         parsed = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"{raw!r} is not an ISO 8601 date or date and time") from None
+        raise ValueError(_("%(value)s is not an ISO 8601 date or date and time") % {"value": repr(raw)}) from None
     if parsed.year < 1900:
-        raise ValueError(f"{raw!r} is before 1900")
+        raise ValueError(_("%(value)s is before 1900") % {"value": repr(raw)})
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)
     if now is not None and parsed > now:
-        raise ValueError(f"{raw!r} is in the future")
+        raise ValueError(_("%(value)s is in the future") % {"value": repr(raw)})
     return parsed
 
 
 def country(value):
     code = value.strip().upper()
     if code and code not in iso_countries():
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. RU, DE)")
+        raise ValueError(_("%(value)s is not an ISO 3166-1 alpha-2 country code (e.g. RU, DE)")
+                         % {"value": repr(value)})
     return code
 
 
@@ -101,11 +107,11 @@ def email(value):
     if not address:
         return ""
     if len(address) > 254:
-        raise ValueError("too long for an email address")
+        raise ValueError(_("too long for an email address"))
     try:
         validate_email(address)
     except ValidationError:
-        raise ValueError(f"{address!r} is not an email address") from None
+        raise ValueError(_("%(value)s is not an email address") % {"value": repr(address)}) from None
     return address
 
 
@@ -117,9 +123,9 @@ def phone(value, region):
     try:
         number = phonenumbers.parse(raw, region or None)
     except phonenumbers.NumberParseException:
-        raise ValueError(f"{value!r} is not a phone number") from None
+        raise ValueError(_("%(value)s is not a phone number") % {"value": repr(value)}) from None
     if not phonenumbers.is_possible_number(number):
-        raise ValueError(f"{value!r} is not a possible phone number")
+        raise ValueError(_("%(value)s is not a possible phone number") % {"value": repr(value)})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -130,7 +136,7 @@ def gender(value):
     try:
         return _GENDERS[lowered]
     except KeyError:
-        raise ValueError(f"{value!r} is not a gender (use m or f, or leave empty)") from None
+        raise ValueError(_("%(value)s is not a gender (use m or f, or leave empty)") % {"value": repr(value)}) from None
 
 
 def choice(value, choices, default):
@@ -138,7 +144,8 @@ def choice(value, choices, default):
     if not lowered:
         return default
     if lowered not in choices:
-        raise ValueError(f"{value!r} is not one of: {', '.join(choices)}")
+        raise ValueError(_("%(value)s is not one of: %(choices)s")
+                         % {"value": repr(value), "choices": ", ".join(choices)})
     return lowered
 
 
@@ -147,7 +154,7 @@ def currency(value, default):
     if not code:
         return default
     if not re.fullmatch(r"[A-Z]{3}", code):
-        raise ValueError(f"{value!r} is not a currency code (e.g. RUB, EUR)")
+        raise ValueError(_("%(value)s is not a currency code (e.g. RUB, EUR)") % {"value": repr(value)})
     return code
 
 
@@ -158,27 +165,29 @@ def json_object(value):
     try:
         parsed = json.loads(raw, parse_constant=_not_json_constant)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos + 1})") from None
+        raise ValueError(_("not valid JSON (%(reason)s at character %(position)d)") % {"reason": exc.msg,
+                                                                              "position": exc.pos + 1}) from None
     except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
+        raise ValueError(_("JSON nested too deeply")) from None
     if "\\u0000" in raw:
         # PostgreSQL's jsonb cannot hold the NUL character; refuse it here rather than fail the batch there.
-        raise ValueError("the NUL character (\\u0000) is not allowed")
+        raise ValueError(_("the NUL character (\\u0000) is not allowed"))
     if not isinstance(parsed, dict):
-        raise ValueError("must be a JSON object such as {\"lesson\": 3}")
+        raise ValueError(_("must be a JSON object such as {\"lesson\": 3}"))
     return parsed
 
 
 def _not_json_constant(name):
     # Python's json reads NaN and Infinity, but they are not JSON and PostgreSQL's jsonb refuses them.
-    raise ValueError(f"{name} is not a JSON value")
+    raise ValueError(_("%(value)s is not a JSON value") % {"value": name})
 
 
 def integer(value, minimum, maximum):
     raw = value.strip()
     if not re.fullmatch(r"[+-]?[0-9]{1,9}", raw):
-        raise ValueError(f"{value!r} is not a whole number")
+        raise ValueError(_("%(value)s is not a whole number") % {"value": repr(value)})
     number = int(raw)
     if not minimum <= number <= maximum:
-        raise ValueError(f"{value!r} is not between {minimum} and {maximum}")
+        raise ValueError(_("%(value)s is not between %(minimum)s and %(maximum)s")
+                         % {"value": repr(value), "minimum": minimum, "maximum": maximum})
     return number

@@ -7,14 +7,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import audit, csvsafe
 from crm.admin import ClientAdmin
 from crm.models import Client
+from crm.money import format_money
 
 from . import dashboard, export
+from .builtin import band_name, description_for, segment_name
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership
 from .rules import RuleError, to_q
 from .tasks import nightly_rebuild
@@ -27,7 +31,7 @@ class SegmentFilter(admin.SimpleListFilter):
     parameter_name = "segment"
 
     def lookups(self, request, model_admin):
-        return [(s.slug, s.name) for s in Segment.objects.filter(is_active=True)]
+        return [(s.slug, s.display_name) for s in Segment.objects.filter(is_active=True)]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -53,13 +57,15 @@ class ScoredClientAdmin(ClientAdmin):
         score = ClientScore.objects.current().filter(client=obj).first()
         if score is None:
             return _("not scored yet")
-        fields = [("RFM", f"{score.r or '-'}{score.f or '-'}{score.m or '-'} {score.rfm_segment or _('prospect')}"),
-                  (_("orders"), score.frequency), (_("revenue"), score.monetary),
+        segment = segment_name(score.rfm_segment) if score.rfm_segment else _("prospect")
+        fields = [("RFM", f"{score.r or '-'}{score.f or '-'}{score.m or '-'} {segment}"),
+                  (_("orders"), score.frequency), (_("revenue"), format_money(score.monetary)),
                   (_("days since last order"), score.recency_days),
-                  (_("churn risk"), f"{score.churn_risk:.1%} ({score.churn_band})" if score.churn_risk is not None
-                   else "-"),
-                  (_("predicted value"), score.predicted_clv), (_("expected next order"), score.next_order_at or "-"),
-                  (_("engagement"), f"{score.engagement_score:.0f} ({score.engagement_band})"),
+                  (_("churn risk"), f"{percent(score.churn_risk)} ({band_name(score.churn_band)})"
+                   if score.churn_risk is not None else "-"),
+                  (_("predicted value"), format_money(score.predicted_clv)),
+                  (_("expected next order"), score.next_order_at or "-"),
+                  (_("engagement"), f"{score.engagement_score:.0f} ({band_name(score.engagement_band)})"),
                   (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}")]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", fields))
 
@@ -71,17 +77,26 @@ class ScoredClientAdmin(ClientAdmin):
         return format_html("<ul>{}</ul>", lines)
 
 
+def percent(share):
+    """0.907 -> "90.7%" ("90,7%" in Russian)."""
+    return formats.number_format(round(share * 100, 1), 1, use_l10n=True) + "%"
+
+
 def history_lines(stays):
-    """'moved from loyal to at-risk on 2026-11-20' for RFM moves; entered / left for the others."""
+    """'2026-11-20: moved from loyal to at-risk' for RFM moves; entered / left for the others (by slug)."""
     stays = list(stays)
     rfm_left = {s.left_at: s.segment.slug for s in stays if s.segment.kind == Segment.Kind.RFM and s.left_at}
     lines = []
     for s in stays:
         if s.segment.kind == Segment.Kind.RFM and s.entered_at in rfm_left:
-            lines.append(f"{s.entered_at}: moved from {rfm_left[s.entered_at]} to {s.segment.slug}")
+            lines.append(gettext("%(date)s: moved from %(old)s to %(new)s") % {
+                "date": s.entered_at, "old": rfm_left[s.entered_at], "new": s.segment.slug})
+        elif s.left_at:
+            lines.append(gettext("%(date)s: entered %(segment)s, left %(left)s") % {
+                "date": s.entered_at, "segment": s.segment.slug, "left": s.left_at})
         else:
-            until = f", left {s.left_at}" if s.left_at else ""
-            lines.append(f"{s.entered_at}: entered {s.segment.slug}{until}")
+            lines.append(gettext("%(date)s: entered %(segment)s") % {
+                "date": s.entered_at, "segment": s.segment.slug})
     return lines
 
 
@@ -112,7 +127,7 @@ class SegmentForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ("name", "slug", "kind", "size", "is_active", "members_link")
+    list_display = ("display_name", "slug", "kind", "size", "is_active", "members_link")
     list_filter = ("kind", "is_active")
     search_fields = ("slug", "name")
     readonly_fields = ("kind", "size", "size_history")
@@ -120,8 +135,22 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj and obj.kind != Segment.Kind.RULE:
-            return (*self.readonly_fields, "slug", "rule")  # kept by the nightly run
+            return (*self.readonly_fields, "slug", "rule", "builtin_description")  # kept by the nightly run
         return self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj and obj.kind != Segment.Kind.RULE:  # the nightly run's own text, shown in the user's language
+            return ["builtin_description" if name == "description" else name for name in fields]
+        return fields
+
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, obj):
+        return obj.display_name
+
+    @admin.display(description=_("description"))
+    def builtin_description(self, obj):
+        return description_for(obj.slug) or obj.description
 
     def has_delete_permission(self, request, obj=None):
         return obj is None or obj.kind == Segment.Kind.RULE
@@ -143,8 +172,8 @@ class SegmentAdmin(admin.ModelAdmin):
         rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>+{}</td><td>-{}</td></tr>",
                                 ((s.as_of, s.size, s.entered, s.left) for s in sizes[::-1][:15]))
         return format_html("<div style='height:62px;display:flex;align-items:flex-end'>{}</div>"
-                           "<table><tr><th>as of</th><th>clients</th><th>entered</th><th>left</th></tr>{}</table>",
-                           bars, rows)
+                           "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+                           bars, _("as of"), _("clients"), _("entered"), _("left"), rows)
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -220,10 +249,11 @@ def migration_table(migration):
     if not migration:
         return "-"
     targets = sorted({t for row in migration.values() for t in row})
-    header = format_html_join("", "<th>{}</th>", ((t or "(none)",) for t in targets))
+    header = format_html_join("", "<th>{}</th>", ((t or _("(none)"),) for t in targets))
     body = format_html_join(
         "", "<tr><th>{}</th>{}</tr>",
-        ((source or "(new)", format_html_join("", "<td>{}</td>", ((row.get(t, ""),) for t in targets)))
+        ((source or _("(new)"),
+          format_html_join("", "<td>{}</td>", ((row.get(t, ""),) for t in targets)))
          for source, row in sorted(migration.items())))
     return format_html("<table><tr><th></th>{}</tr>{}</table>", header, body)
 
@@ -252,7 +282,7 @@ class _Echo:
         return value
 
 
-@permission_required("segments.view_clientscore", raise_exception=True)
+@permission_required("segments.export_scores", raise_exception=True)
 def scores_csv_view(request):
     # The shop's client ids with their scores: personal data, so the download is recorded.
     run = ScoringRun.objects.current()

@@ -13,6 +13,7 @@ result says why in `note`.
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils.translation import gettext as _
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
@@ -65,23 +66,20 @@ def rule_churn(current: dict, horizon_days: int) -> np.ndarray:
 def _too_small(history: list) -> str:
     """Why the model cannot be trained and checked on this history ('' when it can)."""
     if len(history) < 2:
-        return (
-            f"rule used: the model needs at least two fully observed past windows (one to train, "
-            f"the newest to check it), got {len(history)}"
-        )
+        return _("rule used: the model needs at least two fully observed past windows (one to train, the newest to "
+                 "check it), got %(n)d") % {"n": len(history)}
     for name, items in (("training", history[1:]), ("test", history[:1])):
         labels = np.concatenate([np.asarray(orders)[features.buyers(agg)] == 0 for agg, orders in items])
         churned = int(labels.sum())
         if name == "training" and len(labels) < MIN_TRAIN_ROWS:
-            return (
-                f"rule used: only {len(labels)} training rows (clients with an order before a cut-off), "
-                f"need {MIN_TRAIN_ROWS}"
-            )
+            return _("rule used: only %(n)d training rows (clients with an order before a cut-off), need %(need)d") % {
+                "n": len(labels), "need": MIN_TRAIN_ROWS}
         if min(churned, len(labels) - churned) < MIN_CLASS_ROWS:
-            return (
-                f"rule used: the {name} window(s) have {len(labels) - churned} buyers and {churned} non-buyers, "
-                f"need at least {MIN_CLASS_ROWS} of each"
-            )
+            message = (_("rule used: the training window(s) have %(buyers)d buyers and %(others)d non-buyers, need "
+                         "at least %(need)d of each") if name == "training" else
+                       _("rule used: the test window(s) have %(buyers)d buyers and %(others)d non-buyers, need at "
+                         "least %(need)d of each"))
+            return message % {"buyers": len(labels) - churned, "others": churned, "need": MIN_CLASS_ROWS}
     return ""
 
 
@@ -175,9 +173,9 @@ def score_churn(current: dict, history: list, horizon_days: int,
     rows = features.buyers(current)
     fit = current_fit or features.fit_current(current)
     probability[rows] = features.predict_all(lambda X: _predict(model, X), current, horizon_days, fit, rows)
-    note = (
-        f"model: boosted trees on aggregates + BG/NBD over {len(history)} cut-offs; back-test on the newest window "
-        f"AUC {metrics['auc']:.3f} (recency {metrics['baseline_auc']:.3f}, BG/NBD {metrics['bgnbd_auc']:.3f}), "
-        f"Brier {metrics['brier']:.3f} (recency {metrics['baseline_brier']:.3f}, BG/NBD {metrics['bgnbd_brier']:.3f})"
-    )
+    note = _("model: boosted trees on aggregates + BG/NBD over %(cutoffs)d cut-offs; back-test on the newest window "
+             "AUC %(auc).3f (recency %(baseline_auc).3f, BG/NBD %(bgnbd_auc).3f), "
+             "Brier %(brier).3f (recency %(baseline_brier).3f, BG/NBD %(bgnbd_brier).3f)") % {
+        "cutoffs": len(history), **{key: metrics[key] for key in (
+            "auc", "baseline_auc", "bgnbd_auc", "brier", "baseline_brier", "bgnbd_brier")}}
     return ChurnResult(probability=probability, method="model", note=note, metrics=metrics)

@@ -17,6 +17,7 @@ if even that cannot be fitted, to `rule_value`; `method` and `note` say which.
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.utils.translation import gettext as _
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from segments import btyd, features
@@ -72,16 +73,17 @@ def _next_order_days(expected_orders: np.ndarray, horizon_days: int) -> np.ndarr
 
 def _too_small(history: list) -> str:
     if len(history) < 2:
-        return (
-            f"the model needs at least two fully observed past windows (one to train, the newest to check it), "
-            f"got {len(history)}"
-        )
+        return _("the model needs at least two fully observed past windows (one to train, the newest to check it), "
+                 "got %(n)d") % {"n": len(history)}
     for name, items in (("training", history[1:]), ("test", history[:1])):
         revenue = np.concatenate([np.asarray(rev)[features.buyers(agg)] for agg, rev in items])
         if name == "training" and len(revenue) < MIN_TRAIN_ROWS:
-            return f"only {len(revenue)} training rows (clients with an order before a cut-off), need {MIN_TRAIN_ROWS}"
+            return _("only %(n)d training rows (clients with an order before a cut-off), need %(need)d") % {
+                "n": len(revenue), "need": MIN_TRAIN_ROWS}
         if int((revenue > 0).sum()) < MIN_BUYING_ROWS:
-            return f"the {name} window(s) have {int((revenue > 0).sum())} buying clients, need {MIN_BUYING_ROWS}"
+            message = (_("the training window(s) have %(n)d buying clients, need %(need)d") if name == "training"
+                       else _("the test window(s) have %(n)d buying clients, need %(need)d"))
+            return message % {"n": int((revenue > 0).sum()), "need": MIN_BUYING_ROWS}
     return ""
 
 
@@ -209,10 +211,12 @@ def _fallback(current: dict, horizon_days: int, reason: str, prior: float, curre
         sub = features.take(current, rows)
         revenue[rows] = btyd.bgnbd_gg_revenue(fit, sub, horizon_days)
         days[rows] = _next_order_days(btyd.expected_purchases(fit.bgnbd, horizon_days, *btyd.rfm(sub)), horizon_days)
-        return ValueResult(revenue, days, "bgnbd_gg", f"BG/NBD + Gamma-Gamma used: {reason}", {})
+        return ValueResult(revenue, days, "bgnbd_gg", _("BG/NBD + Gamma-Gamma used: %(reason)s") % {"reason": reason},
+                           {})
     revenue, days = rule_value(current, horizon_days)
     revenue[current["frequency"] == 0] = prior
-    note = f"rule used (average daily spend x horizon): {reason}; BG/NBD + Gamma-Gamma could not be fitted ({fit.note})"
+    note = _("rule used (average daily spend x horizon): %(reason)s; BG/NBD + Gamma-Gamma could not be fitted "
+             "(%(why)s)") % {"reason": reason, "why": fit.note}
     return ValueResult(revenue, days, "rule", note, {})
 
 
@@ -249,10 +253,8 @@ def score_value(current: dict, history: list, horizon_days: int,
         gg_spend = btyd.expected_spend(fit.gamma_gamma, n_orders, mean_order)
     revenue[rows] = orders * _order_value(gg_spend, mean_order)
     days[rows] = _next_order_days(orders, horizon_days)
-    note = (
-        f"model: boosted trees (Poisson loss, order value as exposure) on aggregates + BG/NBD/Gamma-Gamma "
-        f"over {len(history)} cut-offs; "
-        f"back-test on the newest window MAE {metrics['mae']:.2f} (BG/NBD+GG {metrics['baseline_mae']:.2f}); "
-        f"prospects get the prior {prior:.2f}"
-    )
+    note = _("model: boosted trees (Poisson loss, order value as exposure) on aggregates + BG/NBD/Gamma-Gamma over "
+             "%(cutoffs)d cut-offs; back-test on the newest window MAE %(mae).2f (BG/NBD+GG %(baseline_mae).2f); "
+             "prospects get the prior %(prior).2f") % {"cutoffs": len(history), "mae": metrics["mae"],
+                                                       "baseline_mae": metrics["baseline_mae"], "prior": prior}
     return ValueResult(revenue, days, "model", note, metrics)

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q, Sum
 
 from . import rfm
+from .builtin import band_name, segment_name
 from .models import ClientScore
 
 BAND_ORDER = {"high": 0, "medium": 1, "low": 2}
@@ -22,7 +23,8 @@ def rfm_grid():
         cell["clients"] += g["clients"]
         cell["revenue"] += g["revenue"] or 0
     return [
-        {"r": r, "cells": [{"fm": fm + 1, "segment": name, **cells.get((r, fm + 1), {"clients": 0, "revenue": 0})}
+        {"r": r, "cells": [{"fm": fm + 1, "segment": name, "label": segment_name(name),
+                            **cells.get((r, fm + 1), {"clients": 0, "revenue": 0})}
                            for fm, name in enumerate(rfm.SEGMENT_GRID[r])]}
         for r in (5, 4, 3, 2, 1)
     ]
@@ -33,4 +35,5 @@ def value_by_engagement():
     rows = (ClientScore.objects.current().values("engagement_band")
             .annotate(clients=Count("id"), buyers=Count("id", filter=Q(frequency__gt=0)),
                       ltv=Avg("monetary"), predicted=Avg("predicted_clv"), churn=Avg("churn_risk")))
-    return sorted(rows, key=lambda row: BAND_ORDER.get(row["engagement_band"], 9))
+    rows = sorted(rows, key=lambda row: BAND_ORDER.get(row["engagement_band"], 9))
+    return [{**row, "band": band_name(row["engagement_band"])} for row in rows]

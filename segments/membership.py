@@ -39,6 +39,7 @@ FAMILIES = [
     ("rfm", "cs.rfm_segment"),
     ("churn", "'churn-' || cs.churn_band"),
     ("engagement", "'engagement-' || cs.engagement_band"),
+    ("tier", "'tier-' || cs.tier"),  # loyalty tiers (loyalty/tiers.py); 'tier-' for a client in none
 ]
 # The first fill takes the bulk path from this many scored clients (each enters all-clients at least).
 BULK_CLIENTS = 25_000
@@ -103,10 +104,10 @@ def _collect_moved(previous, run):
 
     The comparison is on the score columns the families read, so the millions of unchanged
     clients are dropped by the join before anything is expanded per family."""
-    compared = ("frequency = 0", "rfm_segment", "churn_band", "engagement_band")  # what FAMILIES read
+    compared = ("frequency = 0", "rfm_segment", "churn_band", "engagement_band", "tier")  # what FAMILIES read
     differs = " OR ".join(["o.client_id IS NULL", "n.client_id IS NULL",
                            *(f"(n.{c}) IS DISTINCT FROM (o.{c})" for c in compared)])
-    kept = ("frequency", "rfm_segment", "churn_band", "engagement_band")
+    kept = ("frequency", "rfm_segment", "churn_band", "engagement_band", "tier")
     both = ", ".join(f"{side}.{c} AS {side}_{c}" for side in "no" for c in kept)
     read = ", ".join(("client_id", *kept))
     _run(f"DROP TABLE IF EXISTS {MOVED}")

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
@@ -75,12 +76,16 @@ class ClientScore(models.Model):
     days_since_activity = models.IntegerField(_("days since last activity"), null=True)
     engagement_score = models.FloatField(_("engagement score"), default=0)
     engagement_band = models.CharField(_("engagement band"), max_length=16, blank=True)
+    # The loyalty tier's slug as of the run (loyalty/tiers.py), '' for none: segments `tier-<slug>`.
+    tier = models.CharField(_("loyalty tier"), max_length=50, blank=True, default="")
 
     objects = ClientScoreQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("client score")
         verbose_name_plural = _("client scores")
+        # The scores CSV lists the shop's client ids with their scores: a download of its own (crm/roles.py).
+        permissions = [("export_scores", _("Can export client scores"))]
         constraints = [models.UniqueConstraint(fields=["run", "client"], name="one_score_per_client_per_run")]
         indexes = [models.Index(fields=["client", "run"], name="score_client_run")]
 
@@ -94,6 +99,7 @@ class Segment(models.Model):
         RFM = "rfm", _("RFM")
         CHURN = "churn", _("churn risk")
         ENGAGEMENT = "engagement", _("engagement")
+        TIER = "tier", _("loyalty tier")
         RULE = "rule", _("rule")
 
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
@@ -111,7 +117,13 @@ class Segment(models.Model):
         ordering = ["kind", "slug"]
 
     def __str__(self):
-        return self.name
+        return self.display_name
+
+    @property
+    def display_name(self):
+        """In the user's language: the nightly run's segments are named in English in the database and
+        translated for display (segments/builtin.py); a rule segment's name is the user's own."""
+        return self.name if self.kind == self.Kind.RULE else gettext(self.name)
 
 
 class SegmentMembership(models.Model):

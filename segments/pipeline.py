@@ -23,6 +23,9 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
+
+from loyalty.nightly import run_stage as loyalty_stage
 
 from . import aggregates, churn, clv, features, membership, scoring
 from .models import ClientScore, ScoringRun
@@ -155,11 +158,14 @@ def _rebuild(run, progress):
                    "cuts": cuts}
     run.notes = [note for note in (churn_result.note, value_result.note) if note]
     if ids.size and not (current["frequency"] > 0).any():
-        run.notes.append("No purchases yet: every client is a prospect; RFM, churn and value wait for orders.")
+        run.notes.append(gettext("No purchases yet: every client is a prospect; RFM, churn and value wait for orders."))
+
+    with _stage(run, "loyalty", progress):  # points granted and expired, tiers as of the night
+        tier, run.metrics["loyalty"] = loyalty_stage(run.as_of, ids)
 
     with _stage(run, "write scores", progress):
         cols = scoring.columns(current, churn_result, value_result, cuts, levels,
-                               (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of)
+                               (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
         _write_ranges(run, ids, cols, progress)
         if connection.vendor == "postgresql":
             # The statistics must know this run's rows before the segments stage joins them with

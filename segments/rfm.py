@@ -8,6 +8,7 @@ a value equal to a boundary stays on the lower side. R is the same on recency tu
 """
 
 import numpy as np
+from django.utils.translation import gettext_noop
 
 # R (rows, 5 = bought most recently) by FM (columns, 5 = buys most often / spends most), on a
 # 1..5 scale. Each cell names the segment; the admin shows this grid with counts and revenue.
@@ -18,18 +19,19 @@ SEGMENT_GRID = {
     2: ["hibernating", "hibernating", "at-risk", "at-risk", "cant-lose-them"],
     1: ["lost", "lost", "at-risk", "cant-lose-them", "cant-lose-them"],
 }
+# Kept in English in the database; shown translated (gettext_noop only marks them: Segment.display_name).
 SEGMENT_NAMES = {
-    "champions": "Champions",
-    "loyal": "Loyal",
-    "potential-loyalists": "Potential loyalists",
-    "new-customers": "New customers",
-    "promising": "Promising",
-    "need-attention": "Need attention",
-    "about-to-sleep": "About to sleep",
-    "at-risk": "At risk",
-    "cant-lose-them": "Can't lose them",
-    "hibernating": "Hibernating",
-    "lost": "Lost",
+    "champions": gettext_noop("Champions"),
+    "loyal": gettext_noop("Loyal"),
+    "potential-loyalists": gettext_noop("Potential loyalists"),
+    "new-customers": gettext_noop("New customers"),
+    "promising": gettext_noop("Promising"),
+    "need-attention": gettext_noop("Need attention"),
+    "about-to-sleep": gettext_noop("About to sleep"),
+    "at-risk": gettext_noop("At risk"),
+    "cant-lose-them": gettext_noop("Can't lose them"),
+    "hibernating": gettext_noop("Hibernating"),
+    "lost": gettext_noop("Lost"),
 }
 
 

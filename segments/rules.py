@@ -12,6 +12,7 @@ Example: at-risk or can't-lose-them clients worth more than 5,000 who accept ema
 """
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 # Field name in a rule -> (lookup path on ClientScore, kind of value)
 FIELDS = {
@@ -32,6 +33,7 @@ FIELDS = {
     "days_since_activity": ("days_since_activity", "number"),
     "engagement_score": ("engagement_score", "number"),
     "engagement_band": ("engagement_band", "text"),
+    "tier": ("tier", "text"),  # the loyalty tier's slug ('' for none)
     "country": ("client__country", "text"),
     "city": ("client__city", "text"),
     "gender": ("client__gender", "text"),
@@ -53,12 +55,12 @@ class RuleError(ValueError):
 def to_q(rule, path="rule"):
     """The Q object for a rule; RuleError names the part of the rule that is wrong."""
     if not isinstance(rule, dict) or not rule:
-        raise RuleError(f"{path}: expected a condition or an {{'all': [...]}} / {{'any': [...]}} group")
+        raise RuleError(f"{path}: " + _("expected a condition or an {'all': [...]} / {'any': [...]} group"))
     for group, combine in (("all", Q.__and__), ("any", Q.__or__)):
         if group in rule:
             parts = rule[group]
             if set(rule) != {group} or not isinstance(parts, list) or not parts:
-                raise RuleError(f"{path}.{group}: expected a non-empty list of conditions and nothing else")
+                raise RuleError(f"{path}.{group}: " + _("expected a non-empty list of conditions and nothing else"))
             q = to_q(parts[0], f"{path}.{group}[0]")
             for i, part in enumerate(parts[1:], start=1):
                 q = combine(q, to_q(part, f"{path}.{group}[{i}]"))
@@ -69,16 +71,19 @@ def to_q(rule, path="rule"):
 def _condition(rule, path):
     unknown = set(rule) - {"field", "op", "value"}
     if unknown:
-        raise RuleError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; use field, op, value")
+        raise RuleError(f"{path}: " + _("unknown key(s) %(keys)s; use field, op, value")
+                        % {"keys": ", ".join(sorted(unknown))})
     name, op, value = rule.get("field"), rule.get("op", "="), rule.get("value")
     if name not in FIELDS:
-        raise RuleError(f"{path}.field: {name!r} is not a field; choose from {', '.join(FIELDS)}")
+        raise RuleError(f"{path}.field: " + _("%(name)s is not a field; choose from %(fields)s")
+                        % {"name": repr(name), "fields": ", ".join(FIELDS)})
     if op not in OPERATORS:
-        raise RuleError(f"{path}.op: {op!r} is not an operator; choose from {', '.join(OPERATORS)}")
+        raise RuleError(f"{path}.op: " + _("%(op)s is not an operator; choose from %(operators)s")
+                        % {"op": repr(op), "operators": ", ".join(OPERATORS)})
     lookup, kind = FIELDS[name]
     if kind in ("bool", "negated-bool", "present"):
         if op != "=" or not isinstance(value, bool):
-            raise RuleError(f"{path}: {name} takes op '=' and value true or false")
+            raise RuleError(f"{path}: " + _("%(name)s takes op '=' and value true or false") % {"name": name})
         if kind == "negated-bool":
             return Q(**{lookup: not value})
         if kind == "present":
@@ -86,24 +91,24 @@ def _condition(rule, path):
         return Q(**{lookup: value})
     if op == "is empty":
         if not isinstance(value, bool):
-            raise RuleError(f"{path}: 'is empty' takes value true or false")
+            raise RuleError(f"{path}: " + _("'is empty' takes value true or false"))
         return Q(**{f"{lookup}__isnull": value}) if kind == "number" else (
             Q(**{lookup: ""}) if value else ~Q(**{lookup: ""}))
     if op in ("in", "not in"):
         if not isinstance(value, list) or not value:
-            raise RuleError(f"{path}.value: '{op}' needs a non-empty list")
+            raise RuleError(f"{path}.value: " + _("'%(op)s' needs a non-empty list") % {"op": op})
         for item in value:
             _check_value(item, kind, path)
     else:
         _check_value(value, kind, path)
         if kind == "text" and op not in ("=", "!="):
-            raise RuleError(f"{path}.op: {name} is text; use =, !=, in or not in")
+            raise RuleError(f"{path}.op: " + _("%(name)s is text; use =, !=, in or not in") % {"name": name})
     q = Q(**{f"{lookup}__{OPERATORS[op]}": value})
     return ~q if op in ("!=", "not in") else q
 
 
 def _check_value(value, kind, path):
     if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
-        raise RuleError(f"{path}.value: expected a number, got {value!r}")
+        raise RuleError(f"{path}.value: " + _("expected a number, got %(value)s") % {"value": repr(value)})
     if kind == "text" and not isinstance(value, str):
-        raise RuleError(f"{path}.value: expected text, got {value!r}")
+        raise RuleError(f"{path}.value: " + _("expected text, got %(value)s") % {"value": repr(value)})

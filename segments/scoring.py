@@ -34,8 +34,9 @@ def global_cuts(current, levels):
     }
 
 
-def columns(current, churn, value, cuts, levels, bands, as_of):
-    """Score columns (numpy arrays) for the clients of `current`."""
+def columns(current, churn, value, cuts, levels, bands, as_of, tier=None):
+    """Score columns (numpy arrays) for the clients of `current`; `tier`: each client's loyalty tier
+    slug ('' for none, and for everyone when not given)."""
     frequency = current["frequency"]
     buyers = frequency > 0
     last_days = np.where(buyers, current["last_days"], np.nan)
@@ -71,6 +72,7 @@ def columns(current, churn, value, cuts, levels, bands, as_of):
         "days_since_activity": calendar_days(current["activity_days"]),
         "engagement_score": score,
         "engagement_band": engagement.bands(score),
+        "tier": np.full(frequency.shape, "", dtype=object) if tier is None else tier,
     }
 
 
@@ -107,6 +109,7 @@ def python_rows(client_ids, cols, as_of):  # the SQLite path; PostgreSQL takes b
         nullable(cols["days_since_activity"], int),
         cols["engagement_score"].tolist(),
         cols["engagement_band"].tolist(),
+        cols["tier"].tolist(),
     ]
     return zip(*ordered)
 
@@ -115,7 +118,7 @@ ROW_COLUMNS = [
     "client_id", "recency_days", "frequency", "monetary", "avg_order_value", "first_purchase_at",
     "last_purchase_at", "avg_days_between", "r", "f", "m", "rfm_segment", "churn_risk", "churn_band",
     "predicted_clv", "next_order_at", "activity_30", "activity_90", "days_since_activity", "engagement_score",
-    "engagement_band",
+    "engagement_band", "tier",
 ]
 
 
@@ -148,8 +151,9 @@ STAGE_COLUMNS = [
     ("days_since_activity", "double precision", ">f8"),
     ("engagement_score", "double precision", ">f8"),
     ("engagement_band", "smallint", ">i2"),
+    ("tier", "smallint", ">i2"),
 ]
-TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band")
+TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier")
 _PG_EPOCH = dt.date(2000, 1, 1)  # binary timestamps and dates count from here
 _PG_EPOCH_DAYS = (_PG_EPOCH - EPOCH.date()).days
 INFINITY_TIME = np.iinfo(np.int64).max  # PostgreSQL's binary 'infinity' timestamp

@@ -77,7 +77,7 @@ def context_for(client, unsubscribe_link):
 def send_test(template, client, address):
     """Send the template, rendered for `client`, to `address` as a campaign message would go; no delivery row."""
     version = template.current_version()
-    campaign = Campaign(name=f"Test of {template.name}", slug="test", template=template)
+    campaign = Campaign(name=_("Test of %(name)s") % {"name": template.name}, slug="test", template=template)
     # An unsaved delivery: build_message makes the same message a campaign sends, with the
     # List-Unsubscribe headers; its link names no delivery (see the module's note).
     delivery = Delivery(campaign=campaign, template_version=version, email=address)

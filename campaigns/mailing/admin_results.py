@@ -9,8 +9,12 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from crm.money import format_money
 
 from .models import Campaign
 from .results import DEFINITIONS, campaign_results
@@ -68,11 +72,12 @@ def p_value(test):
 
 
 def percent(value):
-    return "—" if value is None else f"{value * 100:.1f}%"
+    # The decimal mark of the user's language: 12.5% in English, 12,5% in Russian.
+    return "—" if value is None else formats.number_format(round(value * 100, 1), 1, use_l10n=True) + "%"
 
 
 def money(value):
-    return "—" if value is None else f"{value:,.2f}"
+    return format_money(value)  # in the shop's currency (crm/money.py); "—" for None
 
 
 def display_row(group):
@@ -87,13 +92,17 @@ def display_row(group):
 
 
 def interval(value, points=False):
-    """"+1.2 pp (−0.3 … +2.7)" for a rate difference, "+12.30 (−3.10 … +27.70)" for money; None if not computed."""
+    """"+1.20 pp (-0.30 … +2.70)" for a rate difference, "+RUB 12.30 (-RUB 3.10 … +RUB 27.70)" for money
+    (crm/money.py: "+12,30 ₽" in Russian); None if not computed."""
     if value is None:
         return None
 
     def show(x):
-        return f"{x * 100:+.2f}" if points else f"{x:+,.2f}"
+        if not points:
+            return format_money(x, sign=True)
+        sign = "+" if x >= 0 else "-"
+        return sign + formats.number_format(round(abs(x) * 100, 2), 2, use_l10n=True)
 
-    unit = " pp" if points else ""
+    unit = " " + gettext("pp") if points else ""  # percentage points
     return {"text": f"{show(value.estimate)}{unit} ({show(value.low)} … {show(value.high)})",
             "significant": value.excludes_zero}

@@ -15,6 +15,7 @@ state; the rows of a chunk being sent at that moment are finished by their sende
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from .models import Campaign, Delivery
 from .scheduling import campaign_errors, sync_periodic_task
@@ -37,14 +38,16 @@ def schedule(campaign):
     with transaction.atomic():
         campaign = _locked(campaign)
         if campaign.schedule == Campaign.Schedule.MANUAL:
-            raise CampaignError(f"Campaign {campaign.slug!r} is sent when launched; use Launch.")
+            raise CampaignError(gettext("Campaign %(slug)s is sent when launched; use Launch.")
+                                % {"slug": repr(campaign.slug)})
         if campaign.state != Campaign.State.DRAFT:
-            raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()}; only a draft "
-                                f"can be scheduled.")
+            raise CampaignError(gettext("Campaign %(slug)s is %(state)s; only a draft can be scheduled.")
+                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
         errors = campaign_errors(campaign)
         if errors:
-            raise CampaignError(f"Campaign {campaign.slug!r} cannot be scheduled: "
-                                + "; ".join(f"{field}: {message}" for field, message in errors.items()))
+            listed = "; ".join(f"{field}: {message}" for field, message in errors.items())
+            raise CampaignError(gettext("Campaign %(slug)s cannot be scheduled: %(errors)s")
+                                % {"slug": repr(campaign.slug), "errors": listed})
         _move(campaign, Campaign.State.SCHEDULED)
     return campaign
 
@@ -53,8 +56,9 @@ def pause(campaign):
     with transaction.atomic():
         campaign = _locked(campaign)
         if campaign.state not in (Campaign.State.SCHEDULED, Campaign.State.SENDING):
-            raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()}; only a scheduled "
-                                f"or sending campaign can be paused.")
+            raise CampaignError(gettext("Campaign %(slug)s is %(state)s; only a scheduled or sending campaign can "
+                                        "be paused.")
+                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
         _move(campaign, Campaign.State.PAUSED)
     return campaign
 
@@ -65,7 +69,8 @@ def resume(campaign):
     with transaction.atomic():
         campaign = _locked(campaign)
         if campaign.state != Campaign.State.PAUSED:
-            raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()}, not paused.")
+            raise CampaignError(gettext("Campaign %(slug)s is %(state)s, not paused.")
+                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
         if campaign.launched_at is None and not campaign.deliveries.exists():
             _move(campaign, Campaign.State.SCHEDULED)
             return campaign, 0

@@ -53,10 +53,12 @@ DEFINITIONS = [
                      "trigger run) went out: the moment they would have been sent, quiet-hours delays included; "
                      "until then, when their row was recorded. Each sent client's window starts when their own "
                      "message went out, seconds to minutes after the first one.")),
-    (_("Uplift"), _("Conversion rate of the sent group minus the holdout's, and revenue per client of the sent group "
-                    "(sent messages) minus the holdout's, each with a 95% confidence interval: normal "
-                    "approximation for the difference of two proportions; Welch's t interval for the difference "
-                    "of means. An interval that does not contain 0 is a significant difference.")),
+    (_("Uplift"),
+     # xgettext:no-python-format  ("95% c" is not a placeholder: the text is shown as it is)
+     _("Conversion rate of the sent group minus the holdout's, and revenue per client of the sent group "
+       "(sent messages) minus the holdout's, each with a 95% confidence interval: normal "
+       "approximation for the difference of two proportions; Welch's t interval for the difference "
+       "of means. An interval that does not contain 0 is a significant difference.")),
     (_("A/B winner"), _("The variant with the highest rate, tested against the runner-up with a two-sided "
                         "two-proportion z-test; significant when p < 0.05.")),
     (_("Provisional"), _("While a recipient's window is still open their conversion may yet come: results move "

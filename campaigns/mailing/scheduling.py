@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from segments.rules import RuleError, to_q
 
@@ -41,7 +42,8 @@ def parse_cron(text):
     """A celery crontab from "minute hour day-of-month month day-of-week"; ValueError says what is wrong."""
     parts = (text or "").split()
     if len(parts) != 5:
-        raise ValueError(f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}")
+        raise ValueError(gettext("expected 5 fields (minute hour day-of-month month day-of-week), got %(n)d")
+                         % {"n": len(parts)})
     try:
         return crontab(**dict(zip(CRON_FIELDS, parts, strict=True)))
     except Exception as exc:  # celery raises ValueError or its own ParseException
@@ -127,22 +129,22 @@ def campaign_errors(campaign, variant_weights=None, has_segments=None):
     errors = {}
     schedule = campaign.schedule
     if schedule == Campaign.Schedule.ONCE and campaign.send_at is None:
-        errors["send_at"] = "A campaign sent once at a date and time needs 'send at'."
+        errors["send_at"] = gettext("A campaign sent once at a date and time needs 'send at'.")
     if schedule == Campaign.Schedule.RECURRING:
         try:
             parse_cron(campaign.cron)
         except ValueError as exc:
-            errors["cron"] = f"Cron schedule {campaign.cron!r}: {exc}."
+            errors["cron"] = gettext("Cron schedule %(cron)s: %(error)s.") % {"cron": repr(campaign.cron), "error": exc}
     if schedule == Campaign.Schedule.TRIGGERED:
         if campaign.trigger_segment_id is None:
-            errors["trigger_segment"] = "A triggered campaign needs the segment whose entrants it emails."
+            errors["trigger_segment"] = gettext("A triggered campaign needs the segment whose entrants it emails.")
         if campaign.reentry == Campaign.Reentry.AFTER_DAYS and not campaign.reentry_days:
-            errors["reentry_days"] = "Re-entry 'again after N days' needs the number of days (at least 1)."
+            errors["reentry_days"] = gettext("Re-entry 'again after N days' needs the number of days (at least 1).")
     else:
         if has_segments is None:
             has_segments = campaign.pk is not None and campaign.segments.exists()
         if not has_segments:
-            errors["segments"] = "Choose at least one audience segment."
+            errors["segments"] = gettext("Choose at least one audience segment.")
     if campaign.conditions:
         try:
             to_q(campaign.conditions, "conditions")
@@ -151,7 +153,8 @@ def campaign_errors(campaign, variant_weights=None, has_segments=None):
     if variant_weights is None:
         variant_weights = list(campaign.variants.values_list("weight", flat=True)) if campaign.pk else []
     if variant_weights and sum(variant_weights) != 100:
-        errors["variants"] = f"The A/B variants' splits add up to {sum(variant_weights)}%, not 100%."
+        errors["variants"] = gettext("The A/B variants' splits add up to %(total)s%%, not 100%%.") % {
+            "total": sum(variant_weights)}
     return errors
 
 

@@ -74,6 +74,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from config.logs import log_context
 from crm.models import Client
@@ -154,8 +155,9 @@ def _launch(campaign, occurrence, *, entered_run, automatic, only_states):
         occurrence = occurrence or manual_occurrence(campaign)
         errors = campaign_errors(campaign)
         if errors:
-            raise CampaignError(f"Campaign {campaign.slug!r} cannot be launched: "
-                                + "; ".join(f"{field}: {message}" for field, message in errors.items()))
+            listed = "; ".join(f"{field}: {message}" for field, message in errors.items())
+            raise CampaignError(gettext("Campaign %(slug)s cannot be launched: %(errors)s")
+                                % {"slug": repr(campaign.slug), "errors": listed})
         version = campaign.template.current_version()
         variants = list(campaign.variants.select_related("template").order_by("pk"))
         # A variant with its own template is sent (and recorded) with that template's current version.
@@ -213,20 +215,22 @@ def refresh_statistics(created):
 
 def _check_launch_by_hand(campaign):
     if campaign.state == Campaign.State.PAUSED:
-        raise CampaignError(f"Campaign {campaign.slug!r} is paused; resume it to send what is pending.")
+        raise CampaignError(gettext("Campaign %(slug)s is paused; resume it to send what is pending.")
+                            % {"slug": repr(campaign.slug)})
     if campaign.state not in Campaign.LAUNCHABLE:
         raise CampaignError(
-            f"Campaign {campaign.slug!r} is {campaign.get_state_display()}; only a draft or scheduled campaign "
-            f"can be launched (or a sending one, to queue what is still pending).")
+            gettext("Campaign %(slug)s is %(state)s; only a draft or scheduled campaign can be launched (or a sending "
+                    "one, to queue what is still pending).")
+            % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
     if campaign.schedule == Campaign.Schedule.RECURRING and campaign.state == Campaign.State.DRAFT:
         # After a run a recurring campaign waits for its next one: launching a draft would quietly activate it.
-        raise CampaignError(f"Campaign {campaign.slug!r} is a recurring draft: use Schedule to make it active; "
-                            f"Launch then sends an extra occurrence now.")
+        raise CampaignError(gettext("Campaign %(slug)s is a recurring draft: use Schedule to make it active; Launch "
+                                    "then sends an extra occurrence now.") % {"slug": repr(campaign.slug)})
     if campaign.schedule == Campaign.Schedule.TRIGGERED:
-        segment = campaign.trigger_segment.slug if campaign.trigger_segment_id else "its trigger segment"
+        segment = repr(campaign.trigger_segment.slug if campaign.trigger_segment_id else gettext("its trigger segment"))
         raise CampaignError(
-            f"Campaign {campaign.slug!r} is triggered: it emails clients when they enter {segment!r} in the "
-            f"nightly run. Use the Schedule action to make it active.")
+            gettext("Campaign %(slug)s is triggered: it emails clients when they enter %(segment)s in the nightly run. "
+                    "Use the Schedule action to make it active.") % {"slug": repr(campaign.slug), "segment": segment})
 
 
 def queue_pending(rows):
@@ -364,9 +368,14 @@ def frequency_counts(client_ids, now=None):
     rows being sent right now by another task (their claim is committed before they go out).
     """
     since = (now or timezone.now()) - timedelta(days=settings.CRM_EMAIL_CAP_DAYS)
-    recent = Delivery.objects.filter(client_id__in=client_ids).filter(
-        Q(state=Delivery.State.SENT, sent_at__gte=since) | Q(state=Delivery.State.SENDING))
-    return dict(recent.values("client_id").annotate(n=Count("pk")).values_list("client_id", "n"))
+    counted = Q(state=Delivery.State.SENT, sent_at__gte=since) | Q(state=Delivery.State.SENDING)
+    # The states are tested in the count, not in WHERE: with only the clients there, PostgreSQL reads
+    # their rows by the client index whatever its statistics say. With the states in WHERE and the
+    # statistics of the launch (every row pending, "sent" looking rare) it took the state index and
+    # read every row the campaign had sent so far, per chunk: a cost growing with the campaign.
+    rows = (Delivery.objects.filter(client_id__in=client_ids).values("client_id")
+            .annotate(n=Count("pk", filter=counted)).values_list("client_id", "n"))
+    return {client_id: n for client_id, n in rows if n}
 
 
 def claim_chunk(chunk, claim_token, unrecorded=None):

@@ -18,8 +18,10 @@ from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.template import Context, Engine, TemplateSyntaxError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm.models import Purchase, PurchaseItem
+from loyalty.context import loyalty_contexts
 from segments.models import ClientScore
 
 from . import recommendations
@@ -54,7 +56,7 @@ def template_errors(content):
         try:
             compile_template(content.get(field) or "")
         except TemplateSyntaxError as exc:
-            errors[field] = f"Template error: {exc}"
+            errors[field] = gettext("Template error: %(error)s") % {"error": exc}
     return errors
 
 
@@ -64,7 +66,13 @@ def render_message(version, context):
     Every message gets the unsubscribe link: a footer is added when the template does not show it.
     """
     subject = " ".join(_render(version.subject, context, autoescape=False).split())
-    body = _render(version.html_body, context, autoescape=True)
+    text = _render(version.text_body, context, autoescape=False) if version.text_body.strip() else None
+    body = None
+    if text is None and (pair := pair_template_from_html(version.html_body)):
+        # An empty text body comes with the HTML from one render (see `pair_template_from_html`).
+        body, text = split_pair(pair.render(Context(context, autoescape=True))) or (None, None)
+    if body is None:
+        body = _render(version.html_body, context, autoescape=True)
     unsubscribe_url = context.get("unsubscribe_url", "")
     if unsubscribe_url and html.escape(unsubscribe_url) not in body and unsubscribe_url not in body:
         body += (f'\n<p style="font-size:12px;color:#888">'
@@ -73,11 +81,10 @@ def render_message(version, context):
         preheader = html.escape(_render(version.preheader, context, autoescape=False))
         hidden = f'<div style="display:none;max-height:0;overflow:hidden">{preheader}</div>'
         body = _insert_after_body_tag(body, hidden)
-    text = _render(version.text_body, context, autoescape=False) if version.text_body.strip() else None
     if text is None:
         # An empty text body is generated from the HTML: from a text template derived once from the
-        # HTML template where possible (rendering it costs about what rendering the subject does),
-        # else by converting this recipient's rendered HTML (several times the cost of rendering it).
+        # HTML template where possible (rendering it costs what rendering the HTML does), else by
+        # converting this recipient's rendered HTML (about the same cost).
         derived = text_template_from_html(version.html_body)
         text = _render_derived_text(derived, context) if derived else html_to_text(body)
     body = inline_css(body)
@@ -200,6 +207,113 @@ def text_template_from_html(source):
         return None
 
 
+# Both bodies from one render. Rendering the derived text template costs what rendering the HTML does
+# (the same loops, lookups and filters, run twice per message). So the HTML template is compiled once
+# more as a "pair" template: its own source with each piece only the HTML shows (markup, skipped
+# parts) between _HTML_ONLY marks, and what the text template has in its place (paragraph breaks,
+# written-out links, literal text with its spaces collapsed) between _TEXT_ONLY marks; the values and
+# tags of the visible text are there once, unmarked. One autoescaped render then gives both: without
+# the text-only pieces it is exactly the HTML the template renders, and without the HTML-only ones,
+# unescaped (an escaped value unescapes to itself), the derived text.
+_HTML_ONLY, _TEXT_ONLY = ("\x01", "\x02"), ("\x03", "\x04")  # control characters, like _LINK
+_HTML_PIECE, _TEXT_PIECE = re.compile("\x01[^\x02]*\x02"), re.compile("\x03[^\x04]*\x04")
+_TOKEN = re.compile(r"({%.*?%}|{{.*?}}|{#.*?#})")  # what Django's lexer takes as a tag or variable
+# The built-in tags that open, divide or close a block: kept unmarked so that a mark never spans one.
+_STRUCTURE = {"if", "elif", "else", "endif", "for", "empty", "endfor", "with", "endwith", "block", "endblock",
+              "comment", "endcomment"}
+# Tags that re-process their content as a whole (it would carry the marks) or keep state between renders.
+_NOT_PAIRED = re.compile(r"{%\s*(?:spaceless|filter|ifchanged|cycle|resetcycle|verbatim)\b|[\x01-\x04]")
+
+
+class _SourcePieces(_TextExtractor):
+    """The text extractor (template mode) noting where each piece of the source starts: (offset, kind,
+    index of its first text part); kind "tag" (its text: a paragraph break, a link), "text" (visible
+    text), "hidden" (text left out) or "other" (a comment, a declaration)."""
+
+    def __init__(self, source):
+        super().__init__(keep_template_tags=True)
+        self.line_starts = [0] + [match.end() for match in re.finditer("\n", source)]
+        self.pieces = [(0, "other", 0)]
+
+    def _note(self, kind):
+        line, column = self.getpos()
+        self.pieces.append((self.line_starts[line - 1] + column, kind, len(self.parts)))
+
+    def handle_starttag(self, tag, attrs):
+        self._note("tag")
+        super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        self._note("tag")
+        super().handle_endtag(tag)
+
+    def handle_data(self, data):
+        self._note("hidden" if self.skipping or self.hidden else "text")
+        super().handle_data(data)
+
+    def handle_comment(self, data):
+        self._note("other")
+
+    handle_decl = handle_pi = unknown_decl = handle_comment
+
+
+@functools.lru_cache(maxsize=256)
+def pair_template_from_html(source):
+    """The pair template of an HTML template (above), or None where the text is not derived from a text
+    template, or the template has a tag the marks cannot go around."""
+    # The text template has its tags' character references decoded and spaces collapsed: none to differ here.
+    if (text_template_from_html(source) is None or _NOT_PAIRED.search(source)
+            or re.search(r"&|\s\s|[^\S ]", "".join(_TOKEN.findall(source)))):
+        return None
+    parser = _SourcePieces(source)
+    parser.feed(source)
+    parser.close()
+    out = []
+    ends = [(start, first) for start, _, first in parser.pieces[1:]] + [(len(source), len(parser.parts))]
+    for (start, kind, first), (end, last) in zip(parser.pieces, ends):
+        for piece in _TOKEN.split(source[start:end]):
+            if _TOKEN.fullmatch(piece):  # a value or tag of the visible text, or a tag the text template keeps
+                both = kind == "text" or _is_structure(piece) or kind == "hidden" and piece.startswith("{%")
+                out.append(piece if both else _marked(_HTML_ONLY, piece))
+            elif kind != "text":
+                out.append(_marked(_HTML_ONLY, piece))
+            else:  # visible literal text: the text body has it decoded, its spaces collapsed (re-escaped here)
+                text = html.escape(re.sub(r"\s+", " ", html.unescape(piece)))
+                out.append(piece if text == piece else _marked(_HTML_ONLY, piece) + _marked(_TEXT_ONLY, text))
+        if kind == "tag":
+            for piece in _TOKEN.split("".join(parser.parts[first:last])):
+                token = _TOKEN.fullmatch(piece)
+                if token and _is_structure(piece):
+                    return None  # a block in a link's address, repeated by the text: a mark cannot go around it
+                out.append(_marked(_TEXT_ONLY, piece if token else html.escape(piece)))
+    paired = "".join(out).replace(_HTML_ONLY[1] + _HTML_ONLY[0], "").replace(_TEXT_ONLY[1] + _TEXT_ONLY[0], "")
+    if (_TEXT_PIECE.sub("", paired).replace(_HTML_ONLY[0], "").replace(_HTML_ONLY[1], "") != source
+            or re.search("[\x01-\x04]", "".join(_TOKEN.findall(paired)))):
+        return None  # the parser cut a tag or a value in two (markup inside it): no marks in there
+    try:
+        return compile_template(paired)
+    except TemplateSyntaxError:
+        return None
+
+
+def _marked(marks, piece):
+    return f"{marks[0]}{piece}{marks[1]}" if piece else ""
+
+
+def _is_structure(token):
+    words = token[2:-2].split()
+    return token.startswith("{#") or (token.startswith("{%") and bool(words) and words[0] in _STRUCTURE)
+
+
+def split_pair(output):
+    """(html, text) from a pair template's output; None when a value carried one of the marks."""
+    if any(output.count(opening) != output.count(closing) for opening, closing in (_HTML_ONLY, _TEXT_ONLY)):
+        return None
+    body = _TEXT_PIECE.sub("", output).replace(_HTML_ONLY[0], "").replace(_HTML_ONLY[1], "")
+    text = html.unescape(_HTML_PIECE.sub("", output).replace(_TEXT_ONLY[0], "").replace(_TEXT_ONLY[1], ""))
+    return body, tidy_text(text.replace(f"{_LINK}(){_LINK}", "").replace(_LINK, ""))
+
+
 def build_contexts(clients, today=None):
     """{client_id: context} for many clients in a few queries per batch, whatever its size: scores,
     last orders with their items, what each client bought (favourite category, owned products), and
@@ -235,6 +349,7 @@ def build_contexts(clients, today=None):
         })
     profiles = recommendations.profiles(ids)
     recommended = recommendations.recommend(profiles, ids)
+    loyalty = loyalty_contexts(ids, today)  # points, tier, streak, expiring points: one query
     contexts = {}
     for client in clients:
         score = {key: value for key, value in scores.get(client.pk, {}).items()
@@ -250,5 +365,6 @@ def build_contexts(clients, today=None):
             "scores": score,
             "last_orders": last,
             "recommendations": recommended[client.pk],
+            "loyalty": loyalty.get(client.pk, {}),
         }
     return contexts

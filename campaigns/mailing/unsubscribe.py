@@ -4,13 +4,14 @@ The token names the delivery and a hash of the address it went to; it is signed 
 and a salt of its own, so it cannot be forged, and a token for one address never unsubscribes another.
 """
 
+import functools
 import hashlib
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -28,12 +29,28 @@ def _address_hash(email):
 
 def make_token(delivery_id, email):
     # No timestamp: an unsubscribe link must keep working for as long as the email is kept.
-    return signing.Signer(salt=SALT).sign_object([delivery_id, _address_hash(email)])
+    return _signer(settings.SECRET_KEY).sign_object([delivery_id, _address_hash(email)])
 
 
 def unsubscribe_url(delivery_id, email):
-    path = reverse("campaigns-unsubscribe", kwargs={"token": make_token(delivery_id, email)})
-    return settings.CRM_PUBLIC_URL.rstrip("/") + path
+    before, after = _around_token(settings.CRM_PUBLIC_URL, get_urlconf() or settings.ROOT_URLCONF,
+                                  get_script_prefix())
+    return f"{before}{make_token(delivery_id, email)}{after}"
+
+
+# A campaign makes a URL per message: the signer and the URL around the token are made once (per
+# key, URL conf and prefix, which tests and requests may change) rather than per message, where
+# they cost as much as the signing itself. A token is URL-safe as it is (base64 and ":").
+@functools.lru_cache(maxsize=4)
+def _signer(secret_key):
+    return signing.Signer(key=secret_key, salt=SALT)
+
+
+@functools.lru_cache(maxsize=16)
+def _around_token(public_url, urlconf, script_prefix):
+    path = reverse("campaigns-unsubscribe", urlconf=urlconf, kwargs={"token": "-"})
+    before, after = path.rsplit("/-/", 1)
+    return f"{public_url.rstrip('/')}{before}/", f"/{after}"
 
 
 def delivery_for_token(token):

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm import parsing
 from crm.models import Activity, Client, Purchase, PurchaseItem, SurveyAnswer
@@ -298,7 +299,7 @@ class PurchaseItems(Kind):
         return [
             (
                 "NOT EXISTS (SELECT 1 FROM crm_purchase p WHERE p.external_id = st.order_id)",
-                "order_id: no order with this id (import the purchases first)",
+                "order_id: " + _("no order with this id (import the purchases first)"),
             )
         ]
 
@@ -354,7 +355,7 @@ _SURVEY_KINDS = SurveyAnswer.Kind.values
 
 def _survey_kind(raw, row):
     if not raw.strip():
-        raise ValueError("required, but empty")
+        raise ValueError(_("required, but empty"))
     return parsing.choice(raw, _SURVEY_KINDS, "")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm import csvsafe
 from crm.models import ImportRun
@@ -40,17 +41,18 @@ class ImportReport:
     rejected_messages: int = 0  # all problems found, of which `errors` holds the first ones
 
     def summary(self):
-        parts = [f"read {self.read}", f"created {self.created}", f"updated {self.updated}",
-                 f"unchanged {self.unchanged}", f"rejected {self.rejected}"]
+        parts = [_("read %(n)d") % {"n": self.read}, _("created %(n)d") % {"n": self.created},
+                 _("updated %(n)d") % {"n": self.updated}, _("unchanged %(n)d") % {"n": self.unchanged},
+                 _("rejected %(n)d") % {"n": self.rejected}]
         if self.clients_created:
-            parts.append(f"new bare clients {self.clients_created}")
+            parts.append(_("new bare clients %(n)d") % {"n": self.clients_created})
         return f"{self.file}: " + ", ".join(parts)
 
     def error_lines(self):
         lines = list(self.errors)
         hidden = self.rejected_messages - len(self.errors)
         if hidden > 0:
-            lines.append(f"... and {hidden} more errors")
+            lines.append(_("... and %(n)d more errors") % {"n": hidden})
         return lines
 
 
@@ -112,13 +114,14 @@ def _check_header(spec, header, name):
     seen = set()
     repeated = sorted({h for h in header if h in seen or seen.add(h)})
     if repeated:
-        problems.append(f"repeated column(s): {', '.join(repeated)}")
+        problems.append(_("repeated column(s): %(columns)s") % {"columns": ", ".join(repeated)})
     unknown = [h for h in header if h not in known]
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown) or '(empty name)'}; known: {', '.join(known)}")
+        problems.append(_("unknown column(s): %(columns)s; known: %(known)s")
+                        % {"columns": ", ".join(unknown) or _("(empty name)"), "known": ", ".join(known)})
     missing = [c for c in spec.required() if c not in header]
     if missing:
-        problems.append(f"missing required column(s): {', '.join(missing)}")
+        problems.append(_("missing required column(s): %(columns)s") % {"columns": ", ".join(missing)})
     if problems:
         raise ImportFileError(f"{name}:1: " + "; ".join(problems))
     return header
@@ -259,7 +262,8 @@ class _BatchParser:
     def _by_row(self, line, cells):
         """(problems, values to stage) for one row; every problem of the row is listed."""
         if len(cells) != self.width:
-            return [("row", f"expected {self.width} cells as in the header, found {len(cells)}")], None
+            return [("row", _("expected %(width)d cells as in the header, found %(found)d")
+                     % {"width": self.width, "found": len(cells)})], None
         row = dict(zip(self.present, cells))
         values = [line]
         problems = []

@@ -9,6 +9,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from .errors import ImportFileError
 
 # Huge cells are refused per row by the column parsers; this only keeps one cell from eating memory.
@@ -22,7 +24,7 @@ def opened(path):
     file can be read twice: once to import, once more to copy rejected rows out."""
     if str(path) != "-":
         if not Path(path).is_file():
-            raise ImportFileError(f"{path}: no such file")
+            raise ImportFileError(f"{path}: " + _("no such file"))
         yield str(path), Path(path)
         return
     with tempfile.NamedTemporaryFile(prefix="crm-stdin-", suffix=".csv") as spool:
@@ -60,8 +62,8 @@ def _refuse_nul(block, before, name):
         return
     for number, raw in enumerate(block, start=before + 1):
         if b"\x00" in raw:
-            raise ImportFileError(f"{name}:{number}: contains a NUL byte (position {raw.index(0) + 1}): "
-                                  "not a text CSV file")
+            raise ImportFileError(f"{name}:{number}: " + _("contains a NUL byte (position %(position)d): not a "
+                                                            "text CSV file") % {"position": raw.index(0) + 1})
 
 
 def _without_bom(first_line):
@@ -76,11 +78,12 @@ def _decoded_one_by_one(block, before, decoder, name):
             hint = ""
             try:
                 raw.decode("cp1251")
-                hint = " It looks like Windows-1251: save the file as UTF-8."
+                hint = " " + _("It looks like Windows-1251: save the file as UTF-8.")
             except UnicodeDecodeError:
                 pass
             raise ImportFileError(
-                f"{name}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at position {exc.start + 1}).{hint}"
+                f"{name}:{number}: " + _("not UTF-8 text (byte 0x%(byte)02x at position %(position)d).")
+                % {"byte": raw[exc.start], "position": exc.start + 1} + hint
             ) from None
         yield _without_bom(line) if number == 1 else line
 
@@ -104,7 +107,7 @@ class CsvSource:
             first = next(lines)
         except StopIteration:
             self.close()
-            raise ImportFileError(f"{name}: the file is empty; a header row is required") from None
+            raise ImportFileError(f"{name}: " + _("the file is empty; a header row is required")) from None
         self.delimiter = _delimiter(first)
 
         self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=True)
@@ -112,10 +115,11 @@ class CsvSource:
             self.header = [cell.strip().lower() for cell in next(self._reader)]
         except csv.Error as exc:
             self.close()
-            raise ImportFileError(f"{name}:1: the header row is not valid CSV ({exc})") from None
+            raise ImportFileError(f"{name}:1: " + _("the header row is not valid CSV (%(reason)s)")
+                                  % {"reason": exc}) from None
         if not any(self.header):
             self.close()
-            raise ImportFileError(f"{name}:1: the header row is empty")
+            raise ImportFileError(f"{name}:1: " + _("the header row is empty"))
 
     def __iter__(self):
         reader = self._reader
@@ -125,7 +129,8 @@ class CsvSource:
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise ImportFileError(f"{self.name}:{reader.line_num}: not valid CSV ({exc})") from None
+                raise ImportFileError(f"{self.name}:{reader.line_num}: " + _("not valid CSV (%(reason)s)")
+                                      % {"reason": exc}) from None
             if not cells or cells == [""]:
                 continue  # blank line
             yield reader.line_num, cells
@@ -146,7 +151,8 @@ class CsvSource:
                     yield lines, rows
                     lines, rows = [], []
         except csv.Error as exc:
-            failure = ImportFileError(f"{self.name}:{reader.line_num}: not valid CSV ({exc})")
+            failure = ImportFileError(f"{self.name}:{reader.line_num}: " + _("not valid CSV (%(reason)s)")
+                                      % {"reason": exc})
         except ImportFileError as exc:
             failure = exc
         if rows:

@@ -9,6 +9,7 @@ import hashlib
 from contextlib import contextmanager
 
 from django.db import connection
+from django.utils.translation import gettext
 
 STAGE = "crm_import_stage"  # the prefix of the stage tables' names
 # Below this many rows the planner's estimate from the table's size is good enough: ANALYZE (a sample
@@ -116,7 +117,7 @@ def reject_duplicates(stage, key, label):
             f"UPDATE {stage} SET error = %s || d.first_line "
             f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {stage} GROUP BY {cols} HAVING COUNT(*) > 1) d "
             f"WHERE {match} AND {stage}.line <> d.first_line",
-            [f"{label}: duplicate of line "],
+            [f"{label}: " + gettext("duplicate of line ")],
         )
         return cursor.rowcount
 

@@ -40,6 +40,7 @@ def columns():
         "days_since_activity": np.array([2.0, NAN]),
         "engagement_score": np.array([55.5, 0.0]),
         "engagement_band": np.array(["medium", "low"], dtype=object),
+        "tier": np.array(["gold", ""], dtype=object),
     }
 
 

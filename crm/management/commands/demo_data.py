@@ -35,3 +35,11 @@ class Command(BaseCommand):
         from campaigns.mailing.demo import create_demo_campaigns  # the demo's email campaigns (nothing sent)
 
         self.stdout.write("Email campaigns (scheduled, nothing sent yet): " + ", ".join(create_demo_campaigns()))
+        self._loyalty()
+
+    def _loyalty(self):
+        from loyalty.demo import create_demo_programme  # point rules and tiers (the first night grants)
+
+        created = create_demo_programme()
+        if created:
+            self.stdout.write("Loyalty programme: " + ", ".join(created))

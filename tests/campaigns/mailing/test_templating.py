@@ -1,5 +1,6 @@
 import datetime as dt
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,7 +17,9 @@ from campaigns.mailing.templating import (
     compile_template,
     html_to_text,
     inline_css,
+    pair_template_from_html,
     render_message,
+    split_pair,
     text_template_from_html,
 )
 from crm.models import Purchase, PurchaseItem
@@ -258,19 +261,55 @@ LOOPY = """<html><head>{% if campaign.name %}<title>{{ campaign.name }}</title>{
 <p>{{ client.city|upper }} &middot; <a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>"""
 
 
-@pytest.mark.parametrize("context", [
+LOOPY_CONTEXTS = [
     {"client": {"first_name": "<Ann & Bob>", "city": "Kazan"}, "campaign": {"name": "Spring"},
      "last_orders": [{"external_id": "o1", "amount": Decimal("10.50")}, {"external_id": "o2", "amount": 3}],
      "recommendations": [{"sku": "a b", "name": "Mug <XL>"}, {"sku": "c", "name": "Pen"}],
      "unsubscribe_url": "https://x.test/u/a:b/?q=1&r=2"},
     {"client": {}, "campaign": {}, "last_orders": [], "recommendations": [], "unsubscribe_url": ""},
-])
+    {"client": {"first_name": "Ann \t Lee &amp; co", "city": "a  &copy; b"}, "campaign": {"name": "<i>"},
+     "last_orders": [], "recommendations": [{"sku": "&", "name": "\"Quoted\" 'name'"}], "unsubscribe_url": "&<>"},
+]
+
+
+@pytest.mark.parametrize("context", LOOPY_CONTEXTS)
 def test_it_derives_the_text_template_once_with_the_same_text_as_converting_each_message(context):
     derived = text_template_from_html(LOOPY)
 
     assert derived is not None
     expected = html_to_text(compile_template(LOOPY).render(Context(context)))
     assert _render_derived_text(derived, context) == expected
+
+
+@pytest.mark.parametrize("context", LOOPY_CONTEXTS)
+def test_it_renders_the_html_and_its_derived_text_in_one_pass(context):
+    pair = pair_template_from_html(LOOPY)
+
+    assert pair is not None
+    assert split_pair(pair.render(Context(context))) == (
+        compile_template(LOOPY).render(Context(context)),
+        _render_derived_text(text_template_from_html(LOOPY), context))
+
+
+def test_it_renders_the_two_bodies_apart_when_a_value_carries_one_of_the_marks():
+    context = {**LOOPY_CONTEXTS[1], "client": {"first_name": "Ann\x02"}}
+    version = SimpleNamespace(subject="Hi", preheader="", html_body=LOOPY, text_body="")
+
+    subject, html, text = render_message(version, context)
+
+    assert split_pair(pair_template_from_html(LOOPY).render(Context(context))) is None
+    assert "Hi Ann\x02 &amp; co" in html
+    assert text.startswith("Hi Ann\x02 & co\n")
+
+
+@pytest.mark.parametrize("source", [
+    "{% spaceless %}<p> {{ x }} </p>{% endspaceless %}", "<p>{% filter upper %}{{ x }}{% endfilter %}</p>",
+    '<p>{{ x|default:"Tom &amp; Jerry" }}</p>', '<a href="{% if x %}/a{% else %}/b{% endif %}">x</a>',
+    "<p>{{ x|default:'<b>' }}</p>",
+])
+def test_it_renders_the_two_bodies_apart_for_a_template_it_cannot_mark(source):
+    assert text_template_from_html(source) is not None
+    assert pair_template_from_html(source) is None
 
 
 @pytest.mark.parametrize("source", [

@@ -1,6 +1,7 @@
 import pytest
 from django.core import signing
 from django.test import Client as Browser
+from django.urls import set_script_prefix
 
 from campaigns.mailing.models import Delivery, Suppression
 from campaigns.mailing.sending import launch_campaign
@@ -69,3 +70,23 @@ def test_it_rejects_a_forged_or_altered_token(browser, delivery):
 
     assert not Suppression.objects.exists()
     assert Delivery.objects.filter(client__unsubscribed_at__isnull=False).count() == 0
+
+
+def test_the_link_follows_the_public_address_and_the_sites_script_prefix(browser, delivery, settings):
+    settings.CRM_PUBLIC_URL = "https://mail.example.org/"
+    set_script_prefix("/crm/")
+    try:
+        url = unsubscribe_url(delivery.pk, delivery.email)
+    finally:
+        set_script_prefix("/")
+
+    assert url == f"https://mail.example.org/crm/u/{make_token(delivery.pk, delivery.email)}/"
+    assert browser.get(url.removeprefix("https://mail.example.org/crm")).status_code == 200
+
+
+def test_a_link_made_after_the_secret_key_changed_is_signed_with_the_new_key(browser, delivery, settings):
+    before = path_of(delivery)
+    settings.SECRET_KEY = f"rotated-{settings.SECRET_KEY}"
+
+    assert path_of(delivery) != before
+    assert browser.get(path_of(delivery)).status_code == 200

@@ -1,0 +1,128 @@
+"""Analytics in the admin: the dashboards (Analytics → Dashboards) and marketing spend.
+
+The dashboard pages are views of DashboardAdmin (a model without a table): seeing them needs the
+permission analytics.view_dashboard and staff status. They read the newest snapshot (precompute.py)
+and never the big tables.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from . import reports
+from .models import Dashboard, MarketingSpend, Snapshot
+from .spend_import import import_spend
+
+
+@admin.register(Dashboard)
+class DashboardAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        def page(name):
+            return self.admin_site.admin_view(lambda request: self.page_view(request, name))
+
+        return [
+            path("", page("overview"), name="analytics_dashboard_changelist"),
+            path("retention/", page("retention"), name="analytics_retention"),
+            path("ltv/", page("ltv"), name="analytics_ltv"),
+            path("surveys/", page("surveys"), name="analytics_surveys"),
+            path("campaigns/", page("campaigns"), name="analytics_campaigns"),
+            path("csv/<slug:key>/", self.admin_site.admin_view(self.csv_view), name="analytics_csv"),
+        ]
+
+    def _check(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+
+    def page_view(self, request, name):
+        self._check(request)
+        title, functions = reports.PAGES[name]
+        snapshot = Snapshot.objects.latest_one()
+        context = {**self.admin_site.each_context(request), "title": title, "opts": Dashboard._meta,
+                   "snapshot": snapshot, "page": name,
+                   "tabs": [(key, t, reverse(TAB_URLS[key])) for key, (t, _f) in reports.PAGES.items()]}
+        if snapshot:
+            period = reports.choose_period(snapshot.data, request.GET.get("from"), request.GET.get("to"))
+            report = reports.Report(snapshot, period)
+            query = f"?from={report.months[0]}&to={report.months[-1]}"
+            charts = [function(report) for function in functions]
+            context.update(
+                period=period, report=report, months=snapshot.data["months"], query=query,
+                period_from=report.months[0], period_to=report.months[-1],
+                kpis=report.kpis() if name == "overview" else None,
+                definitions=report.definitions() if name == "overview" else None,
+                charts=[{"chart": c, "table": c.table(), "data": c.chart_data(), "script_id": f"chart-data-{c.key}",
+                         "csv": reverse("admin:analytics_csv", args=[c.key]) + query} for c in charts])
+        return render(request, "admin/analytics/dashboard.html", context)
+
+    def csv_view(self, request, key):
+        self._check(request)
+        function = reports.CSV_CHARTS.get(key)
+        snapshot = Snapshot.objects.latest_one()
+        if function is None or snapshot is None:
+            raise Http404
+        period = reports.choose_period(snapshot.data, request.GET.get("from"), request.GET.get("to"))
+        chart = function(reports.Report(snapshot, period))
+        response = HttpResponse(chart.csv(), content_type="text/csv; charset=utf-8")
+        months = snapshot.data["months"]
+        response["Content-Disposition"] = (f'attachment; filename="{key}-{months[period.first]}-'
+                                           f'{months[period.last]}.csv"')
+        return response
+
+
+TAB_URLS = {"overview": "admin:analytics_dashboard_changelist", "retention": "admin:analytics_retention",
+            "ltv": "admin:analytics_ltv", "surveys": "admin:analytics_surveys",
+            "campaigns": "admin:analytics_campaigns"}
+
+
+class SpendImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"), help_text=_("Columns: channel, month (YYYY-MM), amount."))
+
+
+@admin.register(MarketingSpend)
+class MarketingSpendAdmin(admin.ModelAdmin):
+    list_display = ("month_label", "channel", "amount", "note", "updated_at")
+    list_filter = ("channel",)
+    search_fields = ("channel",)
+    date_hierarchy = "month"
+    change_list_template = "admin/analytics/marketingspend/change_list.html"
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_label(self, obj):
+        return f"{obj.month:%Y-%m}"
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="analytics_marketingspend_import"),
+                *super().get_urls()]
+
+    def import_view(self, request):
+        if not (self.has_add_permission(request) and self.has_change_permission(request)):
+            raise PermissionDenied
+        form = SpendImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            report = import_spend(upload.name, upload.read())
+            if report.ok:
+                messages.success(request, _("%(file)s: %(created)d added, %(updated)d updated, %(unchanged)d "
+                                            "unchanged.") % {"file": report.file, "created": report.created,
+                                                             "updated": report.updated,
+                                                             "unchanged": report.unchanged})
+                return redirect("admin:analytics_marketingspend_changelist")
+            errors = report.errors
+        context = {**self.admin_site.each_context(request), "title": _("Import marketing spend"),
+                   "opts": MarketingSpend._meta, "form": form, "errors": errors[:50],
+                   "more_errors": max(0, len(errors) - 50)}
+        return render(request, "admin/analytics/marketingspend/import.html", context)

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from segments.models import ScoringRun
+
+from ...precompute import build_snapshot
+
+
+class Command(BaseCommand):
+    help = ("Compute the analytics dashboards' snapshot of the current nightly run now "
+            "(it is computed after every successful run anyway).")
+
+    def handle(self, *args, **options):
+        run = ScoringRun.objects.current()
+        if run is None:
+            raise CommandError("No scoring run has succeeded yet: run `manage.py rebuild_segments` first.")
+        snapshot = build_snapshot(run)
+        self.stdout.write(f"snapshot of the run as of {run.as_of} computed in {snapshot.seconds:.1f} s")

@@ -1,0 +1,72 @@
+"""The roles a shop's staff work in: three groups and which permissions each holds.
+
+Created by a data migration (crm/migrations/0006_roles.py) and kept there as the starting point;
+an administrator may change a group in the admin afterwards. What a role may do is decided here by
+a rule on (app, model, action) rather than a list of permission rows, so a model added later falls
+in the right place when the groups are synced again (`manage.py sync_roles`).
+
+- Administrator: everything, including downloads of personal data and user management.
+- Marketing manager: works on campaigns, templates, segments, audiences, spend and loyalty rules;
+  reads clients and scores; no download of personal data (audience files, client exports, score
+  files) and no erasure.
+- Analyst: reads everything of the shop, the dashboards, and exports the score file.
+
+Users also need "staff status" to enter the admin; a group does not give it.
+"""
+
+ADMINISTRATOR = "Administrator"
+MARKETING_MANAGER = "Marketing manager"
+ANALYST = "Analyst"
+
+# The shop's own apps: what the two working roles may read.
+SHOP_APPS = {"crm", "segments", "campaigns", "analytics", "loyalty"}
+# Kept from both working roles: the personal-data audit log and the API's tokens (administration).
+NOT_READ = {("crm", "auditlog"), ("api", "apitoken")}
+# Personal data leaving the system: separate permissions that only the administrator holds by default.
+PERSONAL_DATA = {("crm", "export_client_data"), ("crm", "erase_client"), ("campaigns", "download_audience"),
+                 ("segments", "export_scores")}
+# What a marketing manager edits (add, change, delete): the models the team works on.
+MANAGER_EDITS = {
+    ("campaigns", "campaign"), ("campaigns", "campaignvariant"), ("campaigns", "emailtemplate"),
+    ("campaigns", "audiencesync"), ("campaigns", "audienceexport"), ("campaigns", "suppression"),
+    ("segments", "segment"), ("analytics", "marketingspend"),
+    ("loyalty", "pointrule"), ("loyalty", "tier"), ("loyalty", "pointsentry"),
+}
+# Extra actions beyond reading: the manager may start a scoring run; both see the dashboards;
+# the analyst exports scores.
+MANAGER_EXTRA = {("segments", "add_scoringrun"), ("analytics", "view_dashboard")}
+ANALYST_EXTRA = {("analytics", "view_dashboard"), ("segments", "export_scores")}
+
+
+def _reads(app_label, model, codename):
+    return app_label in SHOP_APPS and (app_label, model) not in NOT_READ and codename == f"view_{model}"
+
+
+def holds(role, app_label, model, codename):
+    """Whether `role` holds the permission `app_label.codename` of `model`."""
+    if role == ADMINISTRATOR:
+        return True
+    if (app_label, codename) in PERSONAL_DATA and (role, app_label, codename) != (ANALYST, "segments",
+                                                                                   "export_scores"):
+        return False
+    if role == MARKETING_MANAGER:
+        edits = (app_label, model) in MANAGER_EDITS and codename.split("_", 1)[0] in {"add", "change", "delete"}
+        return edits or (app_label, codename) in MANAGER_EXTRA or _reads(app_label, model, codename)
+    if role == ANALYST:
+        return (app_label, codename) in ANALYST_EXTRA or _reads(app_label, model, codename)
+    raise ValueError(f"unknown role {role!r}")
+
+
+ROLES = (ADMINISTRATOR, MARKETING_MANAGER, ANALYST)
+
+
+def sync(apps):
+    """Create the three groups and give each exactly the permissions `holds` says; `apps` is a
+    migration's app registry or django.apps.apps (the permissions must exist already)."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    permissions = list(Permission.objects.select_related("content_type"))
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set([p for p in permissions
+                               if holds(role, p.content_type.app_label, p.content_type.model, p.codename)])

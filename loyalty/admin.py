@@ -1,0 +1,132 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from segments.models import Segment
+
+from . import analytics, ledger
+from .granting import REFUND_REASON
+from .models import PointRule, PointsEntry, Tier
+
+
+@admin.register(PointRule)
+class PointRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "source", "activity_kind", "basis", "points", "daily_cap", "weekly_cap",
+                    "expires_after_days", "streak_days", "starts_on", "is_active")
+    list_filter = ("source", "is_active")
+    list_editable = ("is_active",)
+    fieldsets = (
+        (None, {"fields": ("name", "source", "activity_kind", "points", "is_active", "starts_on")}),
+        (_("Orders"), {"fields": ("basis", "amount_unit")}),
+        (_("Streak bonus"), {"fields": ("streak_days",)}),
+        (_("Caps and expiry"), {"fields": ("daily_cap", "weekly_cap", "expires_after_days")}),
+    )
+
+
+class TierForm(forms.ModelForm):
+    class Meta:
+        model = Tier
+        fields = ("name", "slug", "rank", "min_points", "min_active_days", "window_days")
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        taken = Segment.objects.filter(slug=f"tier-{slug}").exclude(kind=Segment.Kind.TIER).first()
+        if taken:
+            raise ValidationError(_("The segment tier-%(slug)s exists already and is not a tier's: choose another "
+                                    "slug."), params={"slug": slug})
+        return slug
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    form = TierForm
+    list_display = ("name", "rank", "slug", "min_points", "min_active_days", "window_days")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class EntryForm(forms.ModelForm):
+    """Spending and manual adjustments: the only rows people add by hand."""
+
+    kind = forms.ChoiceField(label=_("kind"), choices=[(PointsEntry.Kind.ADJUSTED, _("adjusted by hand")),
+                                                      (PointsEntry.Kind.SPENT, _("spent"))])
+    points = forms.IntegerField(label=_("points"), help_text=_(
+        "Adjusted: positive adds, negative takes away. Spent: the number of points spent (positive)."))
+
+    class Meta:
+        model = PointsEntry
+        fields = ("client", "kind", "points", "reason")
+
+    def clean(self):
+        data = super().clean()
+        kind, points, client = data.get("kind"), data.get("points"), data.get("client")
+        if kind == PointsEntry.Kind.ADJUSTED:
+            ledger.check_adjustment(points, data.get("reason"))
+        elif kind == PointsEntry.Kind.SPENT and client is not None:
+            ledger.check_spend(client, points)
+        return data
+
+    def _post_clean(self):
+        if self.cleaned_data.get("kind") == PointsEntry.Kind.SPENT and self.cleaned_data.get("points"):
+            self.cleaned_data["points"] = -self.cleaned_data["points"]
+        super()._post_clean()
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    """The ledger: read by everyone allowed to; rows are only ever added (spent, adjusted)."""
+
+    form = EntryForm
+    list_display = ("day", "client", "kind", "points", "rule", "source_shown", "reason_shown", "expires_on",
+                    "created_by")
+    list_filter = ("kind", "rule")
+    search_fields = ("client__external_id",)
+    raw_id_fields = ("client",)
+    date_hierarchy = "day"
+    list_select_related = ("client", "rule", "created_by")
+    show_full_result_count = False
+
+    @admin.display(description=_("source"))
+    def source_shown(self, obj):
+        return obj.source_shown
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj):
+        return gettext(obj.reason) if obj.reason == REFUND_REASON else obj.reason
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("client", "kind", "points", "reason")
+        return ("client", "kind", "points", "day", "expires_on", "rule", "source_shown", "reference", "reason",
+                "created_at", "created_by")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else ()
+
+    def has_change_permission(self, request, obj=None):
+        return False if obj is not None else super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.day = obj.day or timezone.localdate()
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        return [path("analytics/", self.admin_site.admin_view(self.analytics_view), name="loyalty_analytics"),
+                *super().get_urls()]
+
+    def analytics_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        names, sizes = analytics.tier_sizes()
+        context = {**self.admin_site.each_context(request), "title": gettext("Loyalty: points and tiers"),
+                   "months": analytics.points_by_month(), "tier_names": names, "tier_sizes": sizes,
+                   "by_tier": analytics.value_by_tier()}
+        return render(request, "admin/loyalty/analytics.html", context)
