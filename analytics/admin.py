@@ -53,6 +53,8 @@ class DashboardAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": title, "opts": Dashboard._meta,
                    "snapshot": snapshot, "page": name,
                    "tabs": [(key, t, reverse(TAB_URLS[key])) for key, (t, _f) in reports.PAGES.items()]}
+        if request.user.has_perm("loyalty.view_pointsentry"):  # retention and LTV by tier, beside these pages
+            context["tabs"].append(("loyalty", _("Loyalty tiers"), reverse("admin:loyalty_analytics")))
         if snapshot:
             period = reports.choose_period(snapshot.data, request.GET.get("from"), request.GET.get("to"))
             report = reports.Report(snapshot, period)

@@ -8,6 +8,8 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.context import loyalty_contexts
+
 from . import privacy
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
@@ -35,7 +37,7 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
     list_filter = ("email_consent", "ads_consent", "country", "acquisition_channel")
     ordering = ("-id",)
     readonly_fields = ("created_at", "updated_at", "email_consent_at", "email_consent_source", "erased_at",
-                       "recent_purchases", "recent_activity")
+                       "recent_purchases", "recent_activity", "loyalty")
     actions = ["export_personal_data", "erase_personal_data"]
     fieldsets = (
         (None, {"fields": ("external_id", ("first_name", "last_name"), ("email", "phone"),
@@ -44,6 +46,7 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
         (_("Consent"), {"fields": (("email_consent", "email_consent_at", "email_consent_source"),
                                    "ads_consent", "unsubscribed_at", "erased_at")}),
         (_("History"), {"fields": ("recent_purchases", "recent_activity", ("created_at", "updated_at"))}),
+        (_("Loyalty"), {"fields": ("loyalty",)}),
     )
 
     # Personal data (crm/privacy.py): each action has a permission of its own and is recorded in the audit log.
@@ -109,6 +112,19 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
             ((a.occurred_at.strftime("%Y-%m-%d %H:%M"), a.kind, a.properties or "") for a in rows),
         )
         return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all activity"))
+
+    @admin.display(description=_("points and tier"))
+    def loyalty(self, obj):
+        values = loyalty_contexts([obj.pk]).get(obj.pk, {})  # what email templates see as {{ loyalty }}
+        link = reverse("admin:loyalty_pointsentry_changelist") + f"?q={obj.external_id}"
+        facts = [gettext("%(points)d points") % {"points": values.get("points", 0)},
+                 gettext("tier: %(tier)s") % {"tier": values.get("tier", "-")}]
+        if values.get("streak_days"):
+            facts.append(gettext("streak: %(days)d days") % {"days": values["streak_days"]})
+        if values.get("expiring_points"):
+            facts.append(gettext("%(points)d points expire from %(day)s")
+                         % {"points": values["expiring_points"], "day": values["expiring_on"]})
+        return format_html("{} · <a href='{}'>{}</a>", " · ".join(facts), link, _("points ledger"))
 
 
 class PurchaseItemInline(admin.TabularInline):

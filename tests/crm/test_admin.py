@@ -6,6 +6,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from crm.models import Activity, Client, Purchase
+from loyalty.ledger import adjust
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,14 @@ def test_the_client_page_shows_their_purchases_and_activity(admin_client, shop):
     page = response.content.decode()
     assert "o3" in page and "o33" in page and "o63" in page and "o4<" not in page
     assert "login" in page
+
+
+def test_the_client_page_shows_their_points_with_a_link_to_the_ledger(admin_client, shop):
+    adjust(shop[3], 120, "welcome gift")
+    adjust(shop[3], -20, "correction")
+    page = admin_client.get(reverse("admin:crm_client_change", args=[shop[3].pk])).content.decode()
+    assert "100 points" in page and "tier: -" in page
+    assert reverse("admin:loyalty_pointsentry_changelist") + "?q=c3" in page
 
 
 def test_it_imports_an_uploaded_file_with_the_same_report(admin_client, shop):

@@ -85,6 +85,7 @@ def test_it_gives_an_analyst_read_only_pages_and_the_score_file(login, export):
     assert status(analyst, "admin:segments_segment_add") == 403
     assert status(analyst, "admin:segments_dashboard") == 200
     assert status(analyst, "admin:analytics_retention") == 200
+    assert status(analyst, "admin:loyalty_analytics") == 200  # linked from the dashboards' tabs
     assert status(analyst, "admin:loyalty_pointrule_changelist") == 200
     assert status(analyst, "admin:loyalty_pointrule_add") == 403
     assert status(analyst, "admin:loyalty_pointsentry_add") == 403
