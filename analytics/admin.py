@@ -13,21 +13,15 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_readonly import ReadOnlyAdmin
+
 from . import reports
 from .models import Dashboard, MarketingSpend, Snapshot
 from .spend_import import import_spend
 
 
 @admin.register(Dashboard)
-class DashboardAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class DashboardAdmin(ReadOnlyAdmin):  # no rows: the dashboards' pages hang on it
 
     def get_urls(self):
         def page(name):

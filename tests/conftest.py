@@ -1,4 +1,7 @@
+import datetime as dt
+import itertools
 import os
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -41,3 +44,32 @@ def run_command_output(capsys):
         return capsys.readouterr().out
 
     return run
+
+
+@pytest.fixture
+def buy(db):
+    """buy("c1", "2026-01-10", 100) records an order at noon UTC that day (creating the client when new)."""
+    from crm.models import Client, Purchase
+
+    counter = itertools.count(1)
+
+    def make(client_id, day, amount=100, status="completed"):
+        client, _ = Client.objects.get_or_create(external_id=client_id)
+        at = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(hours=12)
+        return Purchase.objects.create(external_id=f"{client_id}-{next(counter)}", client=client, purchased_at=at,
+                                       amount=Decimal(amount), status=status)
+
+    return make
+
+
+@pytest.fixture
+def tasks_in_process():
+    """Celery tasks run in-process, in the PostgreSQL + Redis pass too (what a nightly run queues:
+    triggered campaigns, the analytics snapshot). Not propagating errors lets an eager task retry
+    itself, as on a worker."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before

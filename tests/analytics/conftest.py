@@ -71,11 +71,5 @@ def staff_without_permission(db):
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery():
-    """Tasks in-process even in the Redis pass: the snapshot task runs when a run succeeds."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+def _tasks_in_process(tasks_in_process):
+    """What a nightly run queues (triggered campaigns, the analytics snapshot) runs in-process."""

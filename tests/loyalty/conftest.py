@@ -1,10 +1,8 @@
 import datetime as dt
-import itertools
-from decimal import Decimal
 
 import pytest
 
-from crm.models import Activity, Client, Purchase
+from crm.models import Activity, Client
 from loyalty.granting import cut_of, expire, grant
 from loyalty.models import PointRule, PointsEntry
 
@@ -21,18 +19,6 @@ def act(db):
 
     return make
 
-
-@pytest.fixture
-def buy(db):
-    counter = itertools.count(1)
-
-    def make(client_id, day, amount=100, status="completed"):
-        client, _ = Client.objects.get_or_create(external_id=client_id)
-        at = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) + dt.timedelta(hours=12)
-        return Purchase.objects.create(external_id=f"{client_id}-{next(counter)}", client=client, purchased_at=at,
-                                       amount=Decimal(amount), status=status)
-
-    return make
 
 
 @pytest.fixture
@@ -71,11 +57,5 @@ def earned_by_day(client_id):
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery():
-    """Tasks queued by a nightly run (triggered campaigns) run in-process, in the Redis pass too."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+def _tasks_in_process(tasks_in_process):
+    """What a nightly run queues (triggered campaigns, the analytics snapshot) runs in-process."""
