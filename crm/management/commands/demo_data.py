@@ -23,23 +23,24 @@ class Command(BaseCommand):
         if Client.objects.exists():
             if if_empty:
                 self.stdout.write("The database has clients already; demo data left as it is.")
-                self._campaigns()  # a demo database from before the campaigns gets them (nothing else changes)
+                self._extras()  # a demo database from before these features gets them (nothing else changes)
                 return
             raise CommandError("The database has clients already; demo data goes into an empty database.")
         end = end_date or timezone.localdate() - dt.timedelta(days=1)
         counts = demo.build(clients, seed, end, progress=lambda text: self.stderr.write(text))
         self.stdout.write("Demo shop: {} clients, {} purchases, {} items, {} activity events.".format(*counts))
-        self._campaigns()
+        self._extras()
 
-    def _campaigns(self):
+    def _extras(self):
+        """What the other apps add to the demo shop; each adds nothing where it has been added before."""
+        from analytics.demo import fill  # survey answers and marketing spend, for the dashboards
         from campaigns.mailing.demo import create_demo_campaigns  # the demo's email campaigns (nothing sent)
-
-        self.stdout.write("Email campaigns (scheduled, nothing sent yet): " + ", ".join(create_demo_campaigns()))
-        self._loyalty()
-
-    def _loyalty(self):
         from loyalty.demo import create_demo_programme  # point rules and tiers (the first night grants)
 
+        self.stdout.write("Email campaigns (scheduled, nothing sent yet): " + ", ".join(create_demo_campaigns()))
         created = create_demo_programme()
         if created:
             self.stdout.write("Loyalty programme: " + ", ".join(created))
+        made = fill()
+        if any(made.values()):
+            self.stdout.write("Surveys and marketing spend: {answers} answers, {spend} channel-months.".format(**made))

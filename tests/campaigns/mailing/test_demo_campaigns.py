@@ -35,3 +35,4 @@ def test_demo_data_creates_the_campaigns_also_into_an_older_demo_database(db, ru
 
     assert "demo data left as it is" in out and Campaign.objects.count() == 3
     assert not Delivery.objects.exists()
+
