@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin_readonly import ReadOnlyAdmin
+from crm.money import format_money
 
 from . import reports
 from .models import Dashboard, MarketingSpend, Snapshot
@@ -89,7 +90,7 @@ class SpendImportForm(forms.Form):
 
 @admin.register(MarketingSpend)
 class MarketingSpendAdmin(admin.ModelAdmin):
-    list_display = ("month_label", "channel", "amount", "note", "updated_at")
+    list_display = ("month_label", "channel", "amount_shown", "note", "updated_at")
     list_filter = ("channel",)
     search_fields = ("channel",)
     date_hierarchy = "month"
@@ -98,6 +99,10 @@ class MarketingSpendAdmin(admin.ModelAdmin):
     @admin.display(description=_("month"), ordering="month")
     def month_label(self, obj):
         return f"{obj.month:%Y-%m}"
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_shown(self, obj):
+        return format_money(obj.amount)  # in the shop's currency, as the user's language writes it
 
     def get_urls(self):
         return [path("import/", self.admin_site.admin_view(self.import_view), name="analytics_marketingspend_import"),

@@ -33,7 +33,7 @@ class Column:
         if self.kind == SHARE:
             return f"{self.title}, %"
         if self.kind == POINTS:
-            return f"{self.title}, pp"
+            return f"{self.title}, {gettext('pp')}"
         return str(self.title)
 
     def shown(self, value):
