@@ -13,7 +13,7 @@ from django.db.models import Sum
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from segments import rfm
+from segments import builtin, rfm
 from segments.models import Segment, SegmentSize
 
 from . import metrics
@@ -156,7 +156,7 @@ def rfm_grid(report):
 
 
 def _segment_name(segment):
-    return _rfm_name(segment.slug) if segment.slug in rfm.SEGMENT_NAMES else segment.name
+    return builtin.segment_name(segment.slug) if segment.slug in builtin.NAMES else segment.name
 
 
 def segment_sizes(report):
@@ -332,7 +332,10 @@ KIND_ORDER = ["rfm", "churn", "engagement", "tier", "rule", "builtin"]
 
 
 def _segment_label(report, slug):
-    return report.data["surveys"]["names"].get(slug, slug) if slug else _("All clients who answered")
+    if not slug:
+        return _("All clients who answered")
+    # The nightly run's segments in the reader's language; rule segments and tiers by their own names.
+    return builtin.segment_name(slug) if slug in builtin.NAMES else report.data["surveys"]["names"].get(slug, slug)
 
 
 def nps_by_segment(report):

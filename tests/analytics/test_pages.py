@@ -1,6 +1,10 @@
 import pytest
 from django.urls import reverse
 
+from analytics.precompute import build_snapshot
+from crm.models import Client
+from segments.models import Segment, SegmentMembership
+
 PAGES = ["analytics_dashboard_changelist", "analytics_retention", "analytics_ltv", "analytics_surveys",
          "analytics_campaigns"]
 
@@ -75,10 +79,21 @@ def test_it_answers_404_for_an_unknown_chart(client, small_shop, analyst):
 
 
 def test_it_escapes_names_a_spreadsheet_would_run(client, small_shop, analyst):
-    from crm.models import Client
     Client.objects.filter(external_id="A").update(acquisition_channel="=HYPERLINK(1)")
-    from analytics.precompute import build_snapshot
     build_snapshot(small_shop.run)
     client.force_login(analyst)
     body = client.get(reverse("admin:analytics_csv", args=["ltv-channel"])).content.decode()
     assert "'=HYPERLINK(1)" in body
+
+
+
+def test_it_names_the_nightly_segments_in_the_readers_language(client, small_shop, analyst):
+    champions = Segment.objects.get(slug="champions")  # kept by the nightly run, stored in English
+    SegmentMembership.objects.create(segment=champions, client=Client.objects.get(external_id="A"),
+                                     entered_at=small_shop.run.as_of)
+    build_snapshot(small_shop.run)
+    client.force_login(analyst)
+    russian = client.get(reverse("admin:analytics_surveys"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Чемпионы" in russian and "Champions" not in russian
+    assert "VIP" in russian  # a rule segment keeps the name its author gave it
+    assert "Champions" in client.get(reverse("admin:analytics_surveys"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
