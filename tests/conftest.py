@@ -73,3 +73,30 @@ def tasks_in_process():
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, False
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture
+def night_both_ways(monkeypatch):
+    """night(day, state): the nightly run for `day` the full way (segments/membership.py), rolled
+    back, then run as planned; both must leave the same `state()`, which it returns. The paths
+    planned are appended to `night.chosen`."""
+    from django.db import transaction
+
+    from segments import membership
+    from segments.pipeline import rebuild_segments
+
+    plan = membership.plan
+
+    def night(day, state):
+        savepoint = transaction.savepoint()
+        monkeypatch.setattr(membership, "plan", lambda previous: "full")
+        rebuild_segments(day)
+        full = state()
+        transaction.savepoint_rollback(savepoint)
+        monkeypatch.setattr(membership, "plan", lambda previous: night.chosen.append(plan(previous)) or night.chosen[-1])
+        rebuild_segments(day)
+        assert state() == full
+        return full
+
+    night.chosen = []
+    return night

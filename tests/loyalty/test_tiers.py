@@ -97,32 +97,21 @@ def test_entering_tier_gold_triggers_a_campaign(tiers, act, rule, settings, djan
     assert "120 points" in mail.outbox[0].alternatives[0][0]
 
 
-def test_tier_moves_give_the_same_stays_as_the_full_path(tiers, act, rule, monkeypatch):
+def test_tier_moves_give_the_same_stays_as_the_full_path(tiers, act, rule, night_both_ways):
     """On PostgreSQL an ordinary night derives stays from the score rows that changed: the tier
     column must be among them (segments/membership.py, moves)."""
-    from django.db import connection, transaction
-
-    from segments import membership
+    from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("the moves path is PostgreSQL's")
     rule(activity_kind="lesson", points=40)
-    plan, chosen = membership.plan, []
 
     def state():
         return sorted(SegmentMembership.objects.filter(segment__kind="tier").values_list(
             "segment__slug", "client__external_id", "entered_at", "left_at"))
 
     def night(day):
-        savepoint = transaction.savepoint()
-        monkeypatch.setattr(membership, "plan", lambda previous: "full")
-        rebuild_segments(day)
-        full = state()
-        transaction.savepoint_rollback(savepoint)
-        monkeypatch.setattr(membership, "plan", lambda previous: chosen.append(plan(previous)) or chosen[-1])
-        rebuild_segments(day)
-        assert state() == full
-        return full
+        return night_both_ways(day, state)
 
     for client in ("a", "b"):
         act(client, "2026-03-01", kind="lesson")
@@ -131,6 +120,6 @@ def test_tier_moves_give_the_same_stays_as_the_full_path(tiers, act, rule, monke
         act("a", day, kind="lesson")
     act("b", "2026-03-03", kind="lesson")
     after = night(dt.date(2026, 3, 3))
-    assert chosen[-1] == "moves"
+    assert night_both_ways.chosen[-1] == "moves"
     assert ("tier-gold", "a", dt.date(2026, 3, 3), None) in after
     assert ("tier-bronze", "b", dt.date(2026, 3, 1), dt.date(2026, 3, 3)) in after

@@ -5,12 +5,10 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from crm.models import Client, Purchase
-from segments import membership
 from segments.models import Segment, SegmentMembership, SegmentSize
-from segments.pipeline import rebuild_segments
 
 pytestmark = pytest.mark.django_db
 
@@ -23,24 +21,15 @@ def state():
             sorted(Segment.objects.values_list("slug", "size")))
 
 
-def test_stays_from_score_moves_are_the_stays_from_all_members(demo_shop, monkeypatch):
+def test_stays_from_score_moves_are_the_stays_from_all_members(demo_shop, night_both_ways):
     if connection.vendor != "postgresql":
         pytest.skip("the moves path is PostgreSQL's")
     Segment.objects.create(slug="big-spenders", name="Big spenders", kind="rule",
                            rule={"field": "monetary", "op": ">", "value": 5000})
-    plan = membership.plan
-    chosen = []
 
     def night(day):
         """The night run the full way, rolled back, then run as planned: both must agree."""
-        savepoint = transaction.savepoint()
-        monkeypatch.setattr(membership, "plan", lambda previous: "full")
-        rebuild_segments(day)
-        full = state()
-        transaction.savepoint_rollback(savepoint)
-        monkeypatch.setattr(membership, "plan", lambda previous: chosen.append(plan(previous)) or chosen[-1])
-        rebuild_segments(day)
-        assert state() == full
+        night_both_ways(day, state)
 
     night(demo_shop)
     for k, client in enumerate(Client.objects.order_by("id")[:40]):
@@ -59,5 +48,5 @@ def test_stays_from_score_moves_are_the_stays_from_all_members(demo_shop, monkey
     night(demo_shop + dt.timedelta(days=44))
     # The moves path ran on the ordinary nights; a deleted client's missing stays and a segment
     # switched off or on sent those nights down the full path.
-    assert chosen == ["moves", "moves", "moves", "moves", "full", "full", "full", "moves"]
+    assert night_both_ways.chosen == ["moves", "moves", "moves", "moves", "full", "full", "full", "moves"]
     assert SegmentMembership.objects.filter(client__external_id="newcomer", left_at__isnull=False).exists()
