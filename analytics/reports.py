@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Sum
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from segments import builtin, rfm
@@ -155,8 +154,9 @@ def rfm_grid(report):
     return chart
 
 
-def _segment_name(segment):
-    return builtin.segment_name(segment.slug) if segment.slug in builtin.NAMES else segment.name
+def _segment_name(slug, own_name):
+    """The nightly run's segments in the reader's language; rule segments and tiers by their own names."""
+    return builtin.segment_name(slug) if slug in builtin.NAMES else own_name
 
 
 def segment_sizes(report):
@@ -170,12 +170,13 @@ def segment_sizes(report):
             sizes[as_of][segment_id] = size
     rows = [[as_of.isoformat(), *(sizes[as_of].get(s.pk, 0) for s in segments)] for as_of in sorted(sizes)]
     return Chart("segment-sizes", _("RFM segment sizes over time"), "line",
-                 [Column(_("as of"), TEXT), *(Column(_segment_name(s), plotted=True) for s in segments)], rows,
+                 [Column(_("as of"), TEXT),
+                  *(Column(_segment_name(s.slug, s.name), plotted=True) for s in segments)], rows,
                  definition=_("Clients in each RFM segment after each nightly run."))
 
 
 def _rfm_name(slug):
-    return gettext(rfm.SEGMENT_NAMES[slug]) if slug in rfm.SEGMENT_NAMES else (slug or NONE_LABEL)
+    return builtin.segment_name(slug) if slug else NONE_LABEL
 
 
 def migration(report):
@@ -334,8 +335,7 @@ KIND_ORDER = ["rfm", "churn", "engagement", "tier", "rule", "builtin"]
 def _segment_label(report, slug):
     if not slug:
         return _("All clients who answered")
-    # The nightly run's segments in the reader's language; rule segments and tiers by their own names.
-    return builtin.segment_name(slug) if slug in builtin.NAMES else report.data["surveys"]["names"].get(slug, slug)
+    return _segment_name(slug, report.data["surveys"]["names"].get(slug, slug))
 
 
 def nps_by_segment(report):

@@ -18,7 +18,6 @@ from crm import parsing
 from .models import MarketingSpend
 
 COLUMNS = ("channel", "month", "amount")
-MAX_PROBLEMS = 50
 
 
 @dataclass

@@ -3,7 +3,6 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -114,9 +113,13 @@ class PointsEntryAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj.day = obj.day or timezone.localdate()
-        obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        # Through the ledger's own functions: a spend re-checks the balance under the client's row lock,
+        # so two spends at once cannot overdraw (the form's check ran before the lock).
+        if obj.kind == PointsEntry.Kind.SPENT:
+            saved = ledger.spend(obj.client, -obj.points, obj.reason, user=request.user)
+        else:
+            saved = ledger.adjust(obj.client, obj.points, obj.reason, user=request.user)
+        obj.pk, obj.day, obj.created_by, obj.created_at = saved.pk, saved.day, saved.created_by, saved.created_at
 
     def get_urls(self):
         return [path("analytics/", self.admin_site.admin_view(self.analytics_view), name="loyalty_analytics"),

@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 
-EPOCH_DATE = dt.date(1970, 1, 1)
+from .sql import EPOCH_DATE
+
 NEGATIVE_CAP = _("A cap cannot be negative: leave it empty for no cap, or 0 to grant nothing.")
 
 

@@ -39,10 +39,6 @@ def date_of(number_sql):
     return f"date(2440587.5 + {number_sql})"
 
 
-def date_text(number_sql):
-    """YYYY-MM-DD of a day number, for natural keys."""
-    return f"to_char({date_of(number_sql)}, 'YYYY-MM-DD')" if postgres() else date_of(number_sql)
-
 
 def least(a, b):
     return f"LEAST({a}, {b})" if postgres() else f"MIN({a}, {b})"

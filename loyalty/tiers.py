@@ -19,12 +19,11 @@ TIER_KIND = Segment.Kind.TIER
 DESCRIPTION = gettext_noop("Clients in this loyalty tier as of the last nightly run.")
 
 
-def assign(tiers, points, active_days):
-    """The slug of each client's tier ('' for none).
+def assign(tiers, points, active_days, n):
+    """The slug of each of `n` clients' tier ('' for none).
 
     tiers: [(rank, slug, min_points, min_active_days, window_days)]; points, active_days:
     {window_days: array per client}. The highest-ranked tier whose thresholds a client meets wins."""
-    n = next(iter(points.values())).size if points else next(iter(active_days.values())).size if active_days else 0
     out = np.full(n, "", dtype=object)
     for _rank, slug, min_points, min_days, window in sorted(tiers):
         meets = np.ones(n, dtype=bool)
@@ -70,7 +69,7 @@ def tiers_as_of(ids, as_of, cut):
             f"WHERE occurred_at >= %(dfrom0)s AND occurred_at < %(cut)s) a GROUP BY client_id",
             params, len(day_windows), n, place)
         days = {w: np.nan_to_num(found[:, i]) for i, w in enumerate(day_windows)}
-    return assign(tiers, points, days)
+    return assign(tiers, points, days, n)
 
 
 def _day_start(day):
@@ -79,10 +78,10 @@ def _day_start(day):
 
 def sync_segments():
     """A segment per tier (named like it, kind "tier"), switched off when its tier is gone: its
-    history stays. A slug taken by a segment of another kind is left alone (Tier.clean refuses it)."""
+    history stays. A slug taken by a segment of another kind is left alone (the tier form refuses it)."""
     with transaction.atomic():
         wanted = {t.segment_slug: t for t in Tier.objects.all()}
-        existing = {s.slug: s for s in Segment.objects.filter(slug__in=wanted) | Segment.objects.filter(kind=TIER_KIND)}
+        existing = {s.slug: s for s in Segment.objects.filter(slug__in=wanted)}
         for slug, tier in wanted.items():
             segment = existing.get(slug)
             if segment is None:

@@ -122,8 +122,8 @@ class Segment(models.Model):
     @property
     def display_name(self):
         """In the user's language: the nightly run's segments are named in English in the database and
-        translated for display (segments/builtin.py); a rule segment's name is the user's own."""
-        return self.name if self.kind == self.Kind.RULE else gettext(self.name)
+        translated for display (segments/builtin.py); a rule segment's or a tier's name is the user's own."""
+        return self.name if self.kind in (self.Kind.RULE, self.Kind.TIER) else gettext(self.name)
 
 
 class SegmentMembership(models.Model):

@@ -35,7 +35,11 @@ def test_assign_takes_the_highest_ranked_tier_whose_thresholds_are_met():
     tiers = [(1, "bronze", 1, 0, 30), (3, "gold", 100, 3, 30), (2, "silver", 50, 0, 30)]
     points = {30: np.array([0, 10, 60, 120, 120])}
     days = {30: np.array([0, 1, 1, 1, 3])}
-    assert assign(tiers, points, days).tolist() == ["", "bronze", "silver", "silver", "gold"]
+    assert assign(tiers, points, days, 5).tolist() == ["", "bronze", "silver", "silver", "gold"]
+
+
+def test_a_tier_without_thresholds_takes_every_client():
+    assert assign([(1, "member", 0, 0, 365)], {}, {}, 3).tolist() == ["member"] * 3
 
 
 def test_each_tier_has_a_segment_that_follows_it(tiers):
