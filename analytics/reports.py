@@ -270,7 +270,7 @@ def ltv_by_cohort(report):
 
 
 def ltv_by_band(report):
-    rows = [[r["key"] or NONE_LABEL, *_ltv_row(r)] for r in report.data["ltv"]["band"]]
+    rows = [[builtin.band_name(r["key"]) if r["key"] else NONE_LABEL, *_ltv_row(r)] for r in report.data["ltv"]["band"]]
     return Chart("ltv-band", _("LTV by engagement band"), "bar", _ltv_columns(_("engagement band")), rows,
                  definition=_ltv_definition())
 

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm import parsing
+from crm.importing.source import delimiter_of
 
 from .models import MarketingSpend
 
@@ -51,8 +52,7 @@ def import_spend(name, data):
     except UnicodeDecodeError:
         report.errors.append(f"{name}: " + _("the file is not UTF-8 text"))
         return report
-    sample = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text), delimiter=";" if sample.count(";") > sample.count(",") else ",")
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter_of(text.split("\n", 1)[0]))
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:

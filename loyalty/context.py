@@ -19,7 +19,7 @@ from django.utils import timezone
 from segments.models import ClientScore, ScoringRun
 
 from .models import PointsEntry, Tier
-from .sql import day_number, local_day, number_of, start_of, when
+from .sql import day_islands, number_of, start_of, when
 
 EXPIRING_WITHIN_DAYS = 30
 STREAK_LOOKBACK_DAYS = 400  # a streak is counted back this far at most
@@ -38,10 +38,7 @@ def loyalty_contexts(ids, today=None):
               "since": when(start_of(today - dt.timedelta(days=STREAK_LOOKBACK_DAYS))),
               "until": when(start_of(today + dt.timedelta(days=1))), "succeeded": ScoringRun.Status.SUCCEEDED}
     no_date, no_text = "CAST(NULL AS date)", "CAST(NULL AS varchar(50))"
-    days = (f"SELECT DISTINCT client_id, {day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
-            f"WHERE client_id IN ({among}) AND occurred_at >= %(since)s AND occurred_at < %(until)s")
-    islands = (f"SELECT client_id, dn, dn - ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY dn) AS grp "
-               f"FROM ({days}) d")
+    islands = day_islands(f"client_id IN ({among}) AND occurred_at >= %(since)s AND occurred_at < %(until)s")
     current_run = (f"SELECT id FROM {ScoringRun._meta.db_table} WHERE status = %(succeeded)s "
                    f"ORDER BY finished_at DESC, id DESC LIMIT 1")
     lot_day = "CASE WHEN expires_on < %(today)s THEN %(today)s ELSE expires_on END"

@@ -23,6 +23,7 @@ from .models import ExpiryProgress, PointRule, PointsEntry
 from .sql import (
     NO_CAP,
     date_of,
+    day_islands,
     day_number,
     floor_int,
     greatest,
@@ -164,10 +165,7 @@ def _grant_streak(rule, cut, clients):
     """Every `streak_days`-th consecutive day with activity (of the rule's kind, or any) earns the
     bonus, dated that day: islands of consecutive days found by day minus its rank."""
     kind = "AND kind = %(kind)s" if rule.activity_kind else ""
-    days = (f"SELECT DISTINCT client_id, {day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
-            f"WHERE occurred_at >= %(start)s AND occurred_at < %(cut)s {kind}{_only(clients)}")
-    islands = (f"SELECT client_id, dn, dn - ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY dn) AS grp "
-               f"FROM ({days}) d")
+    islands = day_islands(f"occurred_at >= %(start)s AND occurred_at < %(cut)s {kind}{_only(clients)}")
     positions = (f"SELECT client_id, dn, ROW_NUMBER() OVER (PARTITION BY client_id, grp ORDER BY dn) AS pos "
                  f"FROM ({islands}) i")
     expires = date_of(f"s.dn + {rule.expires_after_days}") if rule.expires_after_days else "NULL"

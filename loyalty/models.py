@@ -19,7 +19,10 @@ from crm.models import Client
 
 from .sql import EPOCH_DATE
 
+# One message for a constraint and for clean(): clean() repeats the check only to put the error on
+# its field (Django reports a failed CheckConstraint for the whole form, away from the field).
 NEGATIVE_CAP = _("A cap cannot be negative: leave it empty for no cap, or 0 to grant nothing.")
+AMOUNT_NOT_POSITIVE = _("The amount must be more than 0.")
 
 
 class PointRule(models.Model):
@@ -72,7 +75,7 @@ class PointRule(models.Model):
             models.CheckConstraint(condition=Q(weekly_cap__gte=0) | Q(weekly_cap__isnull=True),
                                    name="loyalty_weekly_cap_not_negative", violation_error_message=NEGATIVE_CAP),
             models.CheckConstraint(condition=Q(amount_unit__gt=0), name="loyalty_amount_unit_positive",
-                                   violation_error_message=_("The amount must be more than 0.")),
+                                   violation_error_message=AMOUNT_NOT_POSITIVE),
         ]
 
     def __str__(self):
@@ -89,7 +92,7 @@ class PointRule(models.Model):
             errors["streak_days"] = _("A streak is at least 2 consecutive days.")
         if self.source == self.Source.PURCHASE and self.basis == self.Basis.PER_AMOUNT and not (
                 self.amount_unit and self.amount_unit > 0):
-            errors["amount_unit"] = _("The amount must be more than 0.")
+            errors["amount_unit"] = AMOUNT_NOT_POSITIVE
         if errors:
             raise ValidationError(errors)
 

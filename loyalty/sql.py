@@ -1,5 +1,6 @@
-"""Small SQL pieces that differ between PostgreSQL and SQLite. Days travel as whole day numbers
-(days since 1970-01-01) so both databases do the same integer arithmetic on them."""
+"""Small SQL pieces that differ between PostgreSQL and SQLite, and the few that more than one
+statement builds on. Days travel as whole day numbers (days since 1970-01-01) so both databases do
+the same integer arithmetic on them."""
 
 import datetime as dt
 import zoneinfo
@@ -38,6 +39,15 @@ def date_of(number_sql):
         return f"(DATE '1970-01-01' + CAST({number_sql} AS integer))"
     return f"date(2440587.5 + {number_sql})"
 
+
+def day_islands(where):
+    """Each client's distinct days with activity (crm_activity rows matching `where`) as
+    (client_id, dn, grp): consecutive days share `grp`, the day number less its rank among the
+    client's days, so an island of consecutive days is a GROUP BY or PARTITION BY away. Read by the
+    streak bonus (granting.py) and the streak in email templates (context.py), which must agree."""
+    days = (f"SELECT DISTINCT client_id, {day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
+            f"WHERE {where}")
+    return f"SELECT client_id, dn, dn - ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY dn) AS grp FROM ({days}) d"
 
 
 def least(a, b):

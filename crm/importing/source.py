@@ -88,8 +88,9 @@ def _decoded_one_by_one(block, before, decoder, name):
         yield _without_bom(line) if number == 1 else line
 
 
-def _delimiter(first_line):
-    # Spreadsheets set to Russian write ';' between cells; accept it when the header shows it.
+def delimiter_of(first_line):
+    """The cell separator of a CSV file, from its header line (the spend import uses it too).
+    Spreadsheets set to Russian write ';' between cells; accept it when the header shows it."""
     if ";" in first_line and "," not in first_line:
         return ";"
     return ","
@@ -108,7 +109,7 @@ class CsvSource:
         except StopIteration:
             self.close()
             raise ImportFileError(f"{name}: " + _("the file is empty; a header row is required")) from None
-        self.delimiter = _delimiter(first)
+        self.delimiter = delimiter_of(first)
 
         self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=True)
         try:

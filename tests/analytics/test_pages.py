@@ -97,3 +97,14 @@ def test_it_names_the_nightly_segments_in_the_readers_language(client, small_sho
     assert "Чемпионы" in russian and "Champions" not in russian
     assert "VIP" in russian  # a rule segment keeps the name its author gave it
     assert "Champions" in client.get(reverse("admin:analytics_surveys"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_it_names_the_engagement_bands_in_the_readers_language(client, small_shop, analyst):
+    client.force_login(analyst)
+
+    def bands(language):
+        csv = client.get(reverse("admin:analytics_csv", args=["ltv-band"]), HTTP_ACCEPT_LANGUAGE=language)
+        return [line.split(",")[0] for line in csv.content.decode().splitlines()[1:]]
+
+    assert bands("ru") == ["высокий", "низкий"]  # the scores' keys: "high" and "low"
+    assert bands("en") == ["high", "low"]  # last, so the tests after this one run in English again
