@@ -11,7 +11,8 @@ clients, completed and refunded purchases over three years with skewed buying (s
 often, most rarely), and activity. Then, on the same data:
 
   (a) baseline: one SQL statement that aggregates purchases per client (GROUP BY), scores R, F and
-      M with NTILE window functions and writes one score row per client into a table;
+      M with NTILE window functions and writes one score row per client into a table; timed before
+      and after the nights, the faster of the two counts;
   (b) `rebuild_segments(as_of)`: aggregates at the as-of day and past cut-offs, RFM, churn and
       value models learned and back-tested, engagement, scores written, segments updated.
 
@@ -183,8 +184,11 @@ def main():
     if args.loyalty:
         loyalty_programme()
 
+    # The baseline runs once before the nights and once after; the faster run counts (the
+    # stricter ratio): a shared machine slows one run or the other, never speeds one up.
     base = baseline()
     print(f"baseline (GROUP BY + NTILE + one row per client): {base:8.1f} s")
+    nights = []
     # The first night fills every segment from nothing; later nights write only who moved.
     # With Redis the dashboards' snapshot is a task of its own after the run; without it (here) Celery
     # would compute it inside rebuild_segments. It is timed apart, once, and not in the ratio.
@@ -193,10 +197,14 @@ def main():
         housekeeping()
         started = time.monotonic()
         run = rebuild_segments(as_of)
-        ours = time.monotonic() - started
+        nights.append((label, time.monotonic() - started, run.stage_seconds))
+    again = baseline()
+    base = min(base, again)
+    print(f"baseline again, after the nights:                 {again:8.1f} s; the faster, {base:.1f} s, counts")
+    for label, ours, stages in nights:
         ratio = ours / base
         print(f"rebuild_segments, {label:11}                   {ours:8.1f} s  "
-              f"({', '.join(f'{k} {v:.1f}' for k, v in run.stage_seconds.items())}); "
+              f"({', '.join(f'{k} {v:.1f}' for k, v in stages.items())}); "
               f"ratio {ratio:.2f} (target <= 3: {'met' if ratio <= 3 else 'NOT met'})")
     started = time.monotonic()
     build_snapshot(run)

@@ -13,8 +13,8 @@ Two ways to the same stays, chosen per run by `plan`:
   segments, and rule segments (always) go this way.
 
 Sizes and entry/leave counts are recorded per run. The first fill (every stay opened from nothing,
-millions on a big shop) builds the table's keys and indexes once after the insert instead of row
-by row; see _checked_at_the_end.
+millions on a big shop) builds the table's indexes once after the insert instead of row by row;
+see _indexed_at_the_end.
 """
 
 from contextlib import contextmanager
@@ -146,32 +146,25 @@ def _first_fill(clients):
 
 
 @contextmanager
-def _checked_at_the_end(table, bulk):
-    """Foreign keys and indexes of the stays table built once for the whole insert rather than
+def _indexed_at_the_end(table, bulk):
+    """Secondary indexes of the stays table built once for the whole insert rather than
     maintained row by row.
 
-    PostgreSQL checks a foreign key with a look-up and a row lock per inserted row, and adds each
-    row to every index: on the first night that is three checks and five index entries for each of
-    millions of stays, most of the night. For that one insert the table's foreign keys and
-    secondary indexes are dropped and created again afterwards, which checks the keys in one join
-    per key and builds each index with one sort. It all happens inside the night's transaction:
-    nobody else ever sees the table without them, and a failure rolls everything back, constraints
-    and indexes included. The price, on that one night only: readers of the stays (there are none
-    open yet) and writers of clients wait for the commit instead of going ahead.
+    PostgreSQL adds each inserted row to every index: on the first night that is five index entries
+    for each of millions of stays, most of the night. For that one insert the table's secondary
+    indexes are dropped and created again afterwards, each with one sort. It all happens inside the
+    night's transaction: nobody else ever sees the table without them, and a failure rolls
+    everything back, indexes included. The price, on that one night only: readers of the stays
+    (there are none open yet) wait for the commit instead of going ahead.
     """
     if not bulk:
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                       "WHERE conrelid = CAST(%s AS regclass) AND contype = 'f'", [table])
-        keys = cursor.fetchall()
         cursor.execute("SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) "
                        "FROM pg_index i WHERE i.indrelid = CAST(%s AS regclass) AND NOT i.indisprimary "
                        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)", [table])
         indexes = cursor.fetchall()
-        for name, _ in keys:
-            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in indexes:
             cursor.execute(f"DROP INDEX {name}")
     yield
@@ -179,8 +172,6 @@ def _checked_at_the_end(table, bulk):
         cursor.execute("SET LOCAL maintenance_work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
         for _, definition in indexes:
             cursor.execute(definition)
-        for name, definition in keys:
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def apply(run, previous, clients):
@@ -212,7 +203,7 @@ def apply(run, previous, clients):
     not_open = ("" if first_fill else
                 f"WHERE NOT EXISTS (SELECT 1 FROM {STAYS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
-    with _checked_at_the_end(STAYS, bulk=first_fill):
+    with _indexed_at_the_end(STAYS, bulk=first_fill):
         entered = _run(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
                        f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}", [run.as_of, run.pk])
         if moves:

@@ -54,8 +54,14 @@ class ClientScoreQuerySet(models.QuerySet):
 class ClientScore(models.Model):
     """A client's scores from one run. Rows of unfinished or superseded runs are not read."""
 
-    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    # No foreign key constraints in the database: each night writes a score row per client, and
+    # PostgreSQL checked both keys row by row at each commit (a lookup and a row lock per key, ~6 s
+    # of a million-client night) for ids the run itself read from those tables a minute earlier.
+    # Django still cascades deletions of clients and runs (the only way product code deletes them).
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False,
+                            db_constraint=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="scores", db_index=False,
+                               db_constraint=False)
     recency_days = models.IntegerField(_("days since last order"), null=True)
     frequency = models.IntegerField(_("orders"), default=0)
     monetary = models.DecimalField(_("revenue"), max_digits=16, decimal_places=2, default=0)
@@ -130,13 +136,18 @@ class SegmentMembership(models.Model):
     """A stay of a client in a segment: from the run that put them in to the run that took them out."""
 
     # No single-column indexes on segment and entered_run: the composite indexes below lead with them.
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships")
+    # No foreign key constraints in the database, as on ClientScore: a night opens and closes stays
+    # by the hundred thousand (millions on the first), and PostgreSQL checked three keys per row at
+    # commit for ids the night took from those very tables. Django cascades and nulls on deletion.
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False,
+                                db_constraint=False)
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships", db_constraint=False)
     entered_at = models.DateField(_("entered on"))
     left_at = models.DateField(_("left on"), null=True, blank=True)
     entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
-                                    db_index=False)
-    left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+")
+                                    db_index=False, db_constraint=False)
+    left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
+                                 db_constraint=False)
 
     class Meta:
         verbose_name = _("segment membership")
