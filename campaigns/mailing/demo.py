@@ -6,13 +6,24 @@
 
 `make demo` then runs the nightly rebuild (which fires the two triggered ones) and launches
 `champions-thanks` once by hand.
+
+And one campaign from the shop's past, `spring-win-back` (create_finished_campaign): sent 40 days
+before the demo's last day, finished, with a holdout, so that the results page and the dashboards
+show a measured campaign from the start (the ones launched by `make demo` have had no time to
+convert: the demo's history ends the day before).
 """
 
-from django.db import transaction
+import datetime as dt
+import random
+from decimal import Decimal
 
+from django.db import transaction
+from django.db.models import Avg, Max, Q
+
+from crm.models import Client, Purchase
 from segments.models import Segment
 
-from .models import Campaign, CampaignVariant, EmailTemplate
+from .models import Campaign, CampaignVariant, Delivery, EmailTemplate
 
 FOOTER = ('<p style="font-size:12px;color:#888">You get this email because you shop with us. '
           '<a href="{{ unsubscribe_url }}">Unsubscribe</a></p>')
@@ -80,3 +91,58 @@ def create_demo_campaigns():
         if created:
             champions.segments.set([segments["champions"]])
     return [welcome.slug, win_back.slug, champions.slug]
+
+
+FINISHED = "spring-win-back"
+FINISHED_DAYS_AGO = 40  # before the last day of the demo's history
+FINISHED_HOLDOUT = 20  # percent: a clearer comparison than 10% on a demo audience of a few thousand
+# The simulated effect of the email: besides the purchases every client makes anyway (the demo's
+# own history, for both groups alike), this share of the sent group buys once more within the
+# attribution window, more often after a click.
+EXTRA_PURCHASE, EXTRA_PURCHASE_AFTER_CLICK = 0.02, 0.10
+
+
+def create_finished_campaign(seed=1):
+    """`spring-win-back`, as if launched 40 days before the last day of the demo's history: to the
+    clients whose last order was 60 to 240 days old by then (and who could get email), 20% held
+    out. Returns its slug; None when it exists already or the shop has no orders yet."""
+    last = Purchase.objects.aggregate(last=Max("purchased_at"))["last"]
+    if last is None or Campaign.objects.filter(slug=FINISHED).exists():
+        return None
+    launched = (last - dt.timedelta(days=FINISHED_DAYS_AGO)).replace(hour=10, minute=0, second=0, microsecond=0)
+    bought_before = Q(purchases__status=Purchase.Status.COMPLETED, purchases__purchased_at__lt=launched)
+    lapsing = (
+        Client.objects.filter(email_consent=True, erased_at__isnull=True).exclude(email="")
+        .annotate(last_order=Max("purchases__purchased_at", filter=bought_before),
+                  average_order=Avg("purchases__amount", filter=bought_before))
+        .filter(last_order__lt=launched - dt.timedelta(days=60), last_order__gte=launched - dt.timedelta(days=240))
+        .order_by("pk").values_list("pk", "email", "average_order")
+    )
+    rng = random.Random(seed)
+    deliveries, purchases = [], []
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            slug=FINISHED, name="Spring win-back", template=_template("Win-back"),
+            schedule=Campaign.Schedule.MANUAL, holdout_percent=FINISHED_HOLDOUT, state=Campaign.State.DONE,
+            launched_at=launched, finished_at=launched + dt.timedelta(hours=1))
+        campaign.segments.set(Segment.objects.filter(slug="at-risk"))
+        for client_id, email, average_order in lapsing:
+            if rng.random() < FINISHED_HOLDOUT / 100:
+                deliveries.append(Delivery(campaign=campaign, client_id=client_id, email=email,
+                                           state=Delivery.State.SUPPRESSED, reason=Delivery.Reason.HOLDOUT,
+                                           finished_at=launched))
+                continue
+            sent = launched + dt.timedelta(seconds=rng.uniform(0, 1800))
+            opened = sent + dt.timedelta(hours=rng.uniform(0.1, 48)) if rng.random() < 0.35 else None
+            clicked = opened + dt.timedelta(minutes=rng.uniform(0, 30)) if opened and rng.random() < 0.3 else None
+            deliveries.append(Delivery(campaign=campaign, client_id=client_id, email=email, state=Delivery.State.SENT,
+                                       subject="We miss you", attempts=1, sent_at=sent, finished_at=sent,
+                                       delivered_at=sent, opened_at=opened, clicked_at=clicked))
+            if rng.random() < (EXTRA_PURCHASE_AFTER_CLICK if clicked else EXTRA_PURCHASE):
+                bought = (clicked or sent) + dt.timedelta(hours=rng.uniform(0.5, 96))
+                amount = (average_order * Decimal(rng.uniform(0.6, 1.4))).quantize(Decimal("0.01"))  # as they buy
+                purchases.append(Purchase(external_id=f"DEMO-{FINISHED}-{client_id}", client_id=client_id,
+                                          purchased_at=bought, amount=amount))
+        Delivery.objects.bulk_create(deliveries, batch_size=2000)
+        Purchase.objects.bulk_create(purchases, batch_size=2000)
+    return campaign.slug

@@ -34,10 +34,13 @@ class Command(BaseCommand):
     def _extras(self):
         """What the other apps add to the demo shop; each adds nothing where it has been added before."""
         from analytics.demo import fill  # survey answers and marketing spend, for the dashboards
-        from campaigns.mailing.demo import create_demo_campaigns  # the demo's email campaigns (nothing sent)
+        from campaigns.mailing.demo import create_demo_campaigns, create_finished_campaign  # email campaigns
         from loyalty.demo import create_demo_programme  # point rules and tiers (the first night grants)
 
         self.stdout.write("Email campaigns (scheduled, nothing sent yet): " + ", ".join(create_demo_campaigns()))
+        finished = create_finished_campaign()
+        if finished:
+            self.stdout.write(f"A campaign from the shop's past, finished and measured against its holdout: {finished}")
         created = create_demo_programme()
         if created:
             self.stdout.write("Loyalty programme: " + ", ".join(created))

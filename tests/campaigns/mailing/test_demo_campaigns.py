@@ -33,6 +33,38 @@ def test_demo_data_creates_the_campaigns_also_into_an_older_demo_database(db, ru
 
     out = run_command_output("demo_data", "--clients", "20", "--seed", "1", "--if-empty")
 
-    assert "demo data left as it is" in out and Campaign.objects.count() == 3
-    assert not Delivery.objects.exists()
+    assert "demo data left as it is" in out and Campaign.objects.count() == 4  # with spring-win-back
+    assert not Delivery.objects.exclude(campaign__slug="spring-win-back").exists()
 
+
+
+def test_the_demo_has_a_finished_campaign_measured_against_its_holdout(db, mailoutbox):
+    import datetime as dt
+
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from campaigns.mailing.demo import FINISHED_DAYS_AGO, create_finished_campaign
+    from campaigns.mailing.results import campaign_results
+    from crm import demo
+    from crm.models import Purchase
+
+    demo.build(1500, seed=3, end=timezone.localdate() - dt.timedelta(days=1))
+    assert create_finished_campaign() == "spring-win-back"
+    assert create_finished_campaign() is None  # a second call changes nothing
+
+    campaign = Campaign.objects.get(slug="spring-win-back")
+    last = Purchase.objects.exclude(external_id__startswith="DEMO-").aggregate(last=Max("purchased_at"))["last"]
+    assert campaign.state == Campaign.State.DONE and campaign.holdout_percent == 20
+    assert campaign.launched_at.date() == (last - dt.timedelta(days=FINISHED_DAYS_AGO)).date()
+    rows = campaign.deliveries.all()
+    held = rows.filter(reason=Delivery.Reason.HOLDOUT).count()
+    assert rows.count() > 100 and 0.1 < held / rows.count() < 0.3
+    assert not rows.exclude(state=Delivery.State.SENT).exclude(reason=Delivery.Reason.HOLDOUT).exists()
+    assert mailoutbox == []  # recorded as history; nothing is sent
+
+    results = campaign_results(campaign)
+    sent, holdout = results.sent_group, results.holdout
+    assert results.total.open_windows == 0  # every window closed weeks before the demo's last day
+    assert sent.measured + holdout.measured == rows.count() and sent.opened > 0 and sent.clicked > 0
+    assert sent.conversion_rate > holdout.conversion_rate and results.conversion_uplift is not None
