@@ -51,7 +51,7 @@ def tiers_as_of(ids, as_of, cut):
         for i, w in enumerate(point_windows):
             params[f"from{i}"] = as_of - dt.timedelta(days=w - 1)
             cols.append(f"SUM(points) FILTER (WHERE day >= %(from{i})s) AS c{i}")
-        params["earliest"] = params[f"from{0}"]
+        params["earliest"] = params[f"from{len(point_windows) - 1}"]  # the widest window's start
         found = aggregates._fetch(
             f"SELECT client_id, {', '.join(cols)} FROM {PointsEntry._meta.db_table} "
             f"WHERE kind IN ('earned', 'adjusted') AND day >= %(earliest)s AND day <= %(as_of)s GROUP BY client_id",
@@ -61,19 +61,15 @@ def tiers_as_of(ids, as_of, cut):
         # Whole local days: a window of w days ends with the as-of day.
         cols = []
         for i, w in enumerate(day_windows):
-            params[f"dfrom{i}"] = _day_start(as_of - dt.timedelta(days=w - 1))
+            params[f"dfrom{i}"] = when(start_of(as_of - dt.timedelta(days=w - 1)))
             cols.append(f"COUNT(DISTINCT dn) FILTER (WHERE t >= %(dfrom{i})s) AS c{i}")
         found = aggregates._fetch(
             f"SELECT client_id, {', '.join(cols)} FROM (SELECT client_id, occurred_at AS t, "
             f"{day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
-            f"WHERE occurred_at >= %(dfrom0)s AND occurred_at < %(cut)s) a GROUP BY client_id",
+            f"WHERE occurred_at >= %(dfrom{len(day_windows) - 1})s AND occurred_at < %(cut)s) a GROUP BY client_id",
             params, len(day_windows), n, place)
         days = {w: np.nan_to_num(found[:, i]) for i, w in enumerate(day_windows)}
     return assign(tiers, points, days, n)
-
-
-def _day_start(day):
-    return when(start_of(day))
 
 
 def sync_segments():

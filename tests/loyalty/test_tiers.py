@@ -79,6 +79,23 @@ def test_a_night_as_of_a_past_day_sees_the_tiers_of_that_day(tiers, act, rule):
     assert tier_of() == {"c1": "bronze"}
 
 
+def test_each_tier_counts_over_its_own_window_when_windows_differ(db, act, rule):
+    # A 365-day tier next to a 30-day one: the year's points and days count for the first.
+    Tier.objects.create(name="Monthly", slug="monthly", rank=1, min_points=80, window_days=30)
+    Tier.objects.create(name="Yearly", slug="yearly", rank=2, min_points=80, min_active_days=2, window_days=365)
+    rule(activity_kind="lesson", points=40)
+    act("loyal", "2026-01-10", kind="lesson")
+    act("loyal", "2026-03-01", kind="lesson")
+    act("recent", "2026-02-20", kind="lesson")
+    act("recent", "2026-02-21", kind="lesson")
+    act("recent", "2026-03-01", kind="lesson")
+    rebuild_segments(dt.date(2026, 3, 1))
+    assert tier_of() == {"loyal": "yearly", "recent": "yearly"}
+    Tier.objects.filter(slug="yearly").update(min_active_days=3)
+    rebuild_segments(dt.date(2026, 3, 1))
+    assert tier_of() == {"loyal": "", "recent": "yearly"}
+
+
 def test_entering_tier_gold_triggers_a_campaign(tiers, act, rule, settings, django_capture_on_commit_callbacks):
     settings.CRM_PUBLIC_URL = "https://crm.example.com"
     rule(activity_kind="lesson", points=40)
