@@ -14,7 +14,6 @@ run: rows at or after the end of its as-of day are not read.
 import datetime as dt
 import logging
 import time
-import zoneinfo
 from contextlib import contextmanager
 from decimal import Decimal
 
@@ -26,6 +25,7 @@ from django.utils import timezone
 
 from crm.models import SurveyAnswer
 from segments import dashboard
+from segments.aggregates import cut_time
 from segments.models import ClientScore, Segment
 
 from . import metrics
@@ -42,12 +42,6 @@ CHANNEL_SERIES = ("revenue", "orders", "buyers", "new_buyers")
 def lapse_months():
     """Months without an order after which a client no longer counts (retention): the churn horizon."""
     return max(1, round(settings.CRM_CHURN_HORIZON_DAYS / 30))
-
-
-def cut_time(as_of):
-    """The first instant after the as-of day in TIME_ZONE: the snapshot sees what came before it."""
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
 
 
 def build_snapshot(run):
@@ -291,14 +285,13 @@ def ltv_groups(run):
 
     by_channel = rows(scores.values("client__acquisition_channel").annotate(**sums).order_by(),
                       lambda r: r["client__acquisition_channel"] or "")
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    tz = timezone.get_default_timezone()
     by_cohort = rows(scores.filter(paying).annotate(cohort=TruncMonth("first_purchase_at", tzinfo=tz))
                      .values("cohort").annotate(**sums).order_by("cohort"),
                      lambda r: r["cohort"].strftime("%Y-%m") if r["cohort"] else "")
     by_band = rows(scores.values("engagement_band").annotate(**sums).order_by(), lambda r: r["engagement_band"])
-    order = {"high": 0, "medium": 1, "low": 2}
     return {"channel": sorted(by_channel, key=lambda r: -r["buyers"]), "cohort": by_cohort,
-            "band": sorted(by_band, key=lambda r: order.get(r["key"], 9))}
+            "band": sorted(by_band, key=lambda r: dashboard.BAND_ORDER.get(r["key"], 9))}
 
 
 def survey_counts(cut, first):

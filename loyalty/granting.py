@@ -11,13 +11,12 @@ for the events it receives never grant the same thing twice. A cap counts what w
 row dated by the day of its activity or order; readers as of a day read rows dated up to it.
 """
 
-import datetime as dt
-import zoneinfo
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
+
+from segments.aggregates import cut_time
 
 from .models import ExpiryProgress, PointRule, PointsEntry
 from .sql import (
@@ -40,12 +39,6 @@ from .sql import (
 LEDGER = PointsEntry._meta.db_table
 CANDIDATES = "loyalty_candidates"
 REFUND_REASON = gettext_noop("order refunded: its points taken back")
-
-
-def cut_of(as_of):
-    """The first instant after the as-of day in TIME_ZONE: a night sees what happened before it."""
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
 
 
 def _only(clients):
@@ -278,4 +271,4 @@ def grant_received(external_ids):
         return {"earned": 0, "refunds": 0}
     wanted = {e.strip() for e in external_ids}
     clients = list(Client.objects.filter(external_id__in=wanted).values_list("pk", flat=True))
-    return grant(cut_of(timezone.localdate()), clients=clients, rules=rules, streaks=False) if clients else {}
+    return grant(cut_time(timezone.localdate()), clients=clients, rules=rules, streaks=False) if clients else {}

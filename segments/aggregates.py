@@ -16,6 +16,7 @@ results are turned into day numbers, so the database does no date arithmetic per
 """
 
 import datetime as dt
+import zoneinfo
 
 import numpy as np
 from django.conf import settings
@@ -31,6 +32,12 @@ def _sql_epoch_days(expression):
         return f"(CAST(EXTRACT(EPOCH FROM {expression}) AS DOUBLE PRECISION) / 86400.0)"
     # SQLite keeps UTC text; julianday() of it minus the Julian day of 1970-01-01.
     return f"(julianday({expression}) - 2440587.5)"
+
+
+def cut_time(as_of):
+    """The first instant after the as-of day in TIME_ZONE: a night (and whatever is computed as of
+    that day: scores, points, dashboards) sees what happened before it."""
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
 def epoch_days(moment):

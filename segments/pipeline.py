@@ -15,7 +15,6 @@ see the previous night until the very end, and a crash leaves it intact.
 import datetime as dt
 import logging
 import time
-import zoneinfo
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -57,10 +56,8 @@ class RunRefused(Exception):
 
 
 def cut_of(as_of):
-    """The first instant after the as-of day in TIME_ZONE, as epoch days: the run sees before it."""
-    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    start_next = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-    return aggregates.epoch_days(start_next)
+    """aggregates.cut_time as epoch days: the run sees what happened before it."""
+    return aggregates.epoch_days(aggregates.cut_time(as_of))
 
 
 def default_as_of():

@@ -3,8 +3,9 @@ import datetime as dt
 import pytest
 
 from crm.models import Activity, Client
-from loyalty.granting import cut_of, expire, grant
+from loyalty.granting import expire, grant
 from loyalty.models import PointRule, PointsEntry
+from segments.aggregates import cut_time
 
 START = dt.date(2026, 1, 1)
 
@@ -37,7 +38,7 @@ def night(db):
     """night("2026-03-02"): what the nightly run does to the ledger for that as-of day."""
     def run(day):
         as_of = dt.date.fromisoformat(day)
-        counts = grant(cut_of(as_of))
+        counts = grant(cut_time(as_of))
         counts["expired"] = expire(as_of)
         return counts
 
