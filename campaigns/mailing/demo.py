@@ -23,6 +23,7 @@ from django.db.models import Avg, Max, Q
 from crm.models import Client, Purchase
 from segments.models import Segment
 
+from .audience import in_holdout, suppression_reason, with_suppression
 from .models import Campaign, CampaignVariant, Delivery, EmailTemplate
 
 FOOTER = ('<p style="font-size:12px;color:#888">You get this email because you shop with us. '
@@ -104,20 +105,19 @@ EXTRA_PURCHASE, EXTRA_PURCHASE_AFTER_CLICK = 0.02, 0.10
 
 def create_finished_campaign(seed=1):
     """`spring-win-back`, as if launched 40 days before the last day of the demo's history: to the
-    clients whose last order was 60 to 240 days old by then (and who could get email), 20% held
-    out. Returns its slug; None when it exists already or the shop has no orders yet."""
+    clients whose last order was 60 to 240 days old by then and whom a launch may mail (the
+    launch's own rules: consent, unsubscribes, suppressions; its holdout draw), 20% held out.
+    Returns its slug; None when it exists already or the shop has no orders yet."""
     last = Purchase.objects.aggregate(last=Max("purchased_at"))["last"]
     if last is None or Campaign.objects.filter(slug=FINISHED).exists():
         return None
     launched = (last - dt.timedelta(days=FINISHED_DAYS_AGO)).replace(hour=10, minute=0, second=0, microsecond=0)
     bought_before = Q(purchases__status=Purchase.Status.COMPLETED, purchases__purchased_at__lt=launched)
-    lapsing = (
-        Client.objects.filter(email_consent=True, erased_at__isnull=True).exclude(email="")
-        .annotate(last_order=Max("purchases__purchased_at", filter=bought_before),
-                  average_order=Avg("purchases__amount", filter=bought_before))
+    lapsing = [client for client in with_suppression(
+        Client.objects.annotate(last_order=Max("purchases__purchased_at", filter=bought_before),
+                                average_order=Avg("purchases__amount", filter=bought_before))
         .filter(last_order__lt=launched - dt.timedelta(days=60), last_order__gte=launched - dt.timedelta(days=240))
-        .order_by("pk").values_list("pk", "email", "average_order")
-    )
+        .order_by("pk")) if not suppression_reason(client)]  # who a launch would have mailed
     rng = random.Random(seed)
     deliveries, purchases = [], []
     with transaction.atomic():
@@ -126,8 +126,9 @@ def create_finished_campaign(seed=1):
             schedule=Campaign.Schedule.MANUAL, holdout_percent=FINISHED_HOLDOUT, state=Campaign.State.DONE,
             launched_at=launched, finished_at=launched + dt.timedelta(hours=1))
         campaign.segments.set(Segment.objects.filter(slug="at-risk"))
-        for client_id, email, average_order in lapsing:
-            if rng.random() < FINISHED_HOLDOUT / 100:
+        for client in lapsing:
+            client_id, email = client.pk, client.email
+            if in_holdout(campaign.pk, client_id, FINISHED_HOLDOUT):
                 deliveries.append(Delivery(campaign=campaign, client_id=client_id, email=email,
                                            state=Delivery.State.SUPPRESSED, reason=Delivery.Reason.HOLDOUT,
                                            finished_at=launched))
@@ -140,7 +141,8 @@ def create_finished_campaign(seed=1):
                                        delivered_at=sent, opened_at=opened, clicked_at=clicked))
             if rng.random() < (EXTRA_PURCHASE_AFTER_CLICK if clicked else EXTRA_PURCHASE):
                 bought = (clicked or sent) + dt.timedelta(hours=rng.uniform(0.5, 96))
-                amount = (average_order * Decimal(rng.uniform(0.6, 1.4))).quantize(Decimal("0.01"))  # as they buy
+                # At the client's own average order, give or take.
+                amount = (client.average_order * Decimal(rng.uniform(0.6, 1.4))).quantize(Decimal("0.01"))
                 purchases.append(Purchase(external_id=f"DEMO-{FINISHED}-{client_id}", client_id=client_id,
                                           purchased_at=bought, amount=amount))
         Delivery.objects.bulk_create(deliveries, batch_size=2000)
