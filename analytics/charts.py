@@ -70,7 +70,6 @@ class Chart:
     definition: object = ""
     note: object = ""
     heat_columns: tuple = ()  # heat map: indexes of the coloured columns
-    heat_top: float | None = None  # the value coloured deepest; by default the largest coloured value
     heat_skip: frozenset = frozenset()  # (row, column) cells left uncoloured, e.g. a matrix's diagonal
 
     @property
@@ -79,8 +78,8 @@ class Chart:
 
     def table(self):
         """Rows of {text, heat} cells for the template; heat in 0..1 (None: not coloured)."""
-        top = self.heat_top or max((abs(r[i]) for n, r in enumerate(self.rows) for i in self.heat_columns
-                                    if r[i] is not None and (n, i) not in self.heat_skip), default=0)
+        top = max((abs(r[i]) for n, r in enumerate(self.rows) for i in self.heat_columns
+                   if r[i] is not None and (n, i) not in self.heat_skip), default=0)
         out = []
         for n, row in enumerate(self.rows):
             cells = []

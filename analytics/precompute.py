@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MAX_MONTHS = 60  # months kept in the snapshot's monthly series and matrices: five years
 LAST_CAMPAIGNS = 10
 KEEP_SNAPSHOTS = 7
-CHANNEL_SERIES = ("revenue", "orders", "buyers", "new_buyers")
+CHANNEL_SERIES = ("revenue", "new_buyers")  # what CAC and payback read (reports.cac)
 
 
 def lapse_months():
@@ -238,14 +238,12 @@ class _Reader:
             cohorts[at(first_m)][m - first_m] = int(count)
 
         channels = {}
-        for channel, m, amt, orders, buyers_m, new in self.rows(
-                f"SELECT c.acquisition_channel, w.m, SUM(w.amt), SUM(w.n), COUNT(*), "
+        for channel, m, amt, new in self.rows(
+                f"SELECT c.acquisition_channel, w.m, SUM(w.amt), "
                 f"SUM(CASE WHEN w.prev_m IS NULL THEN 1 ELSE 0 END) FROM {self.CMW} w "
                 f"JOIN crm_client c ON c.id = w.client_id WHERE w.m >= %s GROUP BY 1, 2", [first]):
             row = channels.setdefault(channel or "", {k: [0] * n for k in CHANNEL_SERIES})
-            i = at(m)
-            row["revenue"][i], row["orders"][i] = round(float(amt or 0), 2), int(orders)
-            row["buyers"][i], row["new_buyers"][i] = int(buyers_m), int(new)
+            row["revenue"][at(m)], row["new_buyers"][at(m)] = round(float(amt or 0), 2), int(new)
 
         return {"monthly": monthly, "buyers_range": buyers.tolist(), "repeat_range": repeat.tolist(),
                 "gap_days": gap_days, "gaps": gaps, "retention": retention, "cohorts": cohorts,
@@ -299,7 +297,10 @@ def survey_counts(cut, first):
     month index in the window (answers before the window are left out), score, count]."""
     month, params = _month("a.answered_at")
     table = SurveyAnswer._meta.db_table
-    slugs = dict(Segment.objects.values_list("pk", "slug"))
+    segments = list(Segment.objects.values_list("pk", "slug", "name"))
+    slugs = {pk: slug for pk, slug, _ in segments}
+    # all-clients holds everyone: its rows would be the overall ones again.
+    everyone = next((pk for pk, slug, _ in segments if slug == "all-clients"), -1)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT a.kind, {month}, a.score, COUNT(*) FROM {table} a WHERE a.answered_at < %s GROUP BY 1, 2, 3",
@@ -308,11 +309,10 @@ def survey_counts(cut, first):
         cursor.execute(
             f"SELECT s.segment_id, a.kind, {month}, a.score, COUNT(*) FROM {table} a "
             f"JOIN segments_segmentmembership s ON s.client_id = a.client_id AND s.left_at IS NULL "
-            f"WHERE a.answered_at < %s GROUP BY 1, 2, 3, 4", [*params, cut])
+            f"WHERE a.answered_at < %s AND s.segment_id <> %s GROUP BY 1, 2, 3, 4", [*params, cut, everyone])
         by_segment = [[slugs.get(seg, str(seg)), kind, m - first, score, count]
                       for seg, kind, m, score, count in cursor.fetchall() if m >= first]
-    names = dict(Segment.objects.values_list("slug", "name"))
-    return {"rows": overall + by_segment, "names": names}
+    return {"rows": overall + by_segment, "names": {slug: name for _, slug, name in segments}}
 
 
 def campaign_summaries():

@@ -226,11 +226,9 @@ def cohorts(report, limit=COHORT_ROWS):
         rows.append([d["months"][c], size, *(shares[k] if k < len(shares) else None for k in range(width))])
     columns = [Column(_("first order"), TEXT), Column(_("clients")),
                *(Column(_("month %(n)s") % {"n": k}, SHARE) for k in range(width))]
-    # Month 0 is always 100%: the colours spread over the later months.
-    top = max((v for row in rows for v in row[3:] if v is not None), default=0) or None
+    # Month 0 (column 2) is always 100%: uncoloured, so the colours spread over the later months.
     return Chart("cohorts", _("Cohorts: share of clients ordering in each month after their first"), "heatmap",
-                 columns, rows, definition=metrics.DEFINITIONS["cohorts"],
-                 heat_columns=tuple(range(3, width + 2)), heat_top=top)
+                 columns, rows, definition=metrics.DEFINITIONS["cohorts"], heat_columns=tuple(range(3, width + 2)))
 
 
 def cohorts_csv(report):
@@ -320,12 +318,12 @@ def _survey_totals(report):
 
 
 def _survey_groups(totals, kind):
-    """(segment, counts) of one kind: everyone who answered first, then each segment (not
-    all-clients: the same people), by the segments' kind and name."""
+    """(segment, counts) of one kind: everyone who answered first, then each segment (all-clients
+    is left out by the snapshot: the same people), by the segments' kind and name."""
     rank = {"": (0, "")}
     rank.update({slug: (1 + KIND_ORDER.index(k) if k in KIND_ORDER else 9, slug)
                  for slug, k in Segment.objects.values_list("slug", "kind")})
-    groups = [(seg, counts) for (seg, k), counts in totals.items() if k == kind and seg != "all-clients"]
+    groups = [(seg, counts) for (seg, k), counts in totals.items() if k == kind]
     return sorted(groups, key=lambda g: rank.get(g[0], (9, g[0])))
 
 

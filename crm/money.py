@@ -1,5 +1,5 @@
 """Amounts of money as people read them: in the shop's currency (settings.CRM_CURRENCY), with the
-digits grouped and the decimal mark of the active language.
+digits grouped and the decimal mark of the active language; and shares as percents.
 
 Russian puts the sign after the number: "1 234,50 ₽" (a no-break space groups the thousands and
 ties the sign to the number). English puts the sign before it where English readers know it
@@ -19,6 +19,12 @@ RUSSIAN_SIGNS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥
 # Signs English readers know, placed before the number; any other currency shows its code and a space.
 ENGLISH_SIGNS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 EMPTY = "—"
+
+
+def format_percent(share):
+    """A share as a percent with one decimal in the active language: 0.907 -> "90.7%" ("90,7%" in
+    Russian); "—" for None."""
+    return EMPTY if share is None else formats.number_format(round(share * 100, 1), 1, use_l10n=True) + "%"
 
 
 def format_money(value, decimals=2, currency=None, sign=False):

@@ -69,11 +69,6 @@ class EntryForm(forms.ModelForm):
             ledger.check_spend(client, points)
         return data
 
-    def _post_clean(self):
-        if self.cleaned_data.get("kind") == PointsEntry.Kind.SPENT and self.cleaned_data.get("points"):
-            self.cleaned_data["points"] = -self.cleaned_data["points"]
-        super()._post_clean()
-
 
 @admin.register(PointsEntry)
 class PointsEntryAdmin(admin.ModelAdmin):
@@ -115,11 +110,13 @@ class PointsEntryAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Through the ledger's own functions: a spend re-checks the balance under the client's row lock,
         # so two spends at once cannot overdraw (the form's check ran before the lock).
+        # A spend is typed as a positive number of points and recorded negative.
         if obj.kind == PointsEntry.Kind.SPENT:
-            saved = ledger.spend(obj.client, -obj.points, obj.reason, user=request.user)
+            saved = ledger.spend(obj.client, obj.points, obj.reason, user=request.user)
         else:
             saved = ledger.adjust(obj.client, obj.points, obj.reason, user=request.user)
-        obj.pk, obj.day, obj.created_by, obj.created_at = saved.pk, saved.day, saved.created_by, saved.created_at
+        obj.pk, obj.points, obj.day = saved.pk, saved.points, saved.day
+        obj.created_by, obj.created_at = saved.created_by, saved.created_at
 
     def get_urls(self):
         return [path("analytics/", self.admin_site.admin_view(self.analytics_view), name="loyalty_analytics"),

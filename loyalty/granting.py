@@ -16,6 +16,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from crm.importing.staging import analyze_stage
+from crm.models import Client
 from segments.aggregates import cut_time
 
 from .models import ExpiryProgress, PointRule, PointsEntry
@@ -28,7 +30,6 @@ from .sql import (
     greatest,
     least,
     local_day,
-    number_of,
     postgres,
     run,
     start_of,
@@ -41,11 +42,11 @@ CANDIDATES = "loyalty_candidates"
 REFUND_REASON = gettext_noop("order refunded: its points taken back")
 
 
-def _only(clients):
-    """SQL restricting a `client_id` column to a list of ids ('' for every client)."""
+def _only(clients, column="client_id"):
+    """SQL restricting a client id column to a list of ids ('' for every client)."""
     if clients is None:
         return ""
-    return f" AND client_id IN ({', '.join(str(int(c)) for c in clients) or 'NULL'})"
+    return f" AND {column} IN ({', '.join(str(int(c)) for c in clients) or 'NULL'})"
 
 
 def grant(cut, clients=None, rules=None, streaks=True):
@@ -60,7 +61,10 @@ def grant(cut, clients=None, rules=None, streaks=True):
         events = [r for r in rules if r.source in (PointRule.Source.ACTIVITY, PointRule.Source.PURCHASE)]
         if events:
             counts["earned"] += _grant_events(events, cut, clients)
-            _analyse_if_many(counts["earned"])
+            # Statistics for the ledger after a big insert (the first night of a rule): the refund
+            # and expiry statements that follow join it, and planned for an empty table they ran
+            # for seconds.
+            analyze_stage(LEDGER, counts["earned"])
         for rule in rules:
             if streaks and rule.source == PointRule.Source.STREAK:
                 counts["earned"] += _grant_streak(rule, cut, clients)
@@ -74,6 +78,7 @@ def grant(cut, clients=None, rules=None, streaks=True):
 def _grant_events(rules, cut, clients):
     temporary(CANDIDATES, "client_id bigint, src bigint, prefix varchar(1), rule_id bigint, dn integer, "
                           "t timestamp with time zone, v integer")
+    candidates = 0
     for rule in rules:
         params = {"rule": rule.pk, "start": when(start_of(rule.starts_on)), "cut": when(cut)}
         if rule.source == PointRule.Source.ACTIVITY:
@@ -87,21 +92,23 @@ def _grant_events(rules, cut, clients):
             else:
                 value = "%(points)s"
                 params |= {"points": rule.points}
-        run(f"INSERT INTO {CANDIDATES} (client_id, src, prefix, rule_id, dn, t, v) "
+        candidates += run(f"INSERT INTO {CANDIDATES} (client_id, src, prefix, rule_id, dn, t, v) "
             f"SELECT x.client_id, x.id, '{prefix}', %(rule)s, {day_number(local_day('x.' + at))}, x.{at}, {value} "
             f"FROM {table} x WHERE x.{at} >= %(start)s AND x.{at} < %(cut)s {extra}{_only(clients)} "
             f"AND NOT EXISTS (SELECT 1 FROM {LEDGER} e WHERE e.client_id = x.client_id "
             f"AND e.source = '{prefix}' AND e.ref = x.id AND e.rule_id = %(rule)s)", params)
-    if postgres():
-        run(f"ANALYZE {CANDIDATES}")
+    analyze_stage(CANDIDATES, candidates)
     capped = [r for r in rules if r.daily_cap is not None or r.weekly_cap is not None]
     caps = " ".join(f"WHEN {r.pk} THEN {r.daily_cap if r.daily_cap is not None else NO_CAP}" for r in rules)
     weekly = " ".join(f"WHEN {r.pk} THEN {r.weekly_cap if r.weekly_cap is not None else NO_CAP}" for r in rules)
     expiry = " ".join(f"WHEN {r.pk} THEN {r.expires_after_days}" for r in rules if r.expires_after_days)
     expires = f"CASE c.rule_id {expiry} END" if expiry else "CAST(NULL AS integer)"
     # Granted before, per client, rule and day or week, for the capped rules only (an uncapped rule
-    # needs no look back). Weeks run Monday to Sunday: day 0 (1970-01-01) was a Thursday.
+    # needs no look back), from a week before the earliest candidate. Weeks run Monday to Sunday:
+    # day 0 (1970-01-01) was a Thursday.
+    params = {"now": when(timezone.now())}
     if capped:
+        params["since"] = _earliest_candidate_day() - 7
         ids = ", ".join(str(r.pk) for r in capped)
         before = (f"SELECT client_id, rule_id, {day_number('day')} AS dn, CAST(SUM(points) AS bigint) AS pts "
                   f"FROM {LEDGER} WHERE kind = 'earned' AND rule_id IN ({ids}) AND day >= {date_of('%(since)s')} "
@@ -129,29 +136,19 @@ def _grant_events(rules, cut, clients):
     weekly_sum = (f"SELECT d.*, SUM(d.g) OVER (PARTITION BY d.client_id, d.rule_id, d.wk ORDER BY d.dn, d.t, d.src "
                   f"ROWS UNBOUNDED PRECEDING) AS cum_w FROM ({daily}) d")
     granted = f"{least('w.cum_w', 'w.room_w')} - {least('w.cum_w - w.g', 'w.room_w')}"
-    since = min((number_of(r.starts_on) for r in rules), default=0)
     return run(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT w.client_id, 'earned', {granted}, {date_of('w.dn')}, "
         f"CASE WHEN w.expires_after IS NOT NULL THEN {date_of('w.dn + w.expires_after')} END, w.rule_id, "
         f"w.prefix, w.src, '', %(now)s FROM ({weekly_sum}) w "
-        f"WHERE {granted} > 0 ON CONFLICT DO NOTHING",
-        {"now": when(timezone.now()), "since": _since(since) - 7})
+        f"WHERE {granted} > 0 ON CONFLICT DO NOTHING", params)
 
 
-def _analyse_if_many(rows):
-    """Statistics for the ledger after a big insert (the first night of a rule): the refund and
-    expiry statements that follow join it, and planned for an empty table they ran for seconds."""
-    if postgres() and rows > 10_000:
-        run(f"ANALYZE {LEDGER}")
-
-
-def _since(default):
-    """The earliest day with a candidate event (or `default`): the cap look back starts a week before."""
+def _earliest_candidate_day():
+    """The earliest day number with a candidate event (0 when there is none: nothing to grant)."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT MIN(dn) FROM {CANDIDATES}")
-        found = cursor.fetchone()[0]
-    return default if found is None else found
+        return cursor.fetchone()[0] or 0
 
 
 def _grant_streak(rule, cut, clients):
@@ -179,7 +176,7 @@ def _take_back_refunds(clients):
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT e.client_id, 'adjusted', -e.points, %(today)s, NULL, e.rule_id, 'r', e.ref, %(reason)s, %(now)s "
         f"FROM crm_purchase p JOIN {LEDGER} e ON e.client_id = p.client_id AND e.source = 'p' AND e.ref = p.id "
-        f"AND e.rule_id IS NOT NULL WHERE p.status = 'refunded'{_only(clients).replace('client_id', 'p.client_id')} "
+        f"AND e.rule_id IS NOT NULL WHERE p.status = 'refunded'{_only(clients, 'p.client_id')} "
         f"AND NOT EXISTS (SELECT 1 FROM {LEDGER} r WHERE r.client_id = e.client_id AND r.source = 'r' "
         f"AND r.ref = e.ref AND r.rule_id = e.rule_id) ON CONFLICT DO NOTHING",
         {"today": timezone.localdate(), "reason": REFUND_REASON, "now": when(timezone.now())})
@@ -208,7 +205,7 @@ def expire(as_of):
             through=max(filter(None, [progress.through, as_of])), checked_at=started_at)
         run(f"DROP TABLE IF EXISTS {EXPIRY_DATES}")
         run(f"DROP TABLE IF EXISTS {EXPIRY_CLIENTS}")
-    _analyse_if_many(written)
+    analyze_stage(LEDGER, written)  # as after granting: the statements that follow join the ledger
     return written
 
 
@@ -264,11 +261,11 @@ def grant_received(external_ids):
     """Grant at once for the activity the API just recorded, for these clients (shop's ids): the
     activity rules' points for what they did up to the end of today (streak bonuses and orders are
     the night's). The nightly run finds these rows and grants nothing twice."""
-    from crm.models import Client
-
     rules = list(PointRule.objects.filter(is_active=True, source=PointRule.Source.ACTIVITY))
     if not rules or not external_ids:
         return {"earned": 0, "refunds": 0}
     wanted = {e.strip() for e in external_ids}
     clients = list(Client.objects.filter(external_id__in=wanted).values_list("pk", flat=True))
-    return grant(cut_time(timezone.localdate()), clients=clients, rules=rules, streaks=False) if clients else {}
+    if not clients:
+        return {"earned": 0, "refunds": 0}
+    return grant(cut_time(timezone.localdate()), clients=clients, rules=rules, streaks=False)

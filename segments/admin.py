@@ -7,7 +7,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils import formats
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -15,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from crm import audit, csvsafe
 from crm.admin import ClientAdmin
 from crm.models import Client
-from crm.money import format_money
+from crm.money import format_money, format_percent
 
 from . import dashboard, export
 from .builtin import band_name, description_for, segment_name
@@ -61,7 +60,7 @@ class ScoredClientAdmin(ClientAdmin):
         fields = [("RFM", f"{score.r or '-'}{score.f or '-'}{score.m or '-'} {segment}"),
                   (_("orders"), score.frequency), (_("revenue"), format_money(score.monetary)),
                   (_("days since last order"), score.recency_days),
-                  (_("churn risk"), f"{percent(score.churn_risk)} ({band_name(score.churn_band)})"
+                  (_("churn risk"), f"{format_percent(score.churn_risk)} ({band_name(score.churn_band)})"
                    if score.churn_risk is not None else "-"),
                   (_("predicted value"), format_money(score.predicted_clv)),
                   (_("expected next order"), score.next_order_at or "-"),
@@ -75,11 +74,6 @@ class ScoredClientAdmin(ClientAdmin):
                  .order_by("-entered_at", "segment__slug")[:50])
         lines = format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(stays)))
         return format_html("<ul>{}</ul>", lines)
-
-
-def percent(share):
-    """0.907 -> "90.7%" ("90,7%" in Russian)."""
-    return formats.number_format(round(share * 100, 1), 1, use_l10n=True) + "%"
 
 
 def history_lines(stays):

@@ -34,9 +34,9 @@ def global_cuts(current, levels):
     }
 
 
-def columns(current, churn, value, cuts, levels, bands, as_of, tier=None):
+def columns(current, churn, value, cuts, levels, bands, as_of, tier):
     """Score columns (numpy arrays) for the clients of `current`; `tier`: each client's loyalty tier
-    slug ('' for none, and for everyone when not given)."""
+    slug ('' for none)."""
     frequency = current["frequency"]
     buyers = frequency > 0
     last_days = np.where(buyers, current["last_days"], np.nan)
@@ -72,7 +72,7 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier=None):
         "days_since_activity": calendar_days(current["activity_days"]),
         "engagement_score": score,
         "engagement_band": engagement.bands(score),
-        "tier": np.full(frequency.shape, "", dtype=object) if tier is None else tier,
+        "tier": tier,
     }
 
 

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.money import format_money
+from crm.money import format_money, format_percent
 
 from .models import Campaign
 from .results import DEFINITIONS, campaign_results
@@ -71,22 +71,14 @@ def p_value(test):
     return "< 0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}"
 
 
-def percent(value):
-    # The decimal mark of the user's language: 12.5% in English, 12,5% in Russian.
-    return "—" if value is None else formats.number_format(round(value * 100, 1), 1, use_l10n=True) + "%"
-
-
-def money(value):
-    return format_money(value)  # in the shop's currency (crm/money.py); "—" for None
-
-
 def display_row(group):
     return {
         "label": group.label, "audience": group.audience, "sent": group.sent, "delivered": group.delivered,
-        "open_rate": percent(group.open_rate), "click_rate": percent(group.click_rate), "bounced": group.bounced,
-        "complained": group.complained, "unsubscribed": group.unsubscribed, "measured": group.measured,
-        "conversions": group.conversions, "conversion_rate": percent(group.conversion_rate),
-        "revenue": money(group.revenue), "revenue_per_client": money(group.revenue_per_client),
+        "open_rate": format_percent(group.open_rate), "click_rate": format_percent(group.click_rate),
+        "bounced": group.bounced, "complained": group.complained, "unsubscribed": group.unsubscribed,
+        "measured": group.measured,
+        "conversions": group.conversions, "conversion_rate": format_percent(group.conversion_rate),
+        "revenue": format_money(group.revenue), "revenue_per_client": format_money(group.revenue_per_client),
         "open_windows": group.open_windows,
     }
 
