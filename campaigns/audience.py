@@ -35,6 +35,7 @@ Exports of one (segment, platform) pair wait for each other (a row lock on its s
 import contextlib
 import csv
 import datetime as dt
+import gc
 import itertools
 import json
 import logging
@@ -115,7 +116,8 @@ def export_audience(segment, platform_slug, delta=False, user=None, run=None, ou
     # Inside a caller's transaction the read must see that transaction's rows: same connection.
     own_reader = connection.vendor == "postgresql" and not connection.in_atomic_block
     try:
-        with tempfile.TemporaryDirectory(prefix="crm-audience-") as scratch, transaction.atomic():
+        with (tempfile.TemporaryDirectory(prefix="crm-audience-") as scratch, transaction.atomic(),
+              _cycle_collector_paused()):
             job = _Export(export, platform, segment, _locked_state(segment, platform), Path(scratch), own_reader)
             if delta:
                 job.delta()
@@ -589,6 +591,25 @@ def _free_path(path):
         number += 1
         candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
     return candidate
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused():
+    """Python's cycle collector off while an export runs, back on after (if it was on).
+
+    A million clients are ~11 million short-lived objects (rows, cells, lines): the collector ran
+    ~2,400 times per Meta export and took 1.8 of its ~10 CPU seconds, finding nothing, as rows,
+    strings and lists of strings form no cycles. Reference counting still frees everything as it
+    goes; a cycle made meanwhile elsewhere in the process waits for the next collection.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _discard(names, in_folder):

@@ -5,9 +5,15 @@ import csv
 import datetime
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress
 from operator import itemgetter
 from typing import ClassVar, NamedTuple
+
+try:  # the common case of csv_lines in C (native/audience_speedups); optional, same results
+    from audience_speedups import csv_lines as _native_csv_lines
+except ImportError:  # pragma: no cover - the package's build is optional
+    _native_csv_lines = None
 
 
 class ClientRow(NamedTuple):
@@ -145,6 +151,34 @@ def csv_line(row: Sequence[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(row)
     return out.getvalue()
+
+
+def csv_lines(*columns: Sequence[str]) -> list[str]:
+    """`csv_line` of each row of `columns` (sequences of cells, one per file column, of equal
+    length): what the batch formatters build a file's lines with, a column at a time.
+
+    The native module joins the rows that need no quoting (the usual case: digests, digits, plain
+    ids) and answers None for the others, which go through `csv_line`.
+    """
+    if _native_csv_lines is None:
+        return [csv_line(row) if needs_quotes("".join(row)) or row == ("",) else f"{','.join(row)}\n"
+                for row in zip(*columns, strict=True)]
+    lines = _native_csv_lines(columns)
+    if None in lines:
+        for index, line in enumerate(lines):
+            if line is None:
+                lines[index] = csv_line([column[index] for column in columns])
+    return lines
+
+
+def kept_lines(key: str, lines: list[str], client_ids: Sequence, keep: Iterable) -> Lines:
+    """The batch's `Lines` for a one-file platform: the lines (and client ids) whose `keep` is true;
+    the others are the clients skipped for having nothing to match on."""
+    keep = list(keep)
+    if all(keep):
+        return Lines({key: lines}, {key: list(client_ids)}, 0)
+    client_ids = list(compress(client_ids, keep))
+    return Lines({key: list(compress(lines, keep))}, {key: client_ids}, len(lines) - len(client_ids))
 
 
 def needs_quotes(cell: str) -> bool:

@@ -17,6 +17,11 @@ from functools import lru_cache
 
 import phonenumbers
 
+try:  # the fast path of the batch functions below, in C (native/audience_hashing); optional
+    from audience_hashing import sha256_hex_batch as _native_batch
+except ImportError:  # pragma: no cover - the package's build is optional; Python gives the same results
+    _native_batch = None
+
 _sha256 = hashlib.sha256
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _GMAIL_SUFFIXES = tuple(f"@{domain}" for domain in sorted(_GMAIL_DOMAINS))
@@ -162,6 +167,39 @@ def phone_plus_sha256(value: str, country: str = "") -> str:
     if _is_e164(value):
         return _sha256(value.encode()).hexdigest()
     return sha256_hex(phone(value, country, plus=True))
+
+
+# --- a batch's column at a time ------------------------------------------------------------------
+# The functions above, for every value of a column (a tuple or list of a batch's values). With the
+# native module the common case (an ASCII email, an E.164 phone) is normalised and hashed in C; it
+# answers None for anything else, which goes through the function above: the rules stay here.
+
+_EMAIL, _GOOGLE_EMAIL, _PHONE, _PHONE_PLUS = range(4)  # the native module's kinds
+
+
+def emails_sha256(values, *, google: bool = False) -> list[str]:
+    """`email_sha256` (`google_email_sha256` with `google=True`) of each value."""
+    rule = google_email_sha256 if google else email_sha256
+    if _native_batch is None:
+        return list(map(rule, values))
+    return _rest_by_rule(_native_batch(values, _GOOGLE_EMAIL if google else _EMAIL), rule, values)
+
+
+def phones_sha256(values, countries, *, plus: bool = False) -> list[str]:
+    """`phone_sha256(value, country)` (`phone_plus_sha256` with `plus=True`) of each pair."""
+    rule = phone_plus_sha256 if plus else phone_sha256
+    if _native_batch is None:
+        return list(map(rule, values, countries))
+    return _rest_by_rule(_native_batch(values, _PHONE_PLUS if plus else _PHONE), rule, values, countries)
+
+
+def _rest_by_rule(digests: list, rule, *columns) -> list[str]:
+    """`digests` with each None (a value the native module left to the rule) replaced by the rule's."""
+    if None in digests:
+        for index, digest in enumerate(digests):
+            if digest is None:
+                digests[index] = rule(*(column[index] for column in columns))
+    return digests
 
 
 class HashCache(dict):

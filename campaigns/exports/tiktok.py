@@ -1,7 +1,7 @@
 """TikTok Ads custom audience: SHA-256 email and phone (digits only, no `+`)."""
 
-from .base import ClientRow, Lines, Platform
-from .normalize import email, email_sha256, phone, phone_sha256, sha256_hex
+from .base import ClientRow, Lines, Platform, csv_lines, kept_lines
+from .normalize import email, emails_sha256, phone, phones_sha256, sha256_hex
 
 
 class TikTok(Platform):
@@ -15,12 +15,10 @@ class TikTok(Platform):
         return {"email": sha256_hex(email(client.email)), "phone": sha256_hex(phone(client.phone, client.country))}
 
     def format_batch(self, records) -> Lines:
-        # identifier_values, for a batch at a time (see Platform); hex digests need no quoting.
-        lines, ids = [], []
-        add, note = lines.append, ids.append
-        for client_id, email_value, phone_value, country in records:
-            email_hash, phone_hash = email_sha256(email_value), phone_sha256(phone_value, country)
-            if email_hash or phone_hash:
-                add(f"{email_hash},{phone_hash}\n")
-                note(client_id)
-        return Lines({"audience": lines}, {"audience": ids}, len(records) - len(ids))
+        # identifier_values, a column of the batch at a time (see Platform and meta.py).
+        if not records:
+            return kept_lines("audience", [], (), ())
+        client_ids, emails, phones, countries = zip(*records)
+        email_hashes, phone_hashes = emails_sha256(emails), phones_sha256(phones, countries)
+        lines = csv_lines(email_hashes, phone_hashes)
+        return kept_lines("audience", lines, client_ids, map(any, zip(email_hashes, phone_hashes)))

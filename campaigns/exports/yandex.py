@@ -3,8 +3,8 @@
 Uploaded with hashing_alg=SHA256; Yandex stopped taking MD5 for new uploads in January 2025.
 """
 
-from .base import ClientRow, Lines, Platform, csv_line, needs_quotes
-from .normalize import email, email_sha256, phone, phone_sha256, sha256_hex
+from .base import ClientRow, Lines, Platform, csv_lines, kept_lines
+from .normalize import email, emails_sha256, phone, phones_sha256, sha256_hex
 
 
 class Yandex(Platform):
@@ -22,15 +22,10 @@ class Yandex(Platform):
         }
 
     def format_batch(self, records) -> Lines:
-        # identifier_values, for a batch at a time (see Platform); only the id may need quoting.
-        lines, ids = [], []
-        add, note = lines.append, ids.append
-        for client_id, external_id, email_value, phone_value, country in records:
-            email_hash, phone_hash = email_sha256(email_value), phone_sha256(phone_value, country)
-            if email_hash or phone_hash:
-                if needs_quotes(external_id):
-                    add(csv_line((external_id, phone_hash, email_hash)))
-                else:
-                    add(f"{external_id},{phone_hash},{email_hash}\n")
-                note(client_id)
-        return Lines({"audience": lines}, {"audience": ids}, len(records) - len(ids))
+        # identifier_values, a column of the batch at a time (see Platform and meta.py).
+        if not records:
+            return kept_lines("audience", [], (), ())
+        client_ids, external_ids, emails, phones, countries = zip(*records)
+        email_hashes, phone_hashes = emails_sha256(emails), phones_sha256(phones, countries)
+        lines = csv_lines(external_ids, phone_hashes, email_hashes)
+        return kept_lines("audience", lines, client_ids, map(any, zip(email_hashes, phone_hashes)))

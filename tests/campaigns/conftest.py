@@ -10,3 +10,17 @@ def eager():
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(params=["native", "python"])
+def speedups(request, monkeypatch):
+    """The batch formatters twice: with the C module (native/audience_speedups) and without it, as on
+    a machine where it did not build. Both must give the rules' exact results."""
+    from campaigns.exports import base, normalize
+
+    if request.param == "python":
+        monkeypatch.setattr(normalize, "_native_batch", None)
+        monkeypatch.setattr(base, "_native_csv_lines", None)
+    elif normalize._native_batch is None or base._native_csv_lines is None:
+        pytest.skip("the native module audience_speedups is not installed (its build is optional)")
+    return request.param

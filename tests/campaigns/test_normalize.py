@@ -147,6 +147,28 @@ def test_the_one_call_phone_hashes_follow_the_rule(value, region):
     assert normalize.phone_plus_sha256(value, region) == sha256_hex(phone(value, region, plus=True))
 
 
+def test_the_batch_hashes_follow_the_one_call_hashes(speedups):
+    # A batch holds the awkward values among plain ones, in a tuple as the formatters pass them.
+    emails = tuple(AWKWARD_EMAILS + [f"client.{number}@Example.com" for number in range(50)] + [None])
+    assert normalize.emails_sha256(emails) == [normalize.email_sha256(value) for value in emails]
+    assert normalize.emails_sha256(emails, google=True) == [normalize.google_email_sha256(value) for value in emails]
+    phones = [value for value, _ in AWKWARD_PHONES] + [f"+7912{number:07d}" for number in range(50)]
+    regions = [region for _, region in AWKWARD_PHONES] + ["RU"] * 50
+    assert normalize.phones_sha256(phones, regions) == list(map(normalize.phone_sha256, phones, regions))
+    assert normalize.phones_sha256(phones, regions, plus=True) == list(map(normalize.phone_plus_sha256, phones,
+                                                                           regions))
+
+
+def test_the_native_module_leaves_what_is_not_the_common_case_to_the_rules():
+    native = pytest.importorskip("audience_speedups")
+    digests = native.sha256_hex_batch(["Ann@Mail.RU", "Иван@почта.рф", "", None, "x" * 600 + "@a.ru"], 0)
+    assert digests == [sha256_hex("ann@mail.ru"), None, "", "", None]
+    assert native.sha256_hex_batch(["+79123456789", "8 912 345-67-89", "+7912345678901234"], 2) == [
+        sha256_hex("79123456789"), None, None]
+    with pytest.raises(ValueError, match="unknown kind"):
+        native.sha256_hex_batch([], 4)
+
+
 def test_a_hash_cache_remembers_and_stays_bounded():
     calls = []
     cache = normalize.HashCache(lambda value: calls.append(value) or sha256_hex(value), limit=2)

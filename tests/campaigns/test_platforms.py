@@ -181,7 +181,7 @@ def awkward_records(platform, count=3000, seed=5):
 
 
 @pytest.mark.parametrize("slug", list(PLATFORMS))
-def test_the_batch_formatter_gives_exactly_the_reference_lines(slug):
+def test_the_batch_formatter_gives_exactly_the_reference_lines(slug, speedups):
     platform = get_platform(slug)
     assert type(platform).format_batch is not Platform.format_batch  # each has its fast path
     assert set(platform.reads) <= set(ClientRow._fields)
@@ -197,3 +197,9 @@ def test_reads_names_every_field_the_platform_uses(slug):
     platform = get_platform(slug)
     others = {name: None if name == "birth_date" else "" for name in ClientRow._fields if name not in platform.reads}
     assert platform.rows(IVAN._replace(**others)) == platform.rows(IVAN)
+
+
+@pytest.mark.parametrize("slug", list(PLATFORMS))
+def test_the_batch_formatter_takes_an_empty_batch(slug, speedups):
+    platform = get_platform(slug)
+    assert platform.format_batch([]) == Platform.format_batch(platform, [])

@@ -113,3 +113,14 @@ def test_it_streams_clients_through_batch_by_batch_instead_of_collecting_them():
     counts = write_audience(get_platform("tiktok"), one_by_one(), lambda key: stream, batch_size=2)
     assert seen_before_the_fifth == [5]  # header and two batches of two written before the fifth is read
     assert counts.total == 5 and stream.getvalue().count("\n") == 6
+
+
+def test_csv_lines_are_the_csv_modules_lines(speedups):
+    from campaigns.exports.base import csv_line, csv_lines
+
+    cells = ["", "plain", "a,b", 'q"uote', "line\nbreak", "cr\rhere", "Клиент", "tab\there", "x" * 700, " "]
+    for width in (1, 2, 3):
+        columns = [[cells[(row + column) % len(cells)] for row in range(40)] for column in range(width)]
+        assert csv_lines(*columns) == [csv_line(row) for row in zip(*columns)]
+    with pytest.raises(ValueError):
+        csv_lines(["a", "b"], ["c"])
