@@ -17,8 +17,8 @@ from functools import lru_cache
 
 import phonenumbers
 
-try:  # the fast path of the batch functions below, in C (native/audience_hashing); optional
-    from audience_hashing import sha256_hex_batch as _native_batch
+try:  # the fast path of the batch functions below, in C (native/audience_speedups); optional
+    from audience_speedups import sha256_hex_batch as _native_batch
 except ImportError:  # pragma: no cover - the package's build is optional; Python gives the same results
     _native_batch = None
 
