@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_aud_bench \\
         .venv/bin/python bench/audience_export.py [--clients 1000000] [--platforms google,meta,...]
-                                                  [--repeat 3] [--regenerate] [--force] [--one-connection]
+                                                  [--repeat 3] [--regenerate] [--force] [--one-connection] [--no-native]
 
 It makes (once; again with --regenerate or another --clients) a segment `bench-audience` of
 --clients members in SQL with generate_series: realistic contact data (gmail and other addresses,
@@ -49,7 +49,8 @@ from django.db import connection, transaction
 from django.test.utils import override_settings
 
 from campaigns import audience
-from campaigns.exports import PLATFORMS, write_batches
+from campaigns.exports import PLATFORMS, normalize, write_batches
+from campaigns.exports import base as exports_base
 from campaigns.models import AudienceExport, AudienceLines, AudienceState
 from segments.models import Segment
 
@@ -69,7 +70,11 @@ def main(argv=None):
     parser.add_argument("--one-connection", action="store_true",
                         help="export inside a transaction of the caller, as in tests: one connection takes turns "
                              "reading and writing the held lines (for comparison)")
+    parser.add_argument("--no-native", action="store_true",
+                        help="format in Python, without the C module native/audience_speedups (for comparison)")
     args = parser.parse_args(argv)
+    if args.no_native:
+        exports_base._native_csv_lines = normalize._native_batch = None
     platforms = [slug.strip() for slug in args.platforms.split(",") if slug.strip()]
     unknown = [slug for slug in platforms if slug not in PLATFORMS]
     if unknown or args.clients < 1 or args.repeat < 1:
@@ -86,7 +91,8 @@ def main(argv=None):
     print(f"database {connection.settings_dict['NAME']} on PostgreSQL {django_setup.server_version()}; "
           f"segment {SLUG}: {args.clients:,} members, {eligible:,} eligible (ads consent, not erased); "
           f"fetch size {audience.FETCH_SIZE:,}; best of {args.repeat}"
-          f"{'; exports on one connection' if args.one_connection else ''}; {os.cpu_count()} CPUs, "
+          f"{'; exports on one connection' if args.one_connection else ''}; formatting "
+          f"{'in C (native/audience_speedups)' if normalize._native_batch else 'in Python'}; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
 
     with tempfile.TemporaryDirectory(prefix="crm-bench-audience-") as media, override_settings(MEDIA_ROOT=media):
