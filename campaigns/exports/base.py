@@ -161,8 +161,11 @@ def csv_lines(*columns: Sequence[str]) -> list[str]:
     ids) and answers None for the others, which go through `csv_line`.
     """
     if _native_csv_lines is None:
-        return [csv_line(row) if needs_quotes("".join(row)) or row == ("",) else f"{','.join(row)}\n"
-                for row in zip(*columns, strict=True)]
+        rows = zip(*columns, strict=True)
+        # One scan per column says whether any cell may need quoting (digests never do), not one per row.
+        if len(columns) > 1 and not any(needs_quotes("".join(column)) for column in columns):
+            return [f"{line}\n" for line in map(",".join, rows)]
+        return [csv_line(row) if needs_quotes("".join(row)) or row == ("",) else f"{','.join(row)}\n" for row in rows]
     lines = _native_csv_lines(columns)
     if None in lines:
         for index, line in enumerate(lines):
