@@ -63,11 +63,12 @@ class Platform(ABC):
 
     Exports format clients by the batch: `format_batch(records)` gives the CSV lines of a batch of
     database rows holding just the client fields named in `reads`. The version here goes through
-    `rows` and is the reference; a platform overrides it with a loop of its own that reads the
-    tuples as they come, keeps no dict or object per client and hashes repeated values once
-    (the per-client steps above cost 4 to 8 us per client, more than reading the client does).
-    Such an override must give exactly the reference's lines: tests/campaigns/test_platforms.py
-    compares the two on awkward data for every platform.
+    `rows` and is the reference; a platform overrides it with a version that works a column of
+    the batch at a time (the batch functions of `normalize`, `csv_lines`, `kept_lines`, cached
+    hashes of repeated values through map()), keeping no dict or object per client: the
+    per-client steps above cost 4 to 8 us per client, more than reading the client does. VK, with
+    two plain files, keeps a loop. Such an override must give exactly the reference's lines:
+    tests/campaigns/test_platforms.py compares the two on awkward data for every platform.
     """
 
     name: ClassVar[str]  # slug: google, meta, yandex, vk, tiktok
