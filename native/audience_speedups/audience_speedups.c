@@ -105,11 +105,13 @@ static PyObject *sha256_hex_batch(PyObject *module, PyObject *args)
         return NULL;
     if (kind < EMAIL || kind > PHONE_PLUS)
         return PyErr_Format(PyExc_ValueError, "unknown kind %d", kind);
-    PyObject *sequence = PySequence_Fast(values, "sha256_hex_batch takes a sequence of values");
+    /* A tuple (the formatters' columns are, as is) so that nothing run meanwhile (a garbage
+     * collection in PyList_New, say) can change the values under the loop. */
+    PyObject *sequence = PySequence_Tuple(values);
     if (sequence == NULL)
         return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
-    PyObject **items = PySequence_Fast_ITEMS(sequence);
+    Py_ssize_t count = PyTuple_GET_SIZE(sequence);
+    PyObject **items = &PyTuple_GET_ITEM(sequence, 0);
     PyObject *empty = PyUnicode_New(0, 0);
     PyObject *result = PyList_New(count);
     if (empty == NULL || result == NULL)
@@ -118,8 +120,8 @@ static PyObject *sha256_hex_batch(PyObject *module, PyObject *args)
         PyObject *item = items[i], *digest;
         if (item == Py_None || (PyUnicode_Check(item) && PyUnicode_GET_LENGTH(item) == 0))
             digest = Py_NewRef(empty); /* no identifier is not a hash */
-        else if (!PyUnicode_Check(item) || !PyUnicode_IS_ASCII(item))
-            digest = Py_NewRef(Py_None); /* the Python rule decides */
+        else if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item))
+            digest = Py_NewRef(Py_None); /* the Python rule decides (a str subclass may strip its own way) */
         else if (kind == EMAIL || kind == GOOGLE_EMAIL)
             digest = email_hash(PyUnicode_1BYTE_DATA(item), PyUnicode_GET_LENGTH(item), kind == GOOGLE_EMAIL, empty);
         else
@@ -181,14 +183,16 @@ static PyObject *csv_line(PyObject **cells, Py_ssize_t width)
 
 static PyObject *csv_lines(PyObject *module, PyObject *columns_argument)
 {
-    PyObject *columns = PySequence_Fast(columns_argument, "csv_lines takes a sequence of columns");
+    /* Tuples all (the columns given as tuples are taken as they are, lists are copied): converting
+     * a column may run Python code, which must not be able to change a column already counted. */
+    PyObject *columns = PySequence_Tuple(columns_argument);
     if (columns == NULL)
         return NULL;
-    Py_ssize_t width = PySequence_Fast_GET_SIZE(columns), count = 0;
-    PyObject **fast = PyMem_Calloc(width ? width : 1, sizeof(PyObject *));
+    Py_ssize_t width = PyTuple_GET_SIZE(columns), count = 0;
+    PyObject **tuples = PyMem_Calloc(width ? width : 1, sizeof(PyObject *));
     PyObject **cells = PyMem_Calloc(width ? width : 1, sizeof(PyObject *));
     PyObject *result = NULL;
-    if (fast == NULL || cells == NULL) {
+    if (tuples == NULL || cells == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -197,10 +201,10 @@ static PyObject *csv_lines(PyObject *module, PyObject *columns_argument)
         goto done;
     }
     for (Py_ssize_t j = 0; j < width; j++) {
-        fast[j] = PySequence_Fast(PySequence_Fast_GET_ITEM(columns, j), "each column must be a sequence");
-        if (fast[j] == NULL)
+        tuples[j] = PySequence_Tuple(PyTuple_GET_ITEM(columns, j));
+        if (tuples[j] == NULL)
             goto done;
-        Py_ssize_t size = PySequence_Fast_GET_SIZE(fast[j]);
+        Py_ssize_t size = PyTuple_GET_SIZE(tuples[j]);
         if (j > 0 && size != count) {
             PyErr_SetString(PyExc_ValueError, "csv_lines: the columns differ in length");
             goto done;
@@ -212,7 +216,7 @@ static PyObject *csv_lines(PyObject *module, PyObject *columns_argument)
         goto done;
     for (Py_ssize_t i = 0; i < count; i++) {
         for (Py_ssize_t j = 0; j < width; j++)
-            cells[j] = PySequence_Fast_ITEMS(fast[j])[i];
+            cells[j] = PyTuple_GET_ITEM(tuples[j], i);
         PyObject *line = csv_line(cells, width);
         if (line == NULL) {
             Py_CLEAR(result);
@@ -221,10 +225,10 @@ static PyObject *csv_lines(PyObject *module, PyObject *columns_argument)
         PyList_SET_ITEM(result, i, line);
     }
 done:
-    if (fast != NULL)
+    if (tuples != NULL)
         for (Py_ssize_t j = 0; j < width; j++)
-            Py_XDECREF(fast[j]);
-    PyMem_Free(fast);
+            Py_XDECREF(tuples[j]);
+    PyMem_Free(tuples);
     PyMem_Free(cells);
     Py_DECREF(columns);
     return result;
