@@ -10,6 +10,8 @@ from itertools import compress
 from operator import itemgetter
 from typing import ClassVar, NamedTuple
 
+from .normalize import rest_by_rule
+
 try:  # the common case of csv_lines in C (native/audience_speedups); optional, same results
     from audience_speedups import csv_lines as _native_csv_lines
 except ImportError:  # pragma: no cover - the package's build is optional
@@ -167,12 +169,7 @@ def csv_lines(*columns: Sequence[str]) -> list[str]:
         if len(columns) > 1 and not any(needs_quotes("".join(column)) for column in columns):
             return [f"{line}\n" for line in map(",".join, rows)]
         return [csv_line(row) if needs_quotes("".join(row)) or row == ("",) else f"{','.join(row)}\n" for row in rows]
-    lines = _native_csv_lines(columns)
-    if None in lines:
-        for index, line in enumerate(lines):
-            if line is None:
-                lines[index] = csv_line([column[index] for column in columns])
-    return lines
+    return rest_by_rule(_native_csv_lines(columns), lambda *row: csv_line(row), *columns)
 
 
 def kept_lines(key: str, lines: list[str], client_ids: Sequence, keep: Iterable) -> Lines:

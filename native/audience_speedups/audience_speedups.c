@@ -189,15 +189,16 @@ static PyObject *csv_lines(PyObject *module, PyObject *columns_argument)
     if (columns == NULL)
         return NULL;
     Py_ssize_t width = PyTuple_GET_SIZE(columns), count = 0;
-    PyObject **tuples = PyMem_Calloc(width ? width : 1, sizeof(PyObject *));
-    PyObject **cells = PyMem_Calloc(width ? width : 1, sizeof(PyObject *));
+    if (width == 0) {
+        Py_DECREF(columns);
+        PyErr_SetString(PyExc_ValueError, "csv_lines needs at least one column");
+        return NULL;
+    }
+    PyObject **tuples = PyMem_Calloc(width, sizeof(PyObject *));
+    PyObject **cells = PyMem_Calloc(width, sizeof(PyObject *));
     PyObject *result = NULL;
     if (tuples == NULL || cells == NULL) {
         PyErr_NoMemory();
-        goto done;
-    }
-    if (width == 0) {
-        PyErr_SetString(PyExc_ValueError, "csv_lines needs at least one column");
         goto done;
     }
     for (Py_ssize_t j = 0; j < width; j++) {
