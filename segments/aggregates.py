@@ -1,37 +1,46 @@
-"""Per-client aggregates as of several points in time, read set-based in two passes of SQL.
+"""Per-client aggregates as of several points in time: the shop's rows read once, the aggregates
+computed in numpy.
 
-One pass over purchases and one over activity compute, per client, the aggregates of the
-contract in segments/features.py at any number of points in time, plus what each client bought in
-given windows. The nightly run reads twice: the as-of time for every client, then the past cut-offs
-the models learn from (and the windows after them) for a sample of clients on a big shop (see
-pipeline.history_step): every extra point is three more FILTER aggregates per row, so reading all
-of them for everyone cost several times the as-of read alone. Times travel as float days since
-1970-01-01 UTC so numpy can do the rest.
+`load` reads every completed order (client, time, amount) and every activity event (client, time)
+before a point in time, once, as plain rows: on PostgreSQL by binary COPY into fixed-width numpy
+records (no Python object per value), on SQLite through a cursor. `Events.at` then gives, per
+client, the aggregates of the contract in segments/features.py at any number of points and what
+each client bought in given windows, for every client or for an evenly spread sample of them. The
+nightly run loads once and asks twice: the as-of time for every client, then the past cut-offs the
+models learn from for a sample.
+
+Why not GROUP BY in SQL: the run needs the aggregates at nine points. With a FILTER aggregate per
+point and measure the database's work grew with every point, so the past points were read apart,
+for a sample of clients, in a second scan of the table; the two reads took about twice the as-of
+read. Streaming the rows out costs less than the as-of aggregate alone, and every further point
+then costs milliseconds of numpy.
+
+Times travel as integer microseconds since 1970-01-01 UTC, so "before the cut" compares exactly
+what the database stores; they become float days since then (the unit of the contract) only in
+the results.
 
 "As of" is strict: a point in time `cut` sees only rows with time < cut, so the run for a day
 sees that whole day and nothing after it.
-
-Speed: rows are compared as timestamps (cheap) with FILTER clauses, and only the per-client
-results are turned into day numbers, so the database does no date arithmetic per row.
 """
 
 import datetime as dt
+import re
+import struct
 import zoneinfo
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
+from . import apart
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary times count from 2000-01-01
+_PG_INFINITY = np.iinfo(np.int64).max  # binary 'infinity' of timestamptz
 CHUNK = 50_000
 COPY_BLOCK = 4 << 20
-
-
-def _sql_epoch_days(expression):
-    if connection.vendor == "postgresql":
-        return f"(CAST(EXTRACT(EPOCH FROM {expression}) AS DOUBLE PRECISION) / 86400.0)"
-    # SQLite keeps UTC text; julianday() of it minus the Julian day of 1970-01-01.
-    return f"(julianday({expression}) - 2440587.5)"
 
 
 def cut_time(as_of):
@@ -45,190 +54,296 @@ def epoch_days(moment):
     return (moment - EPOCH).total_seconds() / 86400
 
 
+def micros(days):
+    """A point in epoch days as integer microseconds since 1970, rounded as a datetime would be."""
+    return (dt.timedelta(days=float(days)) // dt.timedelta(microseconds=1))
+
+
+def _days(us):
+    """Microseconds since 1970 (int64 array) as float epoch days (NaN for none: int64 max)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(us == _PG_INFINITY, np.nan, (us / 1e6) / 86400.0)
+
+
 def _when(days):
     """A point in epoch days as the database compares it with a timestamp column."""
-    moment = EPOCH + dt.timedelta(days=float(days))
-    return connection.ops.adapt_datetimefield_value(moment)
+    return connection.ops.adapt_datetimefield_value(EPOCH + dt.timedelta(days=float(days)))
+
+
+def _sql_micros(column):
+    """A timestamp column as the rows carry it: PostgreSQL's binary value (microseconds since 2000,
+    shifted in numpy); on SQLite, which keeps UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]', whole
+    seconds and the digits of the fraction, exactly (strftime of the whole text rounds to the
+    millisecond: 23:59:59.999999 would become the next day)."""
+    if connection.vendor == "postgresql":
+        return column
+    return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 "
+            f"+ CAST(substr({column} || '.000000', 21, 6) AS INTEGER))")
+
+
+def _scan(table, columns, where, params, kinds):
+    """The rows of `table` that match `where`, as one numpy array per column.
+
+    columns: SQL expressions, none NULL (COALESCE them); kinds: "id", "time" or "float" for each.
+    Times come back as microseconds since 1970.
+
+    On PostgreSQL the table is read a range of pages at a time (a TID range scan), each range's
+    rows coming back as one row of arrays that numpy reads as they are: a COPY of the rows
+    themselves costs a message, and Python's handling of it, per row. Where work may go apart, two
+    connections read alternate ranges in one snapshot (exported by the first, as pg_dump's parallel
+    jobs share theirs); else the ranges are read in the caller's transaction."""
+    if connection.vendor != "postgresql":
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", params)
+            blocks = []
+            while rows := cursor.fetchmany(CHUNK):
+                blocks.append(np.array(rows, dtype=object))
+        data = np.concatenate(blocks) if blocks else np.empty((0, len(kinds)), dtype=object)
+        return [data[:, i].astype(np.float64 if kind == "float" else np.int64) for i, kind in enumerate(kinds)]
+
+    query = (table, columns, where, params, kinds)
+    if not apart.may_go_apart():
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _joined(kinds, _read_ranges(cursor, _page_ranges(cursor, table), *query))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+        ranges = _page_ranges(cursor, table)
+        with ThreadPoolExecutor(1) as pool:
+            theirs = pool.submit(apart.on_own_connection(_read_in_snapshot), snapshot, ranges[1::2], *query)
+            read = [None] * len(ranges)
+            read[0::2] = _read_ranges(cursor, ranges[0::2], *query)
+            read[1::2] = theirs.result()
+            # In page order, as one connection reads them: sums then add up in the same order,
+            # so a night comes out the same to the last bit either way.
+            return _joined(kinds, read)
+
+
+def _read_in_snapshot(snapshot, ranges, *query):
+    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        return _read_ranges(cursor, ranges, *query)
+
+
+def _page_ranges(cursor, table):
+    """(first, stop) page numbers of SCAN_PAGES each; the last is open (stop None): pages added
+    since the size was taken are read too."""
+    cursor.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int", [table])
+    (pages,) = cursor.fetchone()
+    starts = range(0, pages + 1, SCAN_PAGES)
+    return [(first, first + SCAN_PAGES if first + SCAN_PAGES <= pages else None) for first in starts]
+
+
+def _read_ranges(cursor, ranges, table, columns, where, params, kinds):
+    """Per range of pages, the matching rows' columns as arrays: [[array per column] per range]."""
+    arrays = ", ".join(f"array_agg({c})" for c in columns)
+    out = []
+    for first, stop in ranges:
+        upper = f"AND ctid < '({stop},0)'" if stop is not None else ""
+        sql = f"SELECT {arrays} FROM {table} WHERE ctid >= '({first},0)' {upper} AND ({where})"
+        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params or None) as copy:
+            data = b"".join(bytes(chunk) for chunk in copy)
+        out.append(_binary_arrays(data, kinds))
+    return out
+
+
+def _joined(kinds, ranges):
+    """One native-order array per column from the ranges' big-endian ones; times shifted to 1970."""
+    out = []
+    for i, kind in enumerate(kinds):
+        values = np.concatenate([r[i] for r in ranges]).astype(np.float64 if kind == "float" else np.int64)
+        if kind == "time":
+            values[values != _PG_INFINITY] += _PG_EPOCH_US
+        out.append(values)
+    return out
+
+
+SCAN_PAGES = 8192  # 64 MB of table per range with PostgreSQL's 8 kB pages
+_PGCOPY_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
+
+
+def _binary_arrays(data, kinds):
+    """The one-dimensional arrays (int8, timestamptz or float8 elements, by kind) of a binary COPY
+    holding one row; a NULL field (array_agg of no rows) is an empty array."""
+    at = _PGCOPY_HEADER + 2  # the row's field count
+    out = []
+    for kind in kinds:
+        element = np.dtype([("length", ">i4"), ("value", ">f8" if kind == "float" else ">i8")])
+        (length,) = struct.unpack_from(">i", data, at)
+        at += 4
+        if length < 0:
+            out.append(np.empty(0, dtype=element["value"]))
+            continue
+        ndim, _flags, _type, size = struct.unpack_from(">iiii", data, at)
+        body = at + 12 + 8 * ndim  # after the header and each dimension's size and lower bound
+        out.append(np.frombuffer(data, dtype=element, count=size if ndim else 0, offset=body)["value"])
+        at += length
+    return out
 
 
 def _placer(ids):
     """place(out, client_ids, values): rows of `values` into `out` at the positions of their
     clients in `ids`. Clients not in `ids` (first seen after the as-of day, though with older
     orders, e.g. a guest checkout before sign-up) are dropped, never put on a neighbour's row."""
+    position = _positions(ids)
 
     def place(out, client_ids, values):
-        client_ids = client_ids.astype(np.int64)
-        at = np.searchsorted(ids, client_ids)
-        known = (at < ids.size) & (ids[np.minimum(at, ids.size - 1)] == client_ids)
+        at = position(client_ids.astype(np.int64))
+        known = at >= 0
         out[at[known]] = values[known]
 
     return place
 
 
+def _positions(ids):
+    """position(client_ids): each id's index in the sorted `ids`, -1 for an id not there."""
+    def position(client_ids):
+        at = np.searchsorted(ids, client_ids)
+        known = (at < ids.size) & (ids[np.minimum(at, max(ids.size - 1, 0))] == client_ids) if ids.size else at < 0
+        return np.where(known, at, -1)
+
+    return position
+
+
 def _fetch(sql, params, width, n, place):
-    """Run an aggregate query (first column client id) into an (n, width) float array."""
-    if connection.vendor == "postgresql":
-        return _fetch_postgres(sql, params, width, n, place)
+    """Run an aggregate query (first column client id, then `width` numbers) into an (n, width)
+    float array, NaN where a client has no row or a value is NULL. On PostgreSQL the aggregate runs
+    as CREATE TEMP TABLE ... AS, which may use parallel workers (a COPY of a query may not)."""
     out = np.full((n, width), np.nan)
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
-            block = np.array(rows, dtype=np.float64)
-            place(out, block[:, 0], block[:, 1:])
-    return out
-
-
-_PGCOPY_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
-
-
-def _fetch_postgres(sql, params, width, n, place):
-    """The same on PostgreSQL, fast: the aggregate runs as CREATE TEMP TABLE ... AS, which may
-    use parallel workers (a server-side cursor may not), with room to hash in memory; the result
-    comes back by binary COPY as fixed-width float8 rows that numpy reads without a Python object
-    per value (a million clients by forty columns would otherwise be forty million floats)."""
-    out = np.full((n, width), np.nan)
-    names = [f"c{i}" for i in range(width)]
-    row = np.dtype([("fields", ">i2"), *[(f, t) for name in ["id", *names] for f, t in
-                                         ((f"len_{name}", ">i4"), (name, ">f8"))]])
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-        cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
-        cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
-        select = ", ".join(["CAST(client_id AS DOUBLE PRECISION)",
-                            *(f"COALESCE(CAST({c} AS DOUBLE PRECISION), 'NaN')" for c in names)])
-        buffer = bytearray()
-
-        def take_whole_rows(start):
-            whole = (len(buffer) - start) // row.itemsize
-            block = np.frombuffer(buffer, dtype=row, count=whole, offset=start)
-            place(out, block["id"], np.column_stack([block[name] for name in names]))
-            del block
-            del buffer[: start + whole * row.itemsize]
-
-        start = _PGCOPY_HEADER
-        with cursor.cursor.copy(f"COPY (SELECT {select} FROM segments_aggregate) TO STDOUT (FORMAT binary)") as copy:
-            for chunk in copy:  # PostgreSQL sends a message per row: parse in blocks of ~4 MB
-                buffer += chunk
-                if len(buffer) >= COPY_BLOCK:
-                    take_whole_rows(start)
-                    start = 0
-        take_whole_rows(start)  # what is left is the 2-byte end marker
+    columns = ["client_id", *(f"COALESCE(CAST(c{i} AS DOUBLE PRECISION), 'NaN')" for i in range(width))]
+    kinds = ["id", *["float"] * width]
+    if connection.vendor != "postgresql":
+        client_id, *values = _scan(f"({sql}) a", columns, "1 = 1", params, kinds)
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+            cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
+            cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
+            client_id, *values = _scan("segments_aggregate", columns, "TRUE", (), kinds)
+    place(out, client_id, np.column_stack(values))
     return out
 
 
 def client_ids(as_of_cut):
-    """Clients known at the as-of time (first seen before it, or with no first-seen date)."""
-    sql = (f"SELECT id, {_sql_epoch_days('first_seen')} FROM crm_client "
-           f"WHERE first_seen IS NULL OR first_seen < %s ORDER BY id")
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, [_when(as_of_cut)])
-        blocks = []
-        while rows := cursor.fetchmany(CHUNK):
-            blocks.append(np.array(rows, dtype=np.float64))
-    data = np.concatenate(blocks) if blocks else np.empty((0, 2))
-    return data[:, 0].astype(np.int64), data[:, 1]
+    """Clients known at the as-of time (first seen before it, or with no first-seen date), sorted,
+    and when each was first seen (epoch days, NaN if unknown)."""
+    first_seen = "COALESCE(first_seen, 'infinity')" if connection.vendor == "postgresql" else (
+        f"COALESCE({_sql_micros('first_seen')}, {_PG_INFINITY})")
+    ids, seen = _scan("crm_client", ["id", first_seen], "first_seen IS NULL OR first_seen < %s", [_when(as_of_cut)],
+                      ["id", "time"])
+    order = np.argsort(ids, kind="stable")
+    return ids[order], _days(seen[order])
 
 
-SAMPLE = "segments_sample_clients"
+@dataclass
+class Events:
+    """The rows `load` read: completed orders and activity, client as a position in `ids`."""
+
+    ids: np.ndarray
+    first_seen: np.ndarray  # epoch days per client, NaN if unknown
+    until: int  # microseconds: rows from here on were not read
+    order_client: np.ndarray
+    order_time: np.ndarray  # microseconds since 1970
+    order_amount: np.ndarray
+    event_client: np.ndarray
+    event_time: np.ndarray
+
+    def at(self, points, windows=(), *, step=1):
+        """Aggregates at each point, and per window (start, end, what) the orders or revenue in it.
+
+        points: cut times in epoch days; windows: [(start, end, "orders" | "revenue")], start < end.
+        step: only every step-th client (by position: ids[::step]) is aggregated, for a sample.
+        Returns ([aggregates dict per point], [array per window]), aligned with ids[::step].
+        """
+        if micros(max([*points, *(stop for _, stop, _ in windows)], default=0)) > self.until:
+            raise ValueError("a point or window ends after the rows that were read")
+        n = -(-self.ids.size // step)
+        orders = self._sample(step, self.order_client, self.order_time, self.order_amount)
+        events = self._sample(step, self.event_client, self.event_time)
+        first_order = _extreme(np.minimum, orders[0], orders[1], n)
+        first_event = _extreme(np.minimum, events[0], events[1], n)
+        result = []
+        for p in points:
+            result.append(_aggregates(orders, events, micros(p), p, n, first_order, first_event,
+                                      self.first_seen[::step]))
+        window_values = []
+        for start, stop, what in windows:
+            client, time, amount = orders
+            inside = (time >= micros(start)) & (time < micros(stop))
+            weights = amount[inside] if what == "revenue" else None
+            window_values.append(np.bincount(client[inside], weights=weights, minlength=n).astype(np.float64))
+        return result, window_values
+
+    @staticmethod
+    def _sample(step, client, *columns):
+        if step == 1:
+            return (client, *columns)
+        kept = client % step == 0
+        return (client[kept] // step, *(c[kept] for c in columns))
 
 
-def read(points, windows, ids, first_seen, *, sample=False):
-    """Aggregates at each point, and per window (start, end, what) the orders or revenue in it.
-
-    points: cut times in epoch days.
-    windows: [(start, end, "orders" | "revenue")], each start < end.
-    sample: `ids` are a sample of the clients (sorted, as client_ids returns them): only their
-    rows are read, which is what makes many past cut-offs affordable on a big shop.
-    Returns ([aggregates dict per point], [array per window]).
-    """
-    if not sample:
-        return _read(points, windows, ids, first_seen, "")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {SAMPLE}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {SAMPLE} (id bigint PRIMARY KEY)")
-        if connection.vendor == "postgresql":
-            cursor.execute(f"INSERT INTO {SAMPLE} SELECT unnest(CAST(%s AS bigint[]))", [ids.tolist()])
-        else:
-            cursor.executemany(f"INSERT INTO {SAMPLE} VALUES (%s)", [(v,) for v in ids.tolist()])
-        cursor.execute(f"ANALYZE {SAMPLE}")
-    try:
-        return _read(points, windows, ids, first_seen, f"AND client_id IN (SELECT id FROM {SAMPLE}) ")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SAMPLE}")
+def _extreme(ufunc, client, time, n):
+    """Per client the min (or max) time in microseconds; the identity's opposite where none."""
+    out = np.full(n, np.iinfo(np.int64).max if ufunc is np.minimum else np.iinfo(np.int64).min, dtype=np.int64)
+    ufunc.at(out, client, time)  # numpy >= 1.25 runs ufunc.at on a fast path
+    return out
 
 
-def _read(points, windows, ids, first_seen, only):
-    n = ids.size
-    lo, hi = (int(ids[0]), int(ids[-1])) if n else (0, -1)
-    params = {"lo": lo, "hi": hi, "end": _when(max([*points, *(stop for _, stop, _ in windows)]))}
-    for i, p in enumerate(points):
-        params |= {f"p{i}": _when(p), f"p{i}_30": _when(p - 30), f"p{i}_90": _when(p - 90)}
-    for i, (start, stop, _) in enumerate(windows):
-        params |= {f"w{i}_start": _when(start), f"w{i}_stop": _when(stop)}
+def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen):
+    """The aggregate contract at one point (cut in microseconds, p the same in epoch days)."""
+    client, time, amount = orders
+    before = time < cut
+    frequency = np.bincount(client[before], minlength=n).astype(np.int64)
+    has_orders = frequency > 0
+    monetary = np.bincount(client[before], weights=amount[before], minlength=n)
+    last_order = _extreme(np.maximum, client[before], time[before], n)
+    first_time = np.where(has_orders, _days(first_order), np.nan)
+    last_time = np.where(has_orders, _days(last_order), np.nan)
 
-    def fetch(sql, width):
-        if n == 0:
-            return np.empty((0, width))
-        return _fetch(sql, params, width, n, _placer(ids))
+    client, time = events
+    before = time < cut
+    active = np.zeros(n, dtype=bool)
+    active[client[before]] = True
+    recent = {}
+    for days in (30, 90):
+        inside = before & (time >= micros(p - days))
+        recent[days] = np.bincount(client[inside], minlength=n).astype(np.int64)
+    last_event = np.where(active, _days(_extreme(np.maximum, client[before], time[before], n)), np.nan)
 
-    amount = "CAST(amount AS DOUBLE PRECISION)"
-    cols = [_sql_epoch_days("MIN(purchased_at)")]
-    for i in range(len(points)):
-        before = f"FILTER (WHERE purchased_at < %(p{i})s)"
-        cols += [f"COUNT(*) {before}", f"SUM({amount}) {before}", _sql_epoch_days(f"MAX(purchased_at) {before}")]
-    for i, (_, _, what) in enumerate(windows):
-        value = "COUNT(*)" if what == "orders" else f"SUM({amount})"
-        cols.append(f"{value} FILTER (WHERE purchased_at >= %(w{i}_start)s AND purchased_at < %(w{i}_stop)s)")
-    purchases = fetch(
-        f"SELECT client_id, {_named(cols)} FROM crm_purchase "
-        f"WHERE status = 'completed' AND client_id BETWEEN %(lo)s AND %(hi)s AND purchased_at < %(end)s {only}"
-        f"GROUP BY client_id",
-        len(cols))
-
-    cols = [_sql_epoch_days("MIN(occurred_at)")]
-    for i in range(len(points)):
-        cols += [f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_30)s)",
-                 f"COUNT(*) FILTER (WHERE occurred_at < %(p{i})s AND occurred_at >= %(p{i}_90)s)",
-                 _sql_epoch_days(f"MAX(occurred_at) FILTER (WHERE occurred_at < %(p{i})s)")]
-    activity = fetch(
-        f"SELECT client_id, {_named(cols)} FROM crm_activity "
-        f"WHERE client_id BETWEEN %(lo)s AND %(hi)s AND occurred_at < %(end)s {only}GROUP BY client_id",
-        len(cols))
-
-    aggregates = _assemble(purchases, activity, points, first_seen)
-    base = 1 + 3 * len(points)
-    window_values = [np.nan_to_num(purchases[:, base + i]) for i in range(len(windows))]
-    return aggregates, window_values
+    seen = np.where(np.isfinite(first_seen) & (first_seen < p), first_seen, np.nan)
+    earliest = np.fmin(np.fmin(seen, first_time), np.where(active, _days(first_event), np.nan))
+    return {
+        "frequency": frequency,
+        "monetary": np.where(has_orders, monetary, 0.0),
+        "first_days": p - first_time,
+        "last_days": p - last_time,
+        "activity_30": recent[30],
+        "activity_90": recent[90],
+        "activity_days": p - last_event,
+        "age_days": p - earliest,
+        # Not part of the model contract: the pipeline stores the dates of first and last order.
+        "first_time": first_time,
+        "last_time": last_time,
+    }
 
 
-def _named(columns):
-    return ", ".join(f"{expression} AS c{i}" for i, expression in enumerate(columns))
+def load(ids, first_seen, until):
+    """Completed orders and activity events of the clients `ids` (sorted, as client_ids returns
+    them) before `until` (epoch days), with first_seen per client: the input of Events.at."""
+    position = _positions(ids)
+    params = [_when(until)]
 
+    def of_clients(client_id, *columns):
+        at = position(client_id)
+        known = at >= 0
+        return (at[known], *(c[known] for c in columns))
 
-def _assemble(purchases, activity, points, first_seen):
-    result = []
-    for i, p in enumerate(points):
-        first_order = purchases[:, 0]
-        frequency = np.nan_to_num(purchases[:, 1 + 3 * i]).astype(np.int64)
-        has_orders = frequency > 0
-        last_order = purchases[:, 3 + 3 * i]
-        first_activity = activity[:, 0]
-        last_activity = activity[:, 3 + 3 * i]
-        seen = np.where(np.isfinite(first_seen) & (first_seen < p), first_seen, np.nan)
-        earliest = np.fmin(np.fmin(seen, np.where(has_orders, first_order, np.nan)),
-                           np.where(np.isfinite(last_activity), first_activity, np.nan))
-        result.append({
-            "frequency": frequency,
-            "monetary": np.where(has_orders, np.nan_to_num(purchases[:, 2 + 3 * i]), 0.0),
-            "first_days": np.where(has_orders, p - first_order, np.nan),
-            "last_days": np.where(has_orders, p - last_order, np.nan),
-            "activity_30": np.nan_to_num(activity[:, 1 + 3 * i]).astype(np.int64),
-            "activity_90": np.nan_to_num(activity[:, 2 + 3 * i]).astype(np.int64),
-            "activity_days": p - last_activity,
-            "age_days": p - earliest,
-            # Not part of the model contract: the pipeline stores the dates of first and last order.
-            "first_time": np.where(has_orders, first_order, np.nan),
-            "last_time": np.where(has_orders, last_order, np.nan),
-        })
-    return result
+    orders = _scan("crm_purchase", ["client_id", _sql_micros("purchased_at"), "CAST(amount AS DOUBLE PRECISION)"],
+                   "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
+    events = _scan("crm_activity", ["client_id", _sql_micros("occurred_at")], "occurred_at < %s", params,
+                   ["id", "time"])
+    return Events(ids, first_seen, micros(until), *of_clients(*orders), *of_clients(*events))

@@ -3,8 +3,9 @@
     rebuild_segments(as_of)  is called by the Celery beat task, `manage.py rebuild_segments`
                              and the admin alike.
 
-Stages: (1) set-based reads of per-client aggregates at the as-of time (every client) and at past
-cut-offs (a sample of clients on a big shop: only the models learn from them);
+Stages: (1) the shop's orders and activity read once, and from them per-client aggregates at the
+as-of time (every client) and at past cut-offs (a sample of clients on a big shop: only the models
+learn from them);
 (2) global cut-offs (RFM quantiles, engagement reference) and the churn and value models, learned
 from this shop's own history; (3) scores written in bulk, in id ranges, under the new run's id;
 (4) in one transaction: segment memberships, sizes, the RFM migration matrix, the run marked
@@ -26,7 +27,7 @@ from django.utils.translation import gettext
 
 from loyalty.nightly import run_stage as loyalty_stage
 
-from . import aggregates, churn, clv, features, membership, scoring
+from . import aggregates, apart, churn, clv, features, membership, scoring
 from .models import ClientScore, ScoringRun
 from .signals import run_succeeded
 
@@ -40,14 +41,14 @@ CHURN_CUTOFFS = 4
 VALUE_CUTOFFS = 4
 
 
-# Clients whose history is read for the models: enough that the per-cut-off training samples
+# Clients whose past aggregates the models learn from: enough that the per-cut-off training samples
 # (features.MAX_TRAIN_ROWS over the cut-offs) and BG/NBD fits (features.BTYD_FIT_ROWS) still draw
 # from several times their size.
 HISTORY_CLIENTS = 200_000
 
 
 def history_step(n_clients):
-    """Read the history of every k-th client: 1 (everyone) up to HISTORY_CLIENTS clients."""
+    """The past of every k-th client: 1 (everyone) up to HISTORY_CLIENTS clients."""
     return max(1, -(-n_clients // HISTORY_CLIENTS))
 
 
@@ -126,18 +127,14 @@ def _rebuild(run, progress):
 
     with _stage(run, "read", progress):
         ids, first_seen = aggregates.client_ids(cut)
+        events = aggregates.load(ids, first_seen, cut)
+        (current,), _ = events.at([cut])
         # The past cut-offs only feed the models, which learn from samples anyway: on a big shop
-        # they are read for an evenly spread sample of clients (every k-th by id), which is most
-        # of the saving in reading time. Everyone is still scored with the as-of aggregates. The
-        # two reads are independent: where it can, the history is read meanwhile on a connection
-        # of its own (the statements' serial parts and the decoding then overlap).
-        step = history_step(ids.size)
+        # they are computed for an evenly spread sample of clients (every k-th by id). Everyone
+        # is still scored with the as-of aggregates.
         windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
-        past = ([*churn_cuts, *value_cuts], windows, ids[::step], first_seen[::step])
-        with ThreadPoolExecutor(1) as pool:
-            history = pool.submit(_apart(aggregates.read), *past, sample=step > 1) if _may_go_apart() else None
-            (current,), _ = aggregates.read([cut], [], ids, first_seen)
-            at, window_values = history.result() if history else aggregates.read(*past, sample=step > 1)
+        at, window_values = events.at([*churn_cuts, *value_cuts], windows, step=history_step(ids.size))
+        del events
     churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
     value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
 
@@ -199,22 +196,6 @@ def _plain(metrics):
     return {k: plain(v) for k, v in (metrics or {}).items()}
 
 
-def _may_go_apart():
-    """Whether work may go to other connections: on PostgreSQL, outside a caller's transaction
-    (inside one, other connections could not see its rows, the run's own among them)."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
-
-
-def _apart(function):
-    """The function for a worker thread: it runs on the thread's own connection, closed after."""
-    def run(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()
-    return run
-
-
 def _write_ranges(run, ids, cols, progress):
     """Every client's scores, range by range, each range in a transaction of its own; where work
     may go apart, WRITERS ranges at once, each through a connection of its own, so that the
@@ -225,9 +206,9 @@ def _write_ranges(run, ids, cols, progress):
         _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
         return part.stop
 
-    at_once = _may_go_apart() and WRITERS > 1 and len(ranges) > 1
+    at_once = apart.may_go_apart() and WRITERS > 1 and len(ranges) > 1
     with ThreadPoolExecutor(WRITERS) as pool:
-        for stop in pool.map(_apart(write), ranges) if at_once else map(write, ranges):
+        for stop in pool.map(apart.on_own_connection(write), ranges) if at_once else map(write, ranges):
             if progress:
                 progress(f"  scored {min(stop, ids.size)} of {ids.size} clients")
 

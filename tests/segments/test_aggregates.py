@@ -1,21 +1,25 @@
-"""The SQL aggregates of the nightly run agree with the pure reference in segments/features.py."""
+"""The aggregates of the nightly run agree with the pure reference in segments/features.py."""
 
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from crm.models import Activity, Purchase
+from crm.models import Activity, Client, Purchase
 from segments import aggregates, features, pipeline
 
 pytestmark = pytest.mark.django_db
 
 
-def test_sql_aggregates_match_the_reference_at_every_cut_off(demo_shop):
+# A few pages per range: the shop is read in many ranges of pages, as a big one is.
+@pytest.mark.parametrize("pages", [aggregates.SCAN_PAGES, 2])
+def test_aggregates_match_the_reference_at_every_cut_off(demo_shop, monkeypatch, pages):
+    monkeypatch.setattr(aggregates, "SCAN_PAGES", pages)
     cut = pipeline.cut_of(demo_shop)
     points = [cut, cut - 90, cut - 365]
     ids, first_seen = aggregates.client_ids(cut)
-    at, windows = aggregates.read(points, [(cut - 90, cut, "orders"), (cut - 365, cut, "revenue")], ids, first_seen)
+    at, windows = aggregates.load(ids, first_seen, cut).at(
+        points, [(cut - 90, cut, "orders"), (cut - 365, cut, "revenue")])
 
     orders = list(Purchase.objects.filter(status="completed").values_list("client_id", "purchased_at", "amount"))
     events = list(Activity.objects.values_list("client_id", "occurred_at"))
@@ -44,9 +48,25 @@ def test_as_of_leaves_out_rows_from_the_next_day(buy, act):
     act("c1", "2026-02-02")
     cut = pipeline.cut_of(dt.date(2026, 2, 1))
     ids, first_seen = aggregates.client_ids(cut)
-    (current,), _ = aggregates.read([cut], [], ids, first_seen)
+    (current,), _ = aggregates.load(ids, first_seen, cut).at([cut])
     assert current["frequency"].tolist() == [1] and current["monetary"].tolist() == [100.0]
     assert current["activity_30"].tolist() == [1]
+
+
+def test_a_row_at_the_cut_itself_belongs_to_the_next_day(buy):
+    day = dt.date(2026, 2, 1)
+    cut = aggregates.cut_time(day)
+    buy("c1", "2026-01-10", 100)
+    for at, amount in ((cut - dt.timedelta(microseconds=1), 5), (cut, 700)):
+        Purchase.objects.create(external_id=f"at-{amount}", client=Client.objects.get(external_id="c1"),
+                                purchased_at=at, amount=amount)
+    ids, first_seen = aggregates.client_ids(pipeline.cut_of(day))
+    events = aggregates.load(ids, first_seen, pipeline.cut_of(day))
+    (current,), _ = events.at([pipeline.cut_of(day)])
+    assert current["frequency"].tolist() == [2] and current["monetary"].tolist() == [105.0]
+    assert current["last_time"][0] == pytest.approx(aggregates.epoch_days(cut) - 1e-6 / 86400, abs=1e-9)
+    with pytest.raises(ValueError, match="after the rows that were read"):
+        events.at([pipeline.cut_of(day) + 1])
 
 
 def test_orders_of_a_client_first_seen_after_as_of_do_not_land_on_another_client(buy):
@@ -58,7 +78,7 @@ def test_orders_of_a_client_first_seen_after_as_of_do_not_land_on_another_client
     Client.objects.filter(pk=guest.pk).update(first_seen=dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
     cut = pipeline.cut_of(dt.date(2026, 2, 1))
     ids, first_seen = aggregates.client_ids(cut)
-    (current,), _ = aggregates.read([cut], [], ids, first_seen)
+    (current,), _ = aggregates.load(ids, first_seen, cut).at([cut])
     monetary = dict(zip(ids.tolist(), current["monetary"].tolist()))
     assert guest.pk not in monetary
     assert sorted(monetary.values()) == [10.0, 20.0]

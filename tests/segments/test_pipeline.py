@@ -243,15 +243,15 @@ def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("work goes to other connections on PostgreSQL only")
     demo.build(2500, seed=11, end=dt.date(2026, 6, 30))  # enough history for the models
-    threads = set()
-    write, read = pipeline._write_scores, pipeline.aggregates.read
+    threads, readers = set(), set()
+    write, read = pipeline._write_scores, pipeline.aggregates._read_ranges
     monkeypatch.setattr(pipeline, "_write_scores", lambda *a: threads.add(threading.get_ident()) or write(*a))
-    monkeypatch.setattr(pipeline.aggregates, "read",
-                        lambda *a, **k: threads.add(threading.get_ident()) or read(*a, **k))
+    monkeypatch.setattr(pipeline.aggregates, "_read_ranges", lambda *a: readers.add(threading.get_ident()) or read(*a))
     monkeypatch.setattr(pipeline, "RANGE_SIZE", 300)
+    monkeypatch.setattr(pipeline.aggregates, "SCAN_PAGES", 3)  # the shop's tables read in several page ranges
 
     def night(apart):
-        monkeypatch.setattr(pipeline, "_may_go_apart", lambda: apart)
+        monkeypatch.setattr(pipeline.apart, "may_go_apart", lambda: apart)
         run = rebuild_segments(dt.date(2026, 6, 30))
         scores = sorted(ClientScore.objects.filter(run=run).values_list(
             "client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",
@@ -259,7 +259,8 @@ def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
         return scores, run.metrics
 
     alone = night(False)
-    assert threads == {threading.get_ident()}
-    threads.clear()
+    assert threads == readers == {threading.get_ident()}
+    threads.clear(), readers.clear()
     assert night(True) == alone and len(alone[0]) == 2500 and alone[1]["churn"]["method"] == "model"
-    assert len(threads - {threading.get_ident()}) >= 2  # the history read and the score writers
+    assert len(threads - {threading.get_ident()}) >= 2  # the score writers
+    assert len(readers) == 2  # the shop's rows read by two connections in one snapshot
