@@ -24,6 +24,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+if not settings.configured:  # the models' notes are translated strings: Django's defaults serve
+    settings.configure(USE_I18N=False)
+
 from sklearn.isotonic import IsotonicRegression  # noqa: E402
 from sklearn.metrics import brier_score_loss, roc_auc_score  # noqa: E402
 
