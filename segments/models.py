@@ -92,8 +92,12 @@ class ClientScore(models.Model):
         verbose_name_plural = _("client scores")
         # The scores CSV lists the shop's client ids with their scores: a download of its own (crm/roles.py).
         permissions = [("export_scores", _("Can export client scores"))]
+        # The unique (run, client) index is the only one: readers look scores up by run, or by run
+        # and client; only the current run's rows (and the next one's, while it is written) are
+        # kept, so an index leading with the client would serve nobody else. Each index costs every
+        # night a million insertions (measured: the score writes took a quarter longer with a
+        # second one).
         constraints = [models.UniqueConstraint(fields=["run", "client"], name="one_score_per_client_per_run")]
-        indexes = [models.Index(fields=["client", "run"], name="score_client_run")]
 
     def __str__(self):
         return f"{self.client_id} @ run {self.run_id}"
@@ -156,10 +160,10 @@ class SegmentMembership(models.Model):
             models.UniqueConstraint(fields=["segment", "client"], condition=models.Q(left_at__isnull=True),
                                     name="one_open_membership"),
         ]
-        indexes = [
-            models.Index(fields=["segment", "left_at"], name="membership_current"),
-            models.Index(fields=["entered_run", "segment"], name="membership_entries"),
-        ]
+        # A segment's current members are found through one_open_membership (partial on left_at IS
+        # NULL, leading with the segment): an index on (segment, left_at) was the same again, built
+        # on every first fill (2.4 s of a million-client night) and grown with every stay.
+        indexes = [models.Index(fields=["entered_run", "segment"], name="membership_entries")]
 
     def __str__(self):
         return f"{self.client_id} in {self.segment_id}"
