@@ -57,6 +57,20 @@ def test_expected_purchases_match_the_paper_formula():
     np.testing.assert_allclose(btyd.expected_purchases(params, t, x, t_x, T), top / bottom, rtol=1e-8)
 
 
+def test_expected_purchases_of_heavy_buyers_younger_than_the_horizon_match_the_paper_formula():
+    # Fitted on bench/segmentation.py's shop: hundreds of orders in a history shorter than a year.
+    params = btyd.BGNBDParams(r=0.7565, alpha=48.353, a=0.05382, b=1.7276)
+    x, t_x, T = np.array([378.0, 422.0, 5.0]), np.array([75.153, 105.678, 60.0]), np.array([75.186, 105.729, 300.0])
+    t = 365.0
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))  # ~1e226, times a power ~1e-227
+    top = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+    bottom = 1 + (x > 0) * a / np.maximum(b + x - 1, 1e-12) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    expected = btyd.expected_purchases(params, t, x, t_x, T)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(expected, top / bottom, rtol=1e-8)
+
+
 def test_probability_alive_is_one_for_one_time_buyers_and_falls_with_silence():
     params = btyd.BGNBDParams(r=0.8, alpha=40.0, a=0.9, b=4.0)
     assert btyd.probability_alive(params, np.array([0.0]), np.array([0.0]), np.array([300.0]))[0] == 1.0
