@@ -17,6 +17,7 @@ millions on a big shop) builds the table's indexes once after the insert instead
 see _indexed_at_the_end.
 """
 
+from collections import Counter
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -186,7 +187,7 @@ def apply(run, previous, clients):
     # With moves, the temporary table holds the rule segments only, and only they are managed by
     # it; without, every active segment is.
     managed = f"SELECT id FROM {SEGMENTS} WHERE is_active" + (f" AND kind = '{RULE}'" if moves else "")
-    left = _run(
+    left = _per_segment(
         f"UPDATE {STAYS} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
         f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {STAYS}.segment_id "
         f"AND n.client_id = {STAYS}.client_id)",
@@ -194,9 +195,9 @@ def apply(run, previous, clients):
     )
     if moves:
         _collect_moved(previous, run)
-        left += _run(f"UPDATE {STAYS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
-                     f"WHERE m.segment_id = v.segment_id AND m.client_id = v.client_id AND m.left_at IS NULL",
-                     [run.as_of, run.pk])
+        left += _per_segment(f"UPDATE {STAYS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
+                             f"WHERE m.segment_id = v.segment_id AND m.client_id = v.client_id AND m.left_at IS NULL",
+                             [run.as_of, run.pk], returning="m.segment_id")
     # On the first fill there is no open stay to look for, and with the indexes gone the look-up
     # would scan the table being filled: every member simply enters. (A duplicate pair could only
     # come from a bug here; the unique index built afterwards would refuse it.)
@@ -204,33 +205,46 @@ def apply(run, previous, clients):
                 f"WHERE NOT EXISTS (SELECT 1 FROM {STAYS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
     with _indexed_at_the_end(STAYS, bulk=first_fill):
-        entered = _run(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
-                       f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}", [run.as_of, run.pk])
+        entered = _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+                               f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
+                               [run.as_of, run.pk])
         if moves:
-            entered += _run(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
-                            f"SELECT v.segment_id, v.client_id, %s, %s FROM ({_moved_pairs('n')}) v",
-                            [run.as_of, run.pk])
-    _record_sizes(run, previous, moves)
+            entered += _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+                                    f"SELECT v.segment_id, v.client_id, %s, %s FROM ({_moved_pairs('n')}) v",
+                                    [run.as_of, run.pk])
+    _record_sizes(run, previous, moves, entered, left)
     _run(f"DROP TABLE IF EXISTS {NEXT}")
     _run(f"DROP TABLE IF EXISTS {MOVED}")
-    return {"entered": entered, "left": left}
+    return {"entered": entered.total(), "left": left.total()}
 
 
-def _record_sizes(run, previous, moves):
+def _per_segment(sql, params, returning="segment_id"):
+    """Run an INSERT or UPDATE of stays; returns how many rows it wrote per segment, counted by
+    the database as it writes them (a count of the stays afterwards was a scan of the millions a
+    first night opens)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"WITH written AS ({sql} RETURNING {returning} AS segment_id) "
+                           f"SELECT segment_id, COUNT(*) FROM written GROUP BY segment_id", params)
+            return Counter(dict(cursor.fetchall()))
+        cursor.execute(f"{sql} RETURNING {returning}", params)  # SQLite: no writes inside WITH
+        return Counter(segment_id for (segment_id,) in cursor.fetchall())
+
+
+def _record_sizes(run, previous, moves, entered, left):
     """A SegmentSize row per active segment (size, entered, left) and Segment.size.
 
-    A segment in the temporary table has its size counted there; a family segment on the moves
-    path has the previous run's size plus who entered minus who left."""
+    entered, left: stays opened and closed per segment. A segment in the temporary table has its
+    size counted there; a family segment on the moves path has the previous run's size plus who
+    entered minus who left."""
     kinds = dict(Segment.objects.filter(is_active=True).values_list("pk", "kind"))
     stats = {segment_id: [0, 0, 0] for segment_id in kinds}
+    for at, counts in ((1, entered), (2, left)):
+        for segment_id, count in counts.items():
+            stats.setdefault(segment_id, [0, 0, 0])[at] = count
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT segment_id, COUNT(*) FROM {NEXT} GROUP BY segment_id")
         counted = dict(cursor.fetchall())
-        for column, at in (("entered_run_id", 1), ("left_run_id", 2)):
-            cursor.execute(f"SELECT segment_id, COUNT(*) FROM {STAYS} WHERE {column} = %s GROUP BY segment_id",
-                           [run.pk])
-            for segment_id, count in cursor.fetchall():
-                stats.setdefault(segment_id, [0, 0, 0])[at] = count
     before = dict(SegmentSize.objects.filter(run=previous).values_list("segment_id", "size")) if previous else {}
     for segment_id, row in stats.items():
         if moves and kinds.get(segment_id) != RULE:

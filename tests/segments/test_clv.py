@@ -71,6 +71,19 @@ def test_it_falls_back_to_bgnbd_gamma_gamma_with_short_history(shop):
     assert (result.expected_revenue >= 0).all()
 
 
+def test_a_model_that_loses_its_back_test_is_not_shipped(shop, monkeypatch):
+    # Trees that extrapolate wildly (as they did on the segmentation bench's few buyers of
+    # thousands of orders a year): their back-test loses to BG/NBD + Gamma-Gamma.
+    predict = clv._predict_orders
+    monkeypatch.setattr(clv, "_predict_orders", lambda model, X: predict(model, X) * 50)
+    result = clv.score_value(shop["current"], shop["revenue_history"], HORIZON)
+    assert result.method == "bgnbd_gg" and "back-test MAE" in result.note
+    assert result.metrics["mae"] > result.metrics["baseline_mae"]  # the run record keeps why
+    rows = shop["buyers"]
+    expected = btyd.bgnbd_gg_revenue(btyd.fit_btyd(shop["current"]), features.take(shop["current"], rows), HORIZON)
+    np.testing.assert_allclose(result.expected_revenue[rows], expected)
+
+
 def test_it_falls_back_to_the_rule_when_nothing_can_be_fitted():
     current = {
         "frequency": np.array([1, 4, 0]),
