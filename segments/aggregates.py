@@ -40,7 +40,6 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary times count from 2000-01-01
 _PG_INFINITY = np.iinfo(np.int64).max  # binary 'infinity' of timestamptz
 CHUNK = 50_000
-COPY_BLOCK = 4 << 20
 
 
 def cut_time(as_of):
@@ -266,10 +265,8 @@ class Events:
         events = self._sample(step, self.event_client, self.event_time)
         first_order = _extreme(np.minimum, orders[0], orders[1], n)
         first_event = _extreme(np.minimum, events[0], events[1], n)
-        result = []
-        for p in points:
-            result.append(_aggregates(orders, events, micros(p), p, n, first_order, first_event,
-                                      self.first_seen[::step]))
+        first_seen = self.first_seen[::step]
+        result = [_aggregates(orders, events, micros(p), p, n, first_order, first_event, first_seen) for p in points]
         window_values = []
         for start, stop, what in windows:
             client, time, amount = orders

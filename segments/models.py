@@ -150,8 +150,10 @@ class SegmentMembership(models.Model):
     left_at = models.DateField(_("left on"), null=True, blank=True)
     entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
                                     db_index=False, db_constraint=False)
+    # No index on left_run either: nothing looks stays up by the run that closed them (a night
+    # counts its closings as it writes them), and each index costs an entry per closed stay.
     left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
-                                 db_constraint=False)
+                                 db_index=False, db_constraint=False)
 
     class Meta:
         verbose_name = _("segment membership")

@@ -212,7 +212,7 @@ def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, mo
     before = indexes()
     monkeypatch.setattr(membership, "BULK_CLIENTS", 1)
     first = rebuild_segments(demo_shop)
-    assert indexes() == before and len(before) == 5
+    assert indexes() == before and len(before) == 4
     assert len(members("all-clients")) == Client.objects.count() == first.counts["clients"]
     second = rebuild_segments(demo_shop)  # stays are open now: the ordinary path
     assert second.counts["entered"] == 0 and second.counts["left"] == 0
