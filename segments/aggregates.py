@@ -2,8 +2,8 @@
 computed in numpy.
 
 `load` reads every completed order (client, time, amount) and every activity event (client, time)
-before a point in time, once, as plain rows: on PostgreSQL by binary COPY into fixed-width numpy
-records (no Python object per value), on SQLite through a cursor. `Events.at` then gives, per
+before a point in time, once, as plain rows (see _scan: on PostgreSQL arrays that numpy reads
+without a Python object per value, on SQLite through a cursor). `Events.at` then gives, per
 client, the aggregates of the contract in segments/features.py at any number of points and what
 each client bought in given windows, for every client or for an evenly spread sample of them. The
 nightly run loads once and asks twice: the as-of time for every client, then the past cut-offs the
@@ -11,9 +11,9 @@ models learn from for a sample.
 
 Why not GROUP BY in SQL: the run needs the aggregates at nine points. With a FILTER aggregate per
 point and measure the database's work grew with every point, so the past points were read apart,
-for a sample of clients, in a second scan of the table; the two reads took about twice the as-of
-read. Streaming the rows out costs less than the as-of aggregate alone, and every further point
-then costs milliseconds of numpy.
+for a sample of clients, in a second scan of the table. Measured on 1M clients / 10M orders: the
+as-of aggregate alone took 9.1 s and both reads at once 14.2 s; reading the rows takes 6.4 s, and
+then the as-of point 0.3 s and the eight past ones for the sample 0.7 s of numpy.
 
 Times travel as integer microseconds since 1970-01-01 UTC, so "before the cut" compares exactly
 what the database stores; they become float days since then (the unit of the contract) only in

@@ -16,7 +16,8 @@ with the keys in AGGREGATE_KEYS:
 
 Times are float days since any fixed epoch; everything strictly after as_of is ignored, so any
 night can be recomputed and back-tested honestly. The nightly pipeline computes the same dict
-in SQL and is tested against this function, so these semantics are the specification.
+from the database's rows (segments/aggregates.py, exact timestamps, "before the cut") and is tested
+against this function, so these semantics are the specification.
 """
 
 from concurrent.futures import ThreadPoolExecutor
