@@ -88,9 +88,10 @@ def _scan(table, columns, where, params, kinds):
 
     On PostgreSQL the table is read a range of pages at a time (a TID range scan), each range's
     rows coming back as one row of arrays that numpy reads as they are: a COPY of the rows
-    themselves costs a message, and Python's handling of it, per row. Where work may go apart, two
-    connections read alternate ranges in one snapshot (exported by the first, as pg_dump's parallel
-    jobs share theirs); else the ranges are read in the caller's transaction."""
+    themselves costs a message, and Python's handling of it, per row. All ranges are read in one
+    snapshot; where work may go apart and there are several ranges, two connections read
+    alternate ones, the second in the snapshot the first exports (as pg_dump's parallel jobs share
+    theirs)."""
     if connection.vendor != "postgresql":
         with connection.chunked_cursor() as cursor:
             cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", params)
@@ -101,14 +102,15 @@ def _scan(table, columns, where, params, kinds):
         return [data[:, i].astype(np.float64 if kind == "float" else np.int64) for i, kind in enumerate(kinds)]
 
     query = (table, columns, where, params, kinds)
-    if not apart.may_go_apart():
-        with transaction.atomic(), connection.cursor() as cursor:
-            return _joined(kinds, _read_ranges(cursor, _page_ranges(cursor, table), *query))
+    go_apart, outermost = apart.may_go_apart(), not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        if outermost:  # every range in one snapshot (inside a caller's transaction, the caller's rules)
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        ranges = _page_ranges(cursor, table)
+        if not go_apart or len(ranges) < 2:
+            return _joined(kinds, _read_ranges(cursor, ranges, *query))
         cursor.execute("SELECT pg_export_snapshot()")
         (snapshot,) = cursor.fetchone()
-        ranges = _page_ranges(cursor, table)
         with ThreadPoolExecutor(1) as pool:
             theirs = pool.submit(apart.on_own_connection(_read_in_snapshot), snapshot, ranges[1::2], *query)
             read = [None] * len(ranges)
