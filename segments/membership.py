@@ -13,16 +13,21 @@ Two ways to the same stays, chosen per run by `plan`:
   segments, and rule segments (always) go this way.
 
 Sizes and entry/leave counts are recorded per run. The first fill (every stay opened from nothing,
-millions on a big shop) builds the table's indexes once after the insert instead of row by row;
-see _indexed_at_the_end.
+millions on a big shop) builds the table's indexes once after the insert instead of row by row
+(see _indexed_at_the_end), and on the moves path writes the family stays by binary COPY from the
+score columns the run holds in memory (see _copy_family_stays): measured on a million clients,
+4M stays in 4.9 s where producing them in SQL and inserting them took 12.5 s.
 """
 
+import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from . import pgcopy
 from .models import ClientScore, Segment, SegmentMembership, SegmentSize
 from .rules import to_q
 
@@ -175,14 +180,18 @@ def _indexed_at_the_end(table, bulk):
             cursor.execute(definition)
 
 
-def apply(run, previous, clients):
+def apply(run, previous, ids, cols):
     """Close and open stays for this run, record every active segment's size.
 
-    previous: the run whose scores readers saw until now (None on the first night); clients: how
-    many clients this run scored. Returns {"entered": stays opened, "left": stays closed}.
+    previous: the run whose scores readers saw until now (None on the first night); ids, cols: the
+    clients this run scored and their score columns (scoring.columns), as written.
+    Returns {"entered": stays opened, "left": stays closed}.
     """
     moves = plan(previous) == "moves"
-    first_fill = _first_fill(clients)
+    first_fill = _first_fill(ids.size)
+    # The first fill on the moves path: nobody is in any segment yet, so nobody leaves one and
+    # every client enters their family segments, which the score columns in memory name already.
+    copied = moves and first_fill
     _collect(run, families=not moves)
     # With moves, the temporary table holds the rule segments only, and only they are managed by
     # it; without, every active segment is.
@@ -193,7 +202,7 @@ def apply(run, previous, clients):
         f"AND n.client_id = {STAYS}.client_id)",
         [run.as_of, run.pk],
     )
-    if moves:
+    if moves and not copied:
         _collect_moved(previous, run)
         left += _per_segment(f"UPDATE {STAYS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
                              f"WHERE m.segment_id = v.segment_id AND m.client_id = v.client_id AND m.left_at IS NULL",
@@ -208,7 +217,9 @@ def apply(run, previous, clients):
         entered = _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
                                f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
                                [run.as_of, run.pk])
-        if moves:
+        if copied:
+            entered += _copy_family_stays(run, ids, cols)
+        elif moves:
             entered += _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
                                     f"SELECT v.segment_id, v.client_id, %s, %s FROM ({_moved_pairs('n')}) v",
                                     [run.as_of, run.pk])
@@ -216,6 +227,45 @@ def apply(run, previous, clients):
     _run(f"DROP TABLE IF EXISTS {NEXT}")
     _run(f"DROP TABLE IF EXISTS {MOVED}")
     return {"entered": entered.total(), "left": left.total()}
+
+
+def _family_segments(ids, cols):
+    """(segment ids, client ids): each client's family segments (FAMILIES) from the score columns,
+    in numpy; each family's few distinct values are mapped to segments once."""
+    active = {(kind, slug): pk for pk, kind, slug in
+              Segment.objects.filter(is_active=True).exclude(kind=RULE).values_list("pk", "kind", "slug")}
+    n = ids.size
+    families = [  # (kind, a value per client, the slug it names): FAMILIES' slug expressions
+        ("builtin", np.zeros(n, dtype=np.int8), lambda _: "all-clients"),
+        ("builtin", cols["frequency"] == 0, lambda prospect: "prospects" if prospect else ""),
+        ("rfm", cols["rfm_segment"], str),
+        ("churn", cols["churn_band"], "churn-{}".format),
+        ("engagement", cols["engagement_band"], "engagement-{}".format),
+        ("tier", cols["tier"], "tier-{}".format),
+    ]
+    segment_ids, client_ids = [], []
+    for kind, values, slug in families:
+        values = values.tolist()
+        to_segment = {value: active.get((kind, slug(value)), -1) for value in set(values)}
+        segment = np.fromiter(map(to_segment.__getitem__, values), dtype=np.int64, count=n)
+        member = segment >= 0
+        segment_ids.append(segment[member])
+        client_ids.append(ids[member])
+    return np.concatenate(segment_ids), np.concatenate(client_ids)
+
+
+def _copy_family_stays(run, ids, cols):
+    """Open every client's family stays by binary COPY (the first fill). Returns stays per segment."""
+    segment_ids, client_ids = _family_segments(ids, cols)
+    fields = [("segment_id", ">i8"), ("client_id", ">i8"), ("entered_at", ">i4"), ("entered_run_id", ">i8")]
+    rows = pgcopy.records(fields, segment_ids.size)
+    rows["segment_id"], rows["client_id"], rows["entered_run_id"] = segment_ids, client_ids, run.pk
+    rows["entered_at"] = (run.as_of - dt.date(2000, 1, 1)).days  # binary dates count from 2000-01-01
+    with connection.cursor() as cursor:
+        pgcopy.copy_in(cursor, f"COPY {STAYS} ({', '.join(f for f, _ in fields)}) FROM STDIN (FORMAT binary)",
+                       rows.tobytes())
+    distinct, counts = np.unique(segment_ids, return_counts=True)
+    return Counter(dict(zip(distinct.tolist(), counts.tolist())))
 
 
 def _per_segment(sql, params, returning="segment_id"):

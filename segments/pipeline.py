@@ -27,14 +27,13 @@ from django.utils.translation import gettext
 
 from loyalty.nightly import run_stage as loyalty_stage
 
-from . import aggregates, apart, churn, clv, features, membership, scoring
+from . import aggregates, apart, churn, clv, features, membership, pgcopy, scoring
 from .models import ClientScore, ScoringRun
 from .signals import run_succeeded
 
 log = logging.getLogger(__name__)
 RANGE_SIZE = 100_000
 WRITERS = 2  # score ranges written at once (see _write_ranges)
-COPY_BLOCK = 4 << 20  # bytes per COPY message when writing scores
 # Past cut-offs the models learn from, newest first, each with its window fully observed. Value
 # windows (a year) overlap, a churn horizon apart, so a young shop still has rows to learn from.
 CHURN_CUTOFFS = 4
@@ -173,7 +172,7 @@ def _rebuild(run, progress):
             with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
                 cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
         previous = ScoringRun.objects.current()
-        moved = membership.apply(run, previous, int(ids.size))
+        moved = membership.apply(run, previous, ids, cols)
         run.migration = membership.rfm_migration(previous, run)
         buyers = int((current["frequency"] > 0).sum())
         run.counts = {"clients": int(ids.size), "buyers": buyers, "prospects": int(ids.size) - buyers, **moved}
@@ -240,12 +239,7 @@ def _copy_scores(cursor, run, client_ids, cols, table):
     cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
     cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ("
                    f"{', '.join(f'{name} {kind}' for name, kind, _ in scoring.STAGE_COLUMNS)}) ON COMMIT DROP")
-    with cursor.cursor.copy(f"COPY {STAGE} FROM STDIN (FORMAT binary)") as copy:
-        copy.write(scoring.PGCOPY_HEADER)
-        view = memoryview(data)
-        for start in range(0, len(view), COPY_BLOCK):
-            copy.write(view[start:start + COPY_BLOCK])
-        copy.write(scoring.PGCOPY_TRAILER)
+    pgcopy.copy_in(cursor, f"COPY {STAGE} FROM STDIN (FORMAT binary)", data)
     expressions = {
         "recency_days": "CAST(NULLIF(recency_days, 'NaN') AS integer)",
         "monetary": "CAST(monetary AS numeric(16, 2))",

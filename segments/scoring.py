@@ -4,7 +4,7 @@ import datetime as dt
 
 import numpy as np
 
-from . import engagement, rfm
+from . import engagement, pgcopy, rfm
 from .aggregates import EPOCH
 
 
@@ -158,8 +158,6 @@ _PG_EPOCH = dt.date(2000, 1, 1)  # binary timestamps and dates count from here
 _PG_EPOCH_DAYS = (_PG_EPOCH - EPOCH.date()).days
 INFINITY_TIME = np.iinfo(np.int64).max  # PostgreSQL's binary 'infinity' timestamp
 INFINITY_DATE = np.iinfo(np.int32).max  # and date
-PGCOPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no header extension
-PGCOPY_TRAILER = b"\xff\xff"
 
 
 def binary_rows(client_ids, cols, as_of):
@@ -187,11 +185,7 @@ def binary_rows(client_ids, cols, as_of):
         vocabulary, codes = np.unique(cols[name].astype(str), return_inverse=True)
         vocabularies[name] = vocabulary.tolist()
         values[name] = codes
-    row = np.dtype([("fields", ">i2"), *[(f, t) for name, _, kind in STAGE_COLUMNS
-                                         for f, t in ((f"len_{name}", ">i4"), (name, kind))]])
-    out = np.empty(len(client_ids), dtype=row)
-    out["fields"] = len(STAGE_COLUMNS)
-    for name, _, kind in STAGE_COLUMNS:
-        out[f"len_{name}"] = np.dtype(kind).itemsize
+    out = pgcopy.records([(name, kind) for name, _, kind in STAGE_COLUMNS], len(client_ids))
+    for name, _, _ in STAGE_COLUMNS:
         out[name] = values[name] if name in values else cols[name]
     return out.tobytes(), vocabularies

@@ -218,6 +218,31 @@ def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, mo
     assert second.counts["entered"] == 0 and second.counts["left"] == 0
 
 
+def test_the_first_fill_by_copy_opens_the_stays_the_statements_would(demo_shop, monkeypatch):
+    from django.db import connection
+
+    from segments import membership
+    from segments.models import ScoringRun, SegmentSize
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the bulk first fill is PostgreSQL's")
+
+    def night(bulk_from):
+        SegmentMembership.objects.all().delete()
+        ScoringRun.objects.all().delete()
+        monkeypatch.setattr(membership, "BULK_CLIENTS", bulk_from)
+        run = rebuild_segments(demo_shop)
+        stays = set(SegmentMembership.objects.filter(left_at=None).values_list("segment__slug", "client_id"))
+        sizes = set(SegmentSize.objects.filter(run=run).values_list("segment__slug", "size", "entered", "left"))
+        return stays, sizes, run.counts
+
+    by_statements = night(10**9)
+    assert night(1) == by_statements
+    stays, _, counts = by_statements
+    assert {slug for slug, _ in stays} >= {"all-clients", "prospects", "churn-high", "engagement-high"}
+    assert counts["entered"] == len(stays) and counts["left"] == 0
+
+
 def test_deleting_a_client_still_takes_their_scores_and_stays_along(demo_shop):
     # The database no longer checks these keys (segments/models.py): Django's cascade must.
     run = rebuild_segments(demo_shop)
