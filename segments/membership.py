@@ -257,6 +257,10 @@ def _family_segments(ids, cols):
 def _copy_family_stays(run, ids, cols):
     """Open every client's family stays by binary COPY (the first fill). Returns stays per segment."""
     segment_ids, client_ids = _family_segments(ids, cols)
+    # In (segment, client) order (clients are in order within each family): the indexes built
+    # after the fill then sort input that is sorted already (PostgreSQL's sort checks for that).
+    order = np.argsort(segment_ids, kind="stable")
+    segment_ids, client_ids = segment_ids[order], client_ids[order]
     fields = [("segment_id", ">i8"), ("client_id", ">i8"), ("entered_at", ">i4"), ("entered_run_id", ">i8")]
     rows = pgcopy.records(fields, segment_ids.size)
     rows["segment_id"], rows["client_id"], rows["entered_run_id"] = segment_ids, client_ids, run.pk
