@@ -193,9 +193,8 @@ def _placer(ids):
     position = _positions(ids)
 
     def place(out, client_ids, values):
-        at = position(client_ids.astype(np.int64))
-        known = at >= 0
-        out[at[known]] = values[known]
+        at, values = _of_clients(position, client_ids.astype(np.int64), values)
+        out[at] = values
 
     return place
 
@@ -203,11 +202,19 @@ def _placer(ids):
 def _positions(ids):
     """position(client_ids): each id's index in the sorted `ids`, -1 for an id not there."""
     def position(client_ids):
+        if ids.size == 0:
+            return np.full(len(client_ids), -1)
         at = np.searchsorted(ids, client_ids)
-        known = (at < ids.size) & (ids[np.minimum(at, max(ids.size - 1, 0))] == client_ids) if ids.size else at < 0
-        return np.where(known, at, -1)
+        return np.where(ids[np.minimum(at, ids.size - 1)] == client_ids, at, -1)
 
     return position
+
+
+def _of_clients(position, client_ids, *columns):
+    """(positions, *columns) of the rows whose client is in `ids` (see _positions)."""
+    at = position(client_ids)
+    known = at >= 0
+    return (at[known], *(c[known] for c in columns))
 
 
 def _fetch(sql, params, width, n, place):
@@ -296,22 +303,20 @@ def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen)
     """The aggregate contract at one point (cut in microseconds, p the same in epoch days)."""
     client, time, amount = orders
     before = time < cut
-    frequency = np.bincount(client[before], minlength=n).astype(np.int64)
+    client, time, amount = client[before], time[before], amount[before]
+    frequency = np.bincount(client, minlength=n).astype(np.int64)
     has_orders = frequency > 0
-    monetary = np.bincount(client[before], weights=amount[before], minlength=n)
-    last_order = _extreme(np.maximum, client[before], time[before], n)
+    monetary = np.bincount(client, weights=amount, minlength=n)
     first_time = np.where(has_orders, _days(first_order), np.nan)
-    last_time = np.where(has_orders, _days(last_order), np.nan)
+    last_time = np.where(has_orders, _days(_extreme(np.maximum, client, time, n)), np.nan)
 
     client, time = events
     before = time < cut
-    active = np.zeros(n, dtype=bool)
-    active[client[before]] = True
-    recent = {}
-    for days in (30, 90):
-        inside = before & (time >= micros(p - days))
-        recent[days] = np.bincount(client[inside], minlength=n).astype(np.int64)
-    last_event = np.where(active, _days(_extreme(np.maximum, client[before], time[before], n)), np.nan)
+    client, time = client[before], time[before]
+    recent = {days: np.bincount(client[time >= micros(p - days)], minlength=n).astype(np.int64) for days in (30, 90)}
+    last_event = _extreme(np.maximum, client, time, n)
+    active = last_event != np.iinfo(np.int64).min
+    last_event = np.where(active, _days(last_event), np.nan)
 
     seen = np.where(np.isfinite(first_seen) & (first_seen < p), first_seen, np.nan)
     earliest = np.fmin(np.fmin(seen, first_time), np.where(active, _days(first_event), np.nan))
@@ -335,14 +340,8 @@ def load(ids, first_seen, until):
     them) before `until` (epoch days), with first_seen per client: the input of Events.at."""
     position = _positions(ids)
     params = [_when(until)]
-
-    def of_clients(client_id, *columns):
-        at = position(client_id)
-        known = at >= 0
-        return (at[known], *(c[known] for c in columns))
-
     orders = _scan("crm_purchase", ["client_id", _sql_micros("purchased_at"), "CAST(amount AS DOUBLE PRECISION)"],
                    "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
     events = _scan("crm_activity", ["client_id", _sql_micros("occurred_at")], "occurred_at < %s", params,
                    ["id", "time"])
-    return Events(ids, first_seen, micros(until), *of_clients(*orders), *of_clients(*events))
+    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), *_of_clients(position, *events))

@@ -37,15 +37,21 @@ SCORES = ClientScore._meta.db_table
 SEGMENTS = Segment._meta.db_table
 STAYS = SegmentMembership._meta.db_table
 RULE = Segment.Kind.RULE
-# The segments a score row `cs` names by itself: (kind, slug expression), one per family; '' or a
-# bare prefix names no segment (e.g. 'churn-' for a prospect, who has no churn band).
+# The score-band families: (kind, score column, slug prefix); a client is in the segment whose
+# slug is prefix + the column's value, '' or a bare prefix naming none (e.g. 'churn-' for a
+# prospect, who has no churn band). Tiers: loyalty/tiers.py ('tier-' for a client in none).
+BANDS = [
+    ("rfm", "rfm_segment", ""),
+    ("churn", "churn_band", "churn-"),
+    ("engagement", "engagement_band", "engagement-"),
+    ("tier", "tier", "tier-"),
+]
+# The segments a score row `cs` names by itself: (kind, slug expression), one per family. The
+# first fill computes the same from the score columns in numpy (_family_segments).
 FAMILIES = [
     ("builtin", "'all-clients'"),
     ("builtin", "CASE WHEN cs.frequency = 0 THEN 'prospects' ELSE '' END"),
-    ("rfm", "cs.rfm_segment"),
-    ("churn", "'churn-' || cs.churn_band"),
-    ("engagement", "'engagement-' || cs.engagement_band"),
-    ("tier", "'tier-' || cs.tier"),  # loyalty tiers (loyalty/tiers.py); 'tier-' for a client in none
+    *((kind, f"'{prefix}' || cs.{column}" if prefix else f"cs.{column}") for kind, column, prefix in BANDS),
 ]
 # The first fill takes the bulk path from this many scored clients (each enters all-clients at least).
 BULK_CLIENTS = 25_000
@@ -110,10 +116,11 @@ def _collect_moved(previous, run):
 
     The comparison is on the score columns the families read, so the millions of unchanged
     clients are dropped by the join before anything is expanded per family."""
-    compared = ("frequency = 0", "rfm_segment", "churn_band", "engagement_band", "tier")  # what FAMILIES read
+    columns = [column for _, column, _ in BANDS]
+    compared = ("frequency = 0", *columns)  # what FAMILIES read
     differs = " OR ".join(["o.client_id IS NULL", "n.client_id IS NULL",
                            *(f"(n.{c}) IS DISTINCT FROM (o.{c})" for c in compared)])
-    kept = ("frequency", "rfm_segment", "churn_band", "engagement_band", "tier")
+    kept = ("frequency", *columns)
     both = ", ".join(f"{side}.{c} AS {side}_{c}" for side in "no" for c in kept)
     read = ", ".join(("client_id", *kept))
     _run(f"DROP TABLE IF EXISTS {MOVED}")
@@ -235,13 +242,10 @@ def _family_segments(ids, cols):
     active = {(kind, slug): pk for pk, kind, slug in
               Segment.objects.filter(is_active=True).exclude(kind=RULE).values_list("pk", "kind", "slug")}
     n = ids.size
-    families = [  # (kind, a value per client, the slug it names): FAMILIES' slug expressions
+    families = [  # (kind, a value per client, the slug it names), as FAMILIES
         ("builtin", np.zeros(n, dtype=np.int8), lambda _: "all-clients"),
         ("builtin", cols["frequency"] == 0, lambda prospect: "prospects" if prospect else ""),
-        ("rfm", cols["rfm_segment"], str),
-        ("churn", cols["churn_band"], "churn-{}".format),
-        ("engagement", cols["engagement_band"], "engagement-{}".format),
-        ("tier", cols["tier"], "tier-{}".format),
+        *((kind, cols[column], prefix.__add__) for kind, column, prefix in BANDS),
     ]
     segment_ids, client_ids = [], []
     for kind, values, slug in families:
