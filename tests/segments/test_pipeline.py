@@ -181,6 +181,13 @@ def test_export_scores_has_exactly_the_promised_columns(db, buy, run_command_out
     assert "all-clients" in c1[11].split(";") and c1[7] in c1[11].split(";")
 
 
+def test_export_scores_to_a_place_it_cannot_write_says_so(db, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=r"Cannot write .*missing/scores.csv: No such file or directory"):
+        call_command("export_scores", str(tmp_path / "missing" / "scores.csv"))
+
+
 def test_the_nightly_schedule_exists_and_is_editable(db):
     from django_celery_beat.models import PeriodicTask
 

@@ -1,6 +1,6 @@
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from segments.export import write_csv
 
@@ -15,6 +15,9 @@ class Command(BaseCommand):
         if out == "-":
             write_csv(sys.stdout)
             return
-        with open(out, "w", newline="", encoding="utf-8") as stream:
-            write_csv(stream)
+        try:
+            with open(out, "w", newline="", encoding="utf-8") as stream:
+                write_csv(stream)
+        except OSError as exc:  # a missing folder, no permission, a full disk
+            raise CommandError(f"Cannot write {out}: {exc.strerror}.") from None
         self.stderr.write(f"Scores written to {out}")
