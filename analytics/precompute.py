@@ -114,55 +114,45 @@ def _plain(value):
     return value
 
 
-# On PostgreSQL date_part (double precision) rather than EXTRACT (numeric): on ten million orders
-# the numeric arithmetic alone took longer than reading the table.
+# date_part (double precision) rather than EXTRACT (numeric): on ten million orders the numeric
+# arithmetic alone took longer than reading the table.
 
 def _epoch_days(expression):
-    if connection.vendor == "postgresql":
-        return f"(date_part('epoch', {expression}) / 86400.0)"
-    return f"(julianday({expression}) - 2440587.5)"
+    return f"(date_part('epoch', {expression}) / 86400.0)"
 
 
 def _month(column):
     """SQL for the month number (year * 12 + month - 1) of a timestamp column in TIME_ZONE."""
     tz = settings.TIME_ZONE
-    if connection.vendor == "postgresql":
-        local = f"({column} AT TIME ZONE %s)"
-        return f"CAST(date_part('year', {local}) * 12 + date_part('month', {local}) - 1 AS INTEGER)", [tz, tz]
-    ops = connection.ops
-    year, year_params = ops.datetime_extract_sql("year", column, (), tz)
-    month, month_params = ops.datetime_extract_sql("month", column, (), tz)
-    return f"CAST(({year}) * 12 + ({month}) - 1 AS INTEGER)", [*year_params, *month_params]
+    local = f"({column} AT TIME ZONE %s)"
+    return f"CAST(date_part('year', {local}) * 12 + date_part('month', {local}) - 1 AS INTEGER)", [tz, tz]
 
 
 class _Reader:
     """The temporary (client, month) tables and the small GROUP BYs over them, on one connection
-    inside the caller's transaction (PostgreSQL drops the tables at commit; SQLite in close())."""
+    inside the caller's transaction, which drops the tables at its commit."""
 
     CM = "analytics_client_month"
     CMW = "analytics_client_month_w"
 
     def __init__(self, cut):
         self.cut = cut
-        self.pg = connection.vendor == "postgresql"
         self.cursor = connection.cursor()
-        if self.pg:
-            self.cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-            # JIT compiles each of these statements for longer than it saves.
-            self.cursor.execute("SET LOCAL jit = off")
+        self.cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+        # JIT compiles each of these statements for longer than it saves.
+        self.cursor.execute("SET LOCAL jit = off")
         for table in (self.CM, self.CMW):
             self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        on_commit = "ON COMMIT DROP" if self.pg else ""
         month, params = _month("purchased_at")
         self.cursor.execute(
-            f"CREATE TEMPORARY TABLE {self.CM} {on_commit} AS "
+            f"CREATE TEMPORARY TABLE {self.CM} ON COMMIT DROP AS "
             f"SELECT client_id, {month} AS m, COUNT(*) AS n, SUM(CAST(amount AS DOUBLE PRECISION)) AS amt, "
             f"{_epoch_days('MIN(purchased_at)')} AS first_d, {_epoch_days('MAX(purchased_at)')} AS last_d "
             f"FROM crm_purchase WHERE status = 'completed' AND purchased_at < %s GROUP BY 1, 2",
             [*params, cut])
         # Each (client, month) row with its neighbours: the previous and next month the client ordered in.
         self.cursor.execute(
-            f"CREATE TEMPORARY TABLE {self.CMW} {on_commit} AS "
+            f"CREATE TEMPORARY TABLE {self.CMW} ON COMMIT DROP AS "
             f"SELECT client_id, m, n, amt, first_d, last_d, LAG(m) OVER w AS prev_m, LAG(last_d) OVER w AS prev_last, "
             f"LEAD(m) OVER w AS next_m, FIRST_VALUE(m) OVER w AS first_m FROM {self.CM} "
             f"WINDOW w AS (PARTITION BY client_id ORDER BY m)")
@@ -172,9 +162,6 @@ class _Reader:
         return self.cursor.fetchall()
 
     def close(self):
-        if not self.pg:
-            for table in (self.CM, self.CMW):
-                self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
         self.cursor.close()
 
     def first_month(self):

@@ -19,11 +19,8 @@ django.setup()
 from django.db import connection  # noqa: E402
 
 
-def refusal(script, example_database, force, postgres_only=True):
+def refusal(script, example_database, force):
     """Why this benchmark must not run on the configured database (it empties tables), or None."""
-    if postgres_only and connection.vendor != "postgresql":
-        return (f"{script} needs a PostgreSQL database; this one is {connection.vendor}. "
-                f"Set DATABASE_URL=postgres://.../{example_database}.")
     name = str(connection.settings_dict["NAME"] or "")
     if "bench" not in name and not force:
         return (f"{script} empties the tables of the database it runs on, and {name!r} does not look "

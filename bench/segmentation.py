@@ -5,8 +5,7 @@
         [--activity 2000000] [--keep]
     CRM_VAR_DIR=var/bench .venv/bin/python bench/segmentation.py --clients 100000 --purchases 1000000
 
-It generates (or, with --keep and matching sizes, reuses) a shop in SQL (generate_series on
-PostgreSQL, a recursive CTE on SQLite):
+It generates (or, with --keep and matching sizes, reuses) a shop in SQL (generate_series):
 clients, completed and refunded purchases over three years with skewed buying (some clients buy
 often, most rarely), and activity. Then, on the same data:
 
@@ -20,7 +19,7 @@ It prints both times, the ratio (b) / (a) (target: at most 3), the seconds per s
 RSS of this process (target: at most 2 GB). It exits 0: a report, not a test. Before each night,
 untimed, it vacuums and analyses the segments tables as autovacuum would between two nights.
 
-THIS EMPTIES THE DATABASE. It refuses unless the database name (or SQLite path) contains "bench"
+THIS EMPTIES THE DATABASE. It refuses unless the database name contains "bench"
 (override with --force).
 """
 
@@ -48,38 +47,6 @@ def sql(statement, params=()):
 
 
 def generate(clients, purchases, activity):
-    if connection.vendor == "sqlite":
-        return generate_sqlite(clients, purchases, activity)
-    return generate_postgres(clients, purchases, activity)
-
-
-def generate_sqlite(clients, purchases, activity):
-    """The same shop as generate_postgres, with SQLite's own functions."""
-    for table in ("segments_segmentsize", "segments_segmentmembership", "segments_clientscore",
-                  "segments_scoringrun", "crm_activity", "crm_purchaseitem", "crm_purchase", "crm_client"):
-        sql(f"DELETE FROM {table}")
-    end = f"julianday('{AS_OF.isoformat()} 20:00:00')"
-    rnd = "(abs(random()) / 9223372036854775807.0)"
-    series = "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < %s)"
-    sql(f"""{series} INSERT INTO crm_client (id, external_id, email, phone, first_name, last_name, city, country, zip,
-              gender, acquisition_channel, first_seen, email_consent, email_consent_source, ads_consent,
-              created_at, updated_at)
-            SELECT x, 'C' || x, 'c' || x || '@example.com', '', '', '', '', 'RU', '', '', 'organic',
-                   datetime({end} - {rnd} * 1095), {rnd} < 0.7, '', {rnd} < 0.6, datetime('now'), datetime('now')
-            FROM g""", [clients])
-    sql(f"""{series} INSERT INTO crm_purchase (external_id, client_id, purchased_at, amount, currency, status)
-            SELECT 'O' || y.x, y.cid, datetime(julianday(c.first_seen) + y.u * ({end} - julianday(c.first_seen))),
-                   round(200 + {rnd} * 5000, 2), 'RUB', CASE WHEN {rnd} < 0.04 THEN 'refunded' ELSE 'completed' END
-            FROM (SELECT x, 1 + CAST({rnd} * {rnd} * {rnd} * %s AS INTEGER) AS cid, {rnd} * 0.999 AS u FROM g) y
-            JOIN crm_client c ON c.id = y.cid""", [purchases, clients])
-    sql(f"""{series} INSERT OR IGNORE INTO crm_activity (client_id, kind, occurred_at, properties)
-            SELECT 1 + CAST({rnd} * {rnd} * %s AS INTEGER), 'session',
-                   datetime({end} - CAST({rnd} * 400 * 86400 AS INTEGER) / 86400.0), '{{}}' FROM g""",
-        [activity, clients])
-    sql("ANALYZE")
-
-
-def generate_postgres(clients, purchases, activity):
     """A shop whose clients buy at very different rates, over three years up to AS_OF."""
     sql("TRUNCATE crm_client, crm_purchase, crm_purchaseitem, crm_activity, segments_scoringrun, "
         "segments_clientscore, segments_segmentmembership, segments_segmentsize RESTART IDENTITY CASCADE")
@@ -109,15 +76,14 @@ def generate_postgres(clients, purchases, activity):
 
 def baseline():
     sql(f"DROP TABLE IF EXISTS {BASELINE}")
-    recency = ("%s::date - MAX(purchased_at)::date" if connection.vendor == "postgresql"
-               else "julianday(%s) - julianday(date(MAX(purchased_at)))")
     started = time.monotonic()
     sql(f"""CREATE TABLE {BASELINE} AS
             SELECT client_id, recency, frequency, monetary,
                    NTILE(5) OVER (ORDER BY recency DESC) AS r,
                    NTILE(5) OVER (ORDER BY frequency) AS f,
                    NTILE(5) OVER (ORDER BY monetary) AS m
-            FROM (SELECT client_id, {recency} AS recency, COUNT(*) AS frequency, SUM(amount) AS monetary
+            FROM (SELECT client_id, %s::date - MAX(purchased_at)::date AS recency, COUNT(*) AS frequency,
+                         SUM(amount) AS monetary
                   FROM crm_purchase WHERE status = 'completed' AND purchased_at < %s
                   GROUP BY client_id) a""",
         [AS_OF, AS_OF + dt.timedelta(days=1)])
@@ -128,9 +94,8 @@ def housekeeping():
     """What autovacuum does between two nights a day apart, done here (untimed) because a bench
     server may run without it: reclaim the rows the last night deleted and refresh the statistics
     (without them the planner takes the millions of stays of the first night for none)."""
-    if connection.vendor == "postgresql":
-        sql("VACUUM ANALYZE segments_clientscore, segments_segmentmembership, segments_segmentsize, "
-            "segments_scoringrun")
+    sql("VACUUM ANALYZE segments_clientscore, segments_segmentmembership, segments_segmentsize, "
+        "segments_scoringrun")
 
 
 def loyalty_programme():
@@ -158,7 +123,7 @@ def main():
     parser.add_argument("--loyalty", action="store_true",
                         help="with point rules and tiers (the loyalty stage grants, expires and assigns tiers)")
     args = parser.parse_args()
-    refusal = django_setup.refusal("bench/segmentation.py", "crm_bench_segments", args.force, postgres_only=False)
+    refusal = django_setup.refusal("bench/segmentation.py", "crm_bench_segments", args.force)
     if refusal:
         sys.exit(refusal)
 
@@ -169,17 +134,11 @@ def main():
         generate(args.clients, args.purchases, args.activity)
         print(f"generated {args.clients:,} clients, {args.purchases:,} purchases, "
               f"{args.activity:,} activity rows in {time.monotonic() - started:.0f} s")
-    # Every measurement starts from a shop that was never scored. TRUNCATE on PostgreSQL: DELETE
-    # would leave the previous measurement's millions of dead rows in the tables and their indexes
-    # for this one to wade through (a bench server may run without autovacuum).
-    loyalty_tables = ("loyalty_pointsentry", "loyalty_expiryprogress", "loyalty_pointrule", "loyalty_tier")
-    if connection.vendor == "postgresql":
-        sql("TRUNCATE segments_segmentsize, segments_segmentmembership, segments_clientscore, "
-            f"segments_scoringrun, {', '.join(loyalty_tables)} CASCADE")
-    else:
-        for table in ("segments_segmentsize", "segments_segmentmembership", "segments_clientscore",
-                      "segments_scoringrun", *loyalty_tables):
-            sql(f"DELETE FROM {table}")
+    # Every measurement starts from a shop that was never scored. TRUNCATE: DELETE would leave the
+    # previous measurement's millions of dead rows in the tables and their indexes for this one to
+    # wade through (a bench server may run without autovacuum).
+    sql("TRUNCATE segments_segmentsize, segments_segmentmembership, segments_clientscore, segments_scoringrun, "
+        "loyalty_pointsentry, loyalty_expiryprogress, loyalty_pointrule, loyalty_tier CASCADE")
     sql("DELETE FROM segments_segment WHERE kind = 'tier'")
     if args.loyalty:
         loyalty_programme()

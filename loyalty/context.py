@@ -19,7 +19,7 @@ from django.utils import timezone
 from segments.models import ClientScore, ScoringRun
 
 from .models import PointsEntry, Tier
-from .sql import day_islands, number_of, start_of, when
+from .sql import day_islands, number_of, start_of
 
 EXPIRING_WITHIN_DAYS = 30
 STREAK_LOOKBACK_DAYS = 400  # a streak is counted back this far at most
@@ -35,8 +35,8 @@ def loyalty_contexts(ids, today=None):
     horizon = today + dt.timedelta(days=EXPIRING_WITHIN_DAYS)
     among = ", ".join(str(int(i)) for i in ids)
     params = {"today": today, "horizon": horizon, "yesterday": number_of(today) - 1,
-              "since": when(start_of(today - dt.timedelta(days=STREAK_LOOKBACK_DAYS))),
-              "until": when(start_of(today + dt.timedelta(days=1))), "succeeded": ScoringRun.Status.SUCCEEDED}
+              "since": start_of(today - dt.timedelta(days=STREAK_LOOKBACK_DAYS)),
+              "until": start_of(today + dt.timedelta(days=1)), "succeeded": ScoringRun.Status.SUCCEEDED}
     no_date, no_text = "CAST(NULL AS date)", "CAST(NULL AS varchar(50))"
     islands = day_islands(f"client_id IN ({among}) AND occurred_at >= %(since)s AND occurred_at < %(until)s")
     current_run = (f"SELECT id FROM {ScoringRun._meta.db_table} WHERE status = %(succeeded)s "
@@ -75,7 +75,7 @@ def _context(found):
         if part == "L":
             balance, debits, expired = int(n1 or 0), int(n2 or 0), int(n3 or 0)
         elif part == "E":
-            lots.append((_as_date(day), int(n1)))
+            lots.append((day, int(n1)))
         elif part == "T":
             out["tier_slug"], out["tier"] = slug, name or slug
         elif part == "S":
@@ -91,7 +91,3 @@ def _context(found):
         if due > 0:
             out["expiring_points"] = min(due, balance)
     return out
-
-
-def _as_date(value):
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value

@@ -21,21 +21,7 @@ from crm.models import Client
 from segments.aggregates import cut_time
 
 from .models import ExpiryProgress, PointRule, PointsEntry
-from .sql import (
-    NO_CAP,
-    date_of,
-    day_islands,
-    day_number,
-    floor_int,
-    greatest,
-    least,
-    local_day,
-    postgres,
-    run,
-    start_of,
-    temporary,
-    when,
-)
+from .sql import NO_CAP, date_of, day_islands, day_number, local_day, run, start_of, temporary
 
 LEDGER = PointsEntry._meta.db_table
 CANDIDATES = "loyalty_candidates"
@@ -80,14 +66,14 @@ def _grant_events(rules, cut, clients):
                           "t timestamp with time zone, v integer")
     candidates = 0
     for rule in rules:
-        params = {"rule": rule.pk, "start": when(start_of(rule.starts_on)), "cut": when(cut)}
+        params = {"rule": rule.pk, "start": start_of(rule.starts_on), "cut": cut}
         if rule.source == PointRule.Source.ACTIVITY:
             table, prefix, at, value, extra = "crm_activity", "a", "occurred_at", "%(points)s", "AND kind = %(kind)s"
             params |= {"points": rule.points, "kind": rule.activity_kind}
         else:
             table, prefix, at, extra = "crm_purchase", "p", "purchased_at", "AND status = 'completed'"
             if rule.basis == PointRule.Basis.PER_AMOUNT:
-                value = floor_int("amount * %(points)s / %(unit)s")
+                value = "CAST(FLOOR(amount * %(points)s / %(unit)s) AS bigint)"
                 params |= {"points": rule.points, "unit": rule.amount_unit}
             else:
                 value = "%(points)s"
@@ -106,7 +92,7 @@ def _grant_events(rules, cut, clients):
     # Granted before, per client, rule and day or week, for the capped rules only (an uncapped rule
     # needs no look back), from a week before the earliest candidate. Weeks run Monday to Sunday:
     # day 0 (1970-01-01) was a Thursday.
-    params = {"now": when(timezone.now())}
+    params = {"now": timezone.now()}
     if capped:
         params["since"] = _earliest_candidate_day() - 7
         ids = ", ".join(str(r.pk) for r in capped)
@@ -119,8 +105,8 @@ def _grant_events(rules, cut, clients):
                        f"FROM ({before}) b "
                        f"GROUP BY client_id, rule_id, (dn + 3) / 7) gw ON gw.client_id = c.client_id "
                        f"AND gw.rule_id = c.rule_id AND gw.wk = (c.dn + 3) / 7")
-        day_room = greatest(f"(CASE c.rule_id {caps} END) - COALESCE(gd.pts, 0)", "0")
-        week_room = greatest(f"(CASE c.rule_id {weekly} END) - COALESCE(gw.pts, 0)", "0")
+        day_room = f"GREATEST((CASE c.rule_id {caps} END) - COALESCE(gd.pts, 0), 0)"
+        week_room = f"GREATEST((CASE c.rule_id {weekly} END) - COALESCE(gw.pts, 0), 0)"
     else:
         day_before = week_before = ""
         day_room = week_room = str(NO_CAP)
@@ -131,11 +117,11 @@ def _grant_events(rules, cut, clients):
               f"SUM(c.v) OVER (PARTITION BY c.client_id, c.rule_id, c.dn ORDER BY c.t, c.src "
               f"ROWS UNBOUNDED PRECEDING) AS cum_d, {day_room} AS room_d, {week_room} AS room_w, "
               f"{expires} AS expires_after FROM {CANDIDATES} c {day_before} {week_before}")
-    daily = (f"SELECT r.*, CAST({least('r.cum_d', 'r.room_d')} - {least('r.cum_d - r.v', 'r.room_d')} AS integer) "
+    daily = (f"SELECT r.*, CAST(LEAST(r.cum_d, r.room_d) - LEAST(r.cum_d - r.v, r.room_d) AS integer) "
              f"AS g FROM ({ranked}) r")
     weekly_sum = (f"SELECT d.*, SUM(d.g) OVER (PARTITION BY d.client_id, d.rule_id, d.wk ORDER BY d.dn, d.t, d.src "
                   f"ROWS UNBOUNDED PRECEDING) AS cum_w FROM ({daily}) d")
-    granted = f"{least('w.cum_w', 'w.room_w')} - {least('w.cum_w - w.g', 'w.room_w')}"
+    granted = "LEAST(w.cum_w, w.room_w) - LEAST(w.cum_w - w.g, w.room_w)"
     return run(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT w.client_id, 'earned', {granted}, {date_of('w.dn')}, "
@@ -165,8 +151,8 @@ def _grant_streak(rule, cut, clients):
         f"FROM ({positions}) s WHERE s.pos %% %(every)s = 0 AND NOT EXISTS (SELECT 1 FROM {LEDGER} e "
         f"WHERE e.client_id = s.client_id AND e.source = 's' AND e.ref = s.dn AND e.rule_id = %(rule)s) "
         f"ON CONFLICT DO NOTHING",
-        {"start": when(start_of(rule.starts_on)), "cut": when(cut), "kind": rule.activity_kind,
-         "points": rule.points, "rule": rule.pk, "every": rule.streak_days, "now": when(timezone.now())})
+        {"start": start_of(rule.starts_on), "cut": cut, "kind": rule.activity_kind,
+         "points": rule.points, "rule": rule.pk, "every": rule.streak_days, "now": timezone.now()})
 
 
 def _take_back_refunds(clients):
@@ -179,7 +165,7 @@ def _take_back_refunds(clients):
         f"AND e.rule_id IS NOT NULL WHERE p.status = 'refunded'{_only(clients, 'p.client_id')} "
         f"AND NOT EXISTS (SELECT 1 FROM {LEDGER} r WHERE r.client_id = e.client_id AND r.source = 'r' "
         f"AND r.ref = e.ref AND r.rule_id = e.rule_id) ON CONFLICT DO NOTHING",
-        {"today": timezone.localdate(), "reason": REFUND_REASON, "now": when(timezone.now())})
+        {"today": timezone.localdate(), "reason": REFUND_REASON, "now": timezone.now()})
 
 
 EXPIRY_DATES = "loyalty_expiry_dates"
@@ -218,7 +204,7 @@ def _expire(as_of, progress):
     if progress.checked_at is not None:
         fresh.append("created_at > %(checked)s")
     params = {"as_of": as_of, "through": progress.through,
-              "checked": when(progress.checked_at) if progress.checked_at else None, "now": when(timezone.now())}
+              "checked": progress.checked_at, "now": timezone.now()}
     temporary(EXPIRY_DATES, "client_id bigint, dn integer")
     run(f"INSERT INTO {EXPIRY_DATES} SELECT DISTINCT client_id, {day_number('expires_on')} FROM {LEDGER} "
         f"WHERE kind = 'earned' AND points > 0 AND expires_on IS NOT NULL AND expires_on <= %(as_of)s "
@@ -228,9 +214,8 @@ def _expire(as_of, progress):
     # taking one kind of row for none once made a nested loop of minutes).
     temporary(EXPIRY_CLIENTS, "client_id bigint PRIMARY KEY")
     run(f"INSERT INTO {EXPIRY_CLIENTS} SELECT DISTINCT client_id FROM {EXPIRY_DATES}")
-    if postgres():
-        run(f"ANALYZE {EXPIRY_DATES}")
-        run(f"ANALYZE {EXPIRY_CLIENTS}")
+    run(f"ANALYZE {EXPIRY_DATES}")
+    run(f"ANALYZE {EXPIRY_CLIENTS}")
     mine = f"EXISTS (SELECT 1 FROM {EXPIRY_CLIENTS} m WHERE m.client_id = {LEDGER}.client_id)"
     # One time line per client: lots by expiry date (0), the dates to look at (1), then debits and
     # expiries recorded on a day (2), which count only for later dates.
@@ -247,10 +232,10 @@ def _expire(as_of, progress):
                f"FROM ({timeline}) t WINDOW w AS (PARTITION BY client_id ORDER BY dn, prio ROWS UNBOUNDED PRECEDING)")
     needed = ("SELECT client_id, dn, x, MAX(a - d) OVER (PARTITION BY client_id ORDER BY dn "
               f"ROWS UNBOUNDED PRECEDING) AS need FROM ({running}) r WHERE prio = 1")
-    total = f"SELECT client_id, dn, x, {greatest('x', 'need', '0')} AS total FROM ({needed}) n"
+    total = f"SELECT client_id, dn, x, GREATEST(x, need, 0) AS total FROM ({needed}) n"
     stepped = ("SELECT client_id, dn, x, total, LAG(total) OVER (PARTITION BY client_id ORDER BY dn) AS before "
                f"FROM ({total}) t")
-    amount = f"s.total - {greatest('COALESCE(s.before, 0)', 's.x')}"
+    amount = "s.total - GREATEST(COALESCE(s.before, 0), s.x)"
     return run(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT s.client_id, 'expired', -({amount}), {date_of('s.dn')}, NULL, NULL, 'x', s.dn, '', %(now)s "

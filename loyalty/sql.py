@@ -1,6 +1,5 @@
-"""Small SQL pieces that differ between PostgreSQL and SQLite, and the few that more than one
-statement builds on. Days travel as whole day numbers (days since 1970-01-01) so both databases do
-the same integer arithmetic on them."""
+"""Small SQL pieces that more than one loyalty statement builds on. Days travel as whole day numbers
+(days since 1970-01-01), so caps, weeks and streaks are integer arithmetic."""
 
 import datetime as dt
 import zoneinfo
@@ -12,32 +11,19 @@ EPOCH_DATE = dt.date(1970, 1, 1)
 NO_CAP = 2**62  # room under a cap that is not set
 
 
-def postgres():
-    return connection.vendor == "postgresql"
-
-
 def local_day(column):
     """The calendar day in TIME_ZONE of a timestamp column. (The zone's name is written into the
     SQL: settings accept only known zone names, which have no quotes.)"""
-    tz = settings.TIME_ZONE
-    if postgres():
-        return f"CAST(({column}) AT TIME ZONE '{tz}' AS date)"
-    if tz == "UTC" == connection.timezone_name:  # SQLite keeps UTC text: no Python call per row
-        return f"date({column})"
-    return f"django_datetime_cast_date({column}, '{tz}', '{connection.timezone_name}')"
+    return f"CAST(({column}) AT TIME ZONE '{settings.TIME_ZONE}' AS date)"
 
 
 def day_number(date_sql):
-    if postgres():
-        return f"({date_sql} - DATE '1970-01-01')"
-    return f"CAST(julianday({date_sql}) - 2440587.5 AS INTEGER)"
+    return f"({date_sql} - DATE '1970-01-01')"
 
 
 def date_of(number_sql):
-    """A date from a day number, as the database stores a date column."""
-    if postgres():
-        return f"(DATE '1970-01-01' + CAST({number_sql} AS integer))"
-    return f"date(2440587.5 + {number_sql})"
+    """A date from a day number."""
+    return f"(DATE '1970-01-01' + CAST({number_sql} AS integer))"
 
 
 def day_islands(where):
@@ -48,19 +34,6 @@ def day_islands(where):
     days = (f"SELECT DISTINCT client_id, {day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
             f"WHERE {where}")
     return f"SELECT client_id, dn, dn - ROW_NUMBER() OVER (PARTITION BY client_id ORDER BY dn) AS grp FROM ({days}) d"
-
-
-def least(a, b):
-    return f"LEAST({a}, {b})" if postgres() else f"MIN({a}, {b})"
-
-
-def greatest(*values):
-    return f"GREATEST({', '.join(values)})" if postgres() else f"MAX({', '.join(values)})"
-
-
-def floor_int(expression):
-    """Rounded down to a whole number (of a value that is not negative)."""
-    return f"CAST(FLOOR({expression}) AS bigint)" if postgres() else f"CAST({expression} AS INTEGER)"
 
 
 def number_of(day):
@@ -81,7 +54,3 @@ def temporary(name, columns):
 def start_of(day):
     """The first instant of a day in TIME_ZONE."""
     return dt.datetime.combine(day, dt.time(), tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
-
-
-def when(moment):
-    return connection.ops.adapt_datetimefield_value(moment)

@@ -13,7 +13,7 @@ from segments import aggregates
 from segments.models import Segment
 
 from .models import PointsEntry, Tier
-from .sql import day_number, local_day, start_of, when
+from .sql import day_number, local_day, start_of
 
 TIER_KIND = Segment.Kind.TIER
 DESCRIPTION = gettext_noop("Clients in this loyalty tier as of the last nightly run.")
@@ -45,7 +45,7 @@ def tiers_as_of(ids, as_of, cut):
     place = aggregates._placer(ids)
     n = ids.size
     points, days = {}, {}
-    params = {"as_of": as_of, "cut": when(cut)}
+    params = {"as_of": as_of, "cut": cut}
     if point_windows:
         cols = []
         for i, w in enumerate(point_windows):
@@ -61,7 +61,7 @@ def tiers_as_of(ids, as_of, cut):
         # Whole local days: a window of w days ends with the as-of day.
         cols = []
         for i, w in enumerate(day_windows):
-            params[f"dfrom{i}"] = when(start_of(as_of - dt.timedelta(days=w - 1)))
+            params[f"dfrom{i}"] = start_of(as_of - dt.timedelta(days=w - 1))
             cols.append(f"COUNT(DISTINCT dn) FILTER (WHERE t >= %(dfrom{i})s) AS c{i}")
         found = aggregates._fetch(
             f"SELECT client_id, {', '.join(cols)} FROM (SELECT client_id, occurred_at AS t, "

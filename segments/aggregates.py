@@ -2,8 +2,8 @@
 computed in numpy.
 
 `load` reads every completed order (client, time, amount) and every activity event (client, time)
-before a point in time, once, as plain rows (see _scan: on PostgreSQL arrays that numpy reads
-without a Python object per value, on SQLite through a cursor). `Events.at` then gives, per
+before a point in time, once, as plain rows (see _scan: arrays that numpy reads without a
+Python object per value). `Events.at` then gives, per
 client, the aggregates of the contract in segments/features.py at any number of points and what
 each client bought in given windows, for every client or for an evenly spread sample of them. The
 nightly run loads once and asks twice: the as-of time for every client, then the past cut-offs the
@@ -39,7 +39,6 @@ from . import apart
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary times count from 2000-01-01
 _PG_INFINITY = np.iinfo(np.int64).max  # binary 'infinity' of timestamptz
-CHUNK = 50_000
 
 
 def cut_time(as_of):
@@ -69,38 +68,17 @@ def _when(days):
     return connection.ops.adapt_datetimefield_value(EPOCH + dt.timedelta(days=float(days)))
 
 
-def _sql_micros(column):
-    """A timestamp column as the rows carry it: PostgreSQL's binary value (microseconds since 2000,
-    shifted in numpy); on SQLite, which keeps UTC text 'YYYY-MM-DD HH:MM:SS[.ffffff]', whole
-    seconds and the digits of the fraction, exactly (strftime of the whole text rounds to the
-    millisecond: 23:59:59.999999 would become the next day)."""
-    if connection.vendor == "postgresql":
-        return column
-    return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 "
-            f"+ CAST(substr({column} || '.000000', 21, 6) AS INTEGER))")
-
-
 def _scan(table, columns, where, params, kinds):
     """The rows of `table` that match `where`, as one numpy array per column.
 
     columns: SQL expressions, none NULL (COALESCE them); kinds: "id", "time" or "float" for each.
-    Times come back as microseconds since 1970.
+    Times come back as microseconds since 1970 (binary timestamps count from 2000: shifted in numpy).
 
-    On PostgreSQL the table is read a range of pages at a time (a TID range scan), each range's
-    rows coming back as one row of arrays that numpy reads as they are: a COPY of the rows
-    themselves costs a message, and Python's handling of it, per row. All ranges are read in one
-    snapshot; where work may go apart and there are several ranges, two connections read
-    alternate ones, the second in the snapshot the first exports (as pg_dump's parallel jobs share
-    theirs)."""
-    if connection.vendor != "postgresql":
-        with connection.chunked_cursor() as cursor:
-            cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE {where}", params)
-            blocks = []
-            while rows := cursor.fetchmany(CHUNK):
-                blocks.append(np.array(rows, dtype=object))
-        data = np.concatenate(blocks) if blocks else np.empty((0, len(kinds)), dtype=object)
-        return [data[:, i].astype(np.float64 if kind == "float" else np.int64) for i, kind in enumerate(kinds)]
-
+    The table is read a range of pages at a time (a TID range scan), each range's rows coming
+    back as one row of arrays that numpy reads as they are: a COPY of the rows themselves costs a
+    message, and Python's handling of it, per row. All ranges are read in one snapshot; where work
+    may go apart and there are several ranges, two connections read alternate ones, the second in
+    the snapshot the first exports (as pg_dump's parallel jobs share theirs)."""
     query = (table, columns, where, params, kinds)
     go_apart, outermost = apart.may_go_apart(), not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
@@ -219,19 +197,16 @@ def _of_clients(position, client_ids, *columns):
 
 def _fetch(sql, params, width, n, place):
     """Run an aggregate query (first column client id, then `width` numbers) into an (n, width)
-    float array, NaN where a client has no row or a value is NULL. On PostgreSQL the aggregate runs
-    as CREATE TEMP TABLE ... AS, which may use parallel workers (a COPY of a query may not)."""
+    float array, NaN where a client has no row or a value is NULL. The aggregate runs as CREATE
+    TEMP TABLE ... AS, which may use parallel workers (a COPY of a query may not)."""
     out = np.full((n, width), np.nan)
     columns = ["client_id", *(f"COALESCE(CAST(c{i} AS DOUBLE PRECISION), 'NaN')" for i in range(width))]
     kinds = ["id", *["float"] * width]
-    if connection.vendor != "postgresql":
-        client_id, *values = _scan(f"({sql}) a", columns, "1 = 1", params, kinds)
-    else:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-            cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
-            cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
-            client_id, *values = _scan("segments_aggregate", columns, "TRUE", (), kinds)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+        cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
+        cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
+        client_id, *values = _scan("segments_aggregate", columns, "TRUE", (), kinds)
     place(out, client_id, np.column_stack(values))
     return out
 
@@ -239,10 +214,8 @@ def _fetch(sql, params, width, n, place):
 def client_ids(as_of_cut):
     """Clients known at the as-of time (first seen before it, or with no first-seen date), sorted,
     and when each was first seen (epoch days, NaN if unknown)."""
-    first_seen = "COALESCE(first_seen, 'infinity')" if connection.vendor == "postgresql" else (
-        f"COALESCE({_sql_micros('first_seen')}, {_PG_INFINITY})")
-    ids, seen = _scan("crm_client", ["id", first_seen], "first_seen IS NULL OR first_seen < %s", [_when(as_of_cut)],
-                      ["id", "time"])
+    ids, seen = _scan("crm_client", ["id", "COALESCE(first_seen, 'infinity')"],
+                      "first_seen IS NULL OR first_seen < %s", [_when(as_of_cut)], ["id", "time"])
     order = np.argsort(ids, kind="stable")
     return ids[order], _days(seen[order])
 
@@ -340,8 +313,8 @@ def load(ids, first_seen, until):
     them) before `until` (epoch days), with first_seen per client: the input of Events.at."""
     position = _positions(ids)
     params = [_when(until)]
-    orders = _scan("crm_purchase", ["client_id", _sql_micros("purchased_at"), "CAST(amount AS DOUBLE PRECISION)"],
+    orders = _scan("crm_purchase", ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
                    "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    events = _scan("crm_activity", ["client_id", _sql_micros("occurred_at")], "occurred_at < %s", params,
+    events = _scan("crm_activity", ["client_id", "occurred_at"], "occurred_at < %s", params,
                    ["id", "time"])
     return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), *_of_clients(position, *events))

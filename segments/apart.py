@@ -5,9 +5,9 @@ from django.db import connection
 
 
 def may_go_apart():
-    """Whether work may go to other connections: on PostgreSQL, outside a caller's transaction
-    (inside one, other connections could not see its rows, the run's own among them)."""
-    return connection.vendor == "postgresql" and not connection.in_atomic_block
+    """Whether work may go to other connections: outside a caller's transaction (inside one, other
+    connections could not see its rows, the run's own among them)."""
+    return not connection.in_atomic_block
 
 
 def on_own_connection(function):

@@ -2,15 +2,16 @@
 
 Two ways to the same stays, chosen per run by `plan`:
 
-- moves (PostgreSQL, the usual night): the built-in and score-band segments follow from columns of
-  the score row, and the open stays of those segments are exactly the previous run's assignments
+- moves (the usual night): the built-in and score-band segments follow from columns of the
+  score row, and the open stays of those segments are exactly the previous run's assignments
   (that run applied them, and the set of such segments has not changed since). So who moved is the
   difference between the previous run's score rows and this run's, joined on the client: only the
   movers are closed and opened. On a million clients that is a join of two score sets instead of
   two anti-joins over every stay (several million rows each).
 - full: every member of every segment goes into a temporary table; two statements then close the
-  stays of clients who left and open stays for clients who entered. SQLite, a changed set of
-  segments, and rule segments (always) go this way.
+  stays of clients who left and open stays for clients who entered. Rule segments always go this
+  way, and so does every segment on a night whose open stays are not the previous run's (a
+  segment switched on or off, stays or clients deleted since): the moves would be wrong then.
 
 Sizes and entry/leave counts are recorded per run. The first fill (every stay opened from nothing,
 millions on a big shop) builds the table's indexes once after the insert instead of row by row
@@ -71,8 +72,6 @@ def plan(previous):
     are active as then (a run records a size for every segment active when it ran) and as many
     stays are open as it recorded. Anything else (a segment switched on or off, stays deleted,
     clients deleted since) takes the full path, which is right whatever the stays hold."""
-    if connection.vendor != "postgresql":
-        return "full"
     still_open = SegmentMembership.objects.filter(left_at__isnull=True).exclude(segment__kind=RULE).count()
     if previous is None:  # nothing scored yet
         return "moves" if still_open == 0 else "full"
@@ -87,17 +86,12 @@ def _collect(run, families):
     `families` the built-in and score segments too."""
     _run(f"DROP TABLE IF EXISTS {NEXT}")
     _run(f"CREATE TEMPORARY TABLE {NEXT} (segment_id bigint NOT NULL, client_id bigint NOT NULL)")
-    if families and connection.vendor == "postgresql":  # one pass over the run's scores
+    if families:  # one pass over the run's scores
         values = ", ".join(f"('{kind}', {slug})" for kind, slug in FAMILIES)
         _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
              f"CROSS JOIN LATERAL (VALUES {values}) AS f(kind, slug) "
              f"JOIN {SEGMENTS} s ON s.slug = f.slug AND s.kind = f.kind AND s.is_active WHERE cs.run_id = %s",
              [run.pk])
-    elif families:  # SQLite has no LATERAL: a statement per family
-        for kind, slug in FAMILIES:
-            _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
-                 f"JOIN {SEGMENTS} s ON s.slug = {slug} AND s.kind = %s AND s.is_active WHERE cs.run_id = %s",
-                 [kind, run.pk])
     for segment in Segment.objects.filter(kind=RULE, is_active=True).exclude(rule={}):
         members = ClientScore.objects.filter(run=run).filter(to_q(segment.rule)).values_list("client_id", flat=True)
         sql, params = members.query.sql_with_params()
@@ -106,8 +100,7 @@ def _collect(run, families):
     _run(f"CREATE INDEX {NEXT}_pair ON {NEXT} (segment_id, client_id)")
     # A temporary table is never analysed by autovacuum: without statistics the planner takes
     # millions of rows for a few and picks index probes over hash anti-joins in apply().
-    if connection.vendor == "postgresql":
-        _run(f"ANALYZE {NEXT}")
+    _run(f"ANALYZE {NEXT}")
 
 
 def _collect_moved(previous, run):
@@ -153,7 +146,7 @@ def _moved_pairs(side):
 def _first_fill(clients):
     """True when this run opens every stay from nothing (the first night, or after the stays were
     cleared) and there are many: the one time the entries are millions rather than the movers."""
-    if connection.vendor != "postgresql" or clients < BULK_CLIENTS:
+    if clients < BULK_CLIENTS:
         return False
     return not SegmentMembership.objects.filter(left_at__isnull=True).exists()
 
@@ -281,12 +274,9 @@ def _per_segment(sql, params, returning="segment_id"):
     the database as it writes them (a count of the stays afterwards was a scan of the millions a
     first night opens)."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"WITH written AS ({sql} RETURNING {returning} AS segment_id) "
-                           f"SELECT segment_id, COUNT(*) FROM written GROUP BY segment_id", params)
-            return Counter(dict(cursor.fetchall()))
-        cursor.execute(f"{sql} RETURNING {returning}", params)  # SQLite: no writes inside WITH
-        return Counter(segment_id for (segment_id,) in cursor.fetchall())
+        cursor.execute(f"WITH written AS ({sql} RETURNING {returning} AS segment_id) "
+                       f"SELECT segment_id, COUNT(*) FROM written GROUP BY segment_id", params)
+        return Counter(dict(cursor.fetchall()))
 
 
 def _record_sizes(run, previous, moves, entered, left):

@@ -160,17 +160,15 @@ def _rebuild(run, progress):
         cols = scoring.columns(current, churn_result, value_result, cuts, levels,
                                (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
         _write_ranges(run, ids, cols, progress)
-        if connection.vendor == "postgresql":
-            # The statistics must know this run's rows before the segments stage joins them with
-            # the previous run's: taken for none, a join of two million-row score sets was planned
-            # as a nested loop and ran for minutes (autovacuum would come too late, if it is on).
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {ClientScore._meta.db_table}")
+        # The statistics must know this run's rows before the segments stage joins them with the
+        # previous run's: taken for none, a join of two million-row score sets was planned as a
+        # nested loop and ran for minutes (autovacuum would come too late, if it is on).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {ClientScore._meta.db_table}")
 
     with _stage(run, "segments", progress), transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
-                cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+        with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
+            cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
         previous = ScoringRun.objects.current()
         moved = membership.apply(run, previous, ids, cols)
         run.migration = membership.rfm_migration(previous, run)
@@ -212,34 +210,15 @@ def _write_ranges(run, ids, cols, progress):
                 progress(f"  scored {min(stop, ids.size)} of {ids.size} clients")
 
 
-def _write_scores(run, client_ids, cols):
-    names = ["run_id", *scoring.ROW_COLUMNS]
-    table = ClientScore._meta.db_table
-    # One transaction per range: without it SQLite would commit (and sync) every row.
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _copy_scores(cursor, run, client_ids, cols, table)
-            return
-        rows = scoring.python_rows(client_ids, cols, run.as_of)
-        adapt = connection.ops.adapt_datetimefield_value
-        marks = ", ".join(["%s"] * len(names))
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
-            [(run.pk, *row[:5], adapt(row[5]), adapt(row[6]), *row[7:]) for row in rows],
-        )
-
-
 STAGE = "segments_score_stage"
 
 
-def _copy_scores(cursor, run, client_ids, cols, table):
-    """PostgreSQL: numpy-built binary rows into a staging table, then one INSERT ... SELECT that
-    restores NULLs, text and exact decimals (see scoring.STAGE_COLUMNS for the encoding)."""
+def _write_scores(run, client_ids, cols):
+    """One range's scores, in a transaction of its own: numpy-built binary rows into a staging
+    table, then one INSERT ... SELECT that restores NULLs, text and exact decimals (see
+    scoring.STAGE_COLUMNS for the encoding)."""
+    table = ClientScore._meta.db_table
     data, vocabularies = scoring.binary_rows(client_ids, cols, run.as_of)
-    cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
-    cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ("
-                   f"{', '.join(f'{name} {kind}' for name, kind, _ in scoring.STAGE_COLUMNS)}) ON COMMIT DROP")
-    pgcopy.copy_in(cursor, f"COPY {STAGE} FROM STDIN (FORMAT binary)", data)
     expressions = {
         "recency_days": "CAST(NULLIF(recency_days, 'NaN') AS integer)",
         "monetary": "CAST(monetary AS numeric(16, 2))",
@@ -261,6 +240,11 @@ def _copy_scores(cursor, run, client_ids, cols, table):
             params.append(vocabularies[name])
         else:
             select.append(expressions.get(name, name))
-    cursor.execute(f"INSERT INTO {table} (run_id, {', '.join(scoring.ROW_COLUMNS)}) "
-                   f"SELECT %s, {', '.join(select)} FROM {STAGE}", params)
-    cursor.execute(f"DROP TABLE {STAGE}")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {STAGE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGE} ("
+                       f"{', '.join(f'{name} {kind}' for name, kind, _ in scoring.STAGE_COLUMNS)}) ON COMMIT DROP")
+        pgcopy.copy_in(cursor, f"COPY {STAGE} FROM STDIN (FORMAT binary)", data)
+        cursor.execute(f"INSERT INTO {table} (run_id, {', '.join(scoring.ROW_COLUMNS)}) "
+                       f"SELECT %s, {', '.join(select)} FROM {STAGE}", params)
+        cursor.execute(f"DROP TABLE {STAGE}")

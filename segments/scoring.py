@@ -76,44 +76,6 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier):
     }
 
 
-def python_rows(client_ids, cols, as_of):  # the SQLite path; PostgreSQL takes binary_rows
-    """Rows of plain Python values (None for missing) in ClientScore column order."""
-    def nullable(values, cast=float):
-        return [None if v != v else cast(v) for v in values.tolist()]  # v != v is NaN
-
-    def when(days):
-        return [None if v != v else EPOCH + dt.timedelta(days=v) for v in days.tolist()]
-
-    def date_after(days):
-        return [None if v != v else as_of + dt.timedelta(days=int(min(v, 3650))) for v in days.tolist()]
-
-    ordered = [
-        client_ids.tolist(),
-        nullable(cols["recency_days"], int),
-        cols["frequency"].tolist(),
-        cols["monetary"].tolist(),
-        nullable(cols["avg_order_value"]),
-        when(cols["first_purchase_at"]),
-        when(cols["last_purchase_at"]),
-        nullable(cols["avg_days_between"]),
-        [v or None for v in cols["r"].tolist()],
-        [v or None for v in cols["f"].tolist()],
-        [v or None for v in cols["m"].tolist()],
-        cols["rfm_segment"].tolist(),
-        nullable(cols["churn_risk"]),
-        cols["churn_band"].tolist(),
-        cols["predicted_clv"].tolist(),
-        date_after(cols["next_order_at"]),
-        cols["activity_30"].tolist(),
-        cols["activity_90"].tolist(),
-        nullable(cols["days_since_activity"], int),
-        cols["engagement_score"].tolist(),
-        cols["engagement_band"].tolist(),
-        cols["tier"].tolist(),
-    ]
-    return zip(*ordered)
-
-
 ROW_COLUMNS = [
     "client_id", "recency_days", "frequency", "monetary", "avg_order_value", "first_purchase_at",
     "last_purchase_at", "avg_days_between", "r", "f", "m", "rfm_segment", "churn_risk", "churn_band",
@@ -122,9 +84,9 @@ ROW_COLUMNS = [
 ]
 
 
-# --- binary rows for PostgreSQL ------------------------------------------------------------------
+# --- binary rows ---------------------------------------------------------------------------------
 # A million score rows turned into Python objects one value at a time cost more than all the
-# maths of the night, so on PostgreSQL the columns go as one block of fixed-width binary COPY rows
+# maths of the night, so the columns go as one block of fixed-width binary COPY rows
 # into a staging table (see pipeline._write_scores), built by numpy. Fixed width means no NULLs on
 # the wire: a missing number travels as NaN, a missing time or date as 'infinity', a missing R/F/M
 # as 0, and text as a code into a vocabulary; the INSERT from the staging table turns them back.
@@ -166,7 +128,7 @@ def binary_rows(client_ids, cols, as_of):
     A text column's value is vocabulary[code]. Times are microseconds since 2000-01-01 UTC, rounded
     from epoch days (float days carry well under a microsecond of error at today's dates, so the
     rounding gives back the stored instant); the next order's date is as_of + days, capped at ten
-    years as in python_rows.
+    years.
     """
     def micros(days):
         finite = np.isfinite(days)

@@ -1,6 +1,7 @@
 """Helpers for the tests that run real processes (Celery workers, redis-server, manage.py)."""
 
 import time
+from urllib.parse import quote
 
 from django.db import connection
 
@@ -8,7 +9,8 @@ from django.db import connection
 def database_url():
     """The test database as a URL, for a worker or command in another process (committed data only)."""
     s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    host = quote(s["HOST"], safe="") if s["HOST"].startswith("/") else f"{s['HOST']}:{s['PORT']}"  # a socket folder
+    return f"postgres://{s['USER']}@{host}/{s['NAME']}"
 
 
 def wait_for(condition, timeout, what, progress=None):

@@ -5,8 +5,8 @@ row per line made the database parse, store and index a million rows, which cost
 reading and formatting the clients. A batch is three strings instead: the client ids, comma-
 separated, and the lines without their line end, joined by a separator that none of them holds
 (a line break, unless a quoted cell holds one: then a private-use character absent from the
-batch). The database splits them again when a delta needs them (`string_to_array` on
-PostgreSQL; `unpack` on SQLite).
+batch). The database splits them again when a delta needs them (`string_to_array`); `unpack`
+does the same in Python.
 """
 
 from itertools import count

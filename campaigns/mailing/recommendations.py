@@ -46,7 +46,7 @@ CACHE_SECONDS = 600
 # is computed in one query and cached; fewer (an admin preview) query only their own products.
 WHOLE_GRAPH_FROM = 50
 GRAPH_WORK_MEM = "64MB"
-# Placeholders per IN (...) list: below SQLite's limit, small enough for PostgreSQL's planner.
+# Placeholders per IN (...) list: small enough for PostgreSQL's planner.
 CHUNK = 1000
 
 
@@ -228,10 +228,9 @@ def _query_whole_graph():
         ORDER BY x.sku, top.together DESC, y.sku"""
     found = defaultdict(list)
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One big join and count: room to hash in memory; JIT compiling it costs more than it saves.
-            cursor.execute(f"SET LOCAL work_mem = '{GRAPH_WORK_MEM}'")
-            cursor.execute("SET LOCAL jit = off")
+        # One big join and count: room to hash in memory; JIT compiling it costs more than it saves.
+        cursor.execute(f"SET LOCAL work_mem = '{GRAPH_WORK_MEM}'")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [Purchase.Status.COMPLETED, NEIGHBOURS])
         for sku, other, together in cursor.fetchall():
             found[sku].append((other, together))

@@ -12,12 +12,12 @@ The life of a delivery row:
        `--consent lost, frequency cap at the claim--> suppressed (reason)
 
 Chunks. A batch task (CRM_CAMPAIGN_BATCH_SIZE ids) works in chunks of CLAIM_CHUNK (25) deliveries.
-Per chunk, one short transaction: the chunk's client rows are locked in id order (PostgreSQL) and
-read fresh (consent, unsubscribed, erased, address on the suppression list); the frequency cap is
-counted in the next statement (sent rows in the window plus rows in `sending` anywhere), so it sees
-what another campaign committed while this one waited for the lock; then ONE conditional UPDATE
-moves the eligible rows pending -> sending (claim token, claimed_at) only while the row is still
-pending and its campaign still sending, RETURNING the ids it took; the rows failing a check are
+Per chunk, one short transaction: the chunk's client rows are locked in id order and read fresh
+(consent, unsubscribed, erased, address on the suppression list); the frequency cap is counted in
+the next statement (sent rows in the window plus rows in `sending` anywhere), so it sees what
+another campaign committed while this one waited for the lock; then ONE conditional UPDATE moves
+the eligible rows pending -> sending (claim token, claimed_at) only while the row is still pending
+and its campaign still sending, RETURNING the ids it took; the rows failing a check are
 suppressed with their reason; COMMIT. The chunk's messages are then rendered and handed to the ESP
 over one connection, and their outcomes (sent with the ESP's message id, or failed) written in ONE
 `UPDATE ... FROM (VALUES ...)` per chunk, at the start of the next chunk's claim transaction (on
@@ -195,7 +195,7 @@ def _launch(campaign, occurrence, *, entered_run, automatic, only_states):
 
 
 def refresh_statistics(created):
-    """ANALYZE the deliveries table (PostgreSQL) when a launch has just grown it by a large share.
+    """ANALYZE the deliveries table when a launch has just grown it by a large share.
 
     Autovacuum would do it moments later (its threshold is 10% of the table changed), but the
     batches start now: with statistics from when the table was small, PostgreSQL plans the batch's
@@ -203,7 +203,7 @@ def refresh_statistics(created):
     100,000-recipient launch). ANALYZE samples a bounded number of rows, so it stays quick on a
     large table, and it counts the rows this (uncommitted) launch wrote.
     """
-    if db_connection.vendor != "postgresql" or created < 1000:
+    if created < 1000:
         return
     with db_connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Delivery._meta.db_table])
@@ -392,7 +392,7 @@ def claim_chunk(chunk, claim_token, unrecorded=None):
     with transaction.atomic():
         if unrecorded:
             record(unrecorded, claim_token)
-        # The chunk's client rows are locked in id order (PostgreSQL; no deadlock between two chunks)
+        # The chunk's client rows are locked in id order (no deadlock between two chunks)
         # and read fresh; the cap is then counted in a new statement, so it sees the claims another
         # campaign committed while this one waited for the lock: two campaigns cannot both slip under it.
         clients = {c.pk: c for c in with_suppression(Client.objects.select_for_update(of=("self",)).filter(
@@ -431,11 +431,11 @@ def _claim(ids, claim_token):
 
     Conditional on `pending` (another task, a cancel may have had a row) and on the campaign (EXISTS,
     re-checked by PostgreSQL on a row another transaction just changed), in one statement with
-    RETURNING (PostgreSQL, SQLite 3.35+). The address is the client's current one, trimmed.
+    RETURNING. The address is the client's current one, trimmed.
     """
     table, clients, campaigns = (db_connection.ops.quote_name(model._meta.db_table)
                                  for model in (Delivery, Client, Campaign))
-    now = db_connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     with db_connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET state = %s, claim_token = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
@@ -535,16 +535,16 @@ def record(done, claim_token):
 
     Not conditional on the state: if a repair closed a row as interrupted meanwhile, "sent" is the
     truth. Conditional on the claim token, so a row is only ever recorded by the task that claimed it.
-    `sent_at`/`finished_at` are the moment of recording (milliseconds after the send). Plain SQL
-    that PostgreSQL and SQLite (3.33+) both run: the ORM's bulk_update builds one CASE per column
-    and row, which cost more CPU than rendering the messages.
+    `sent_at`/`finished_at` are the moment of recording (milliseconds after the send). Plain SQL:
+    the ORM's bulk_update builds one CASE per column and row, which cost more CPU than rendering
+    the messages.
     """
     table = db_connection.ops.quote_name(Delivery._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(done))
     params = []
     for d in done:
         params += [d.pk, d.state, d.reason, d.error, d.subject, d.message_id, d.email]
-    now = db_connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     with db_connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET state = v.column2, reason = v.column3, error = v.column4, "  # noqa: S608 - no input

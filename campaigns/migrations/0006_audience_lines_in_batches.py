@@ -2,19 +2,33 @@
 (AudienceMember): see campaigns.exports.held. The held lines are carried over, so the next delta
 still removes what was sent before."""
 
+from itertools import count
+
 import django.db.models.deletion
 from django.db import migrations, models
 
-from campaigns.exports.held import pack, unpack
-
 BATCH = 10_000  # lines per row, as campaigns.audience.FETCH_SIZE
+
+
+# pack and unpack as campaigns.exports.held had them when this migration was written: a migration
+# keeps its own copy, so a later change there cannot change what this one did.
+def _pack(client_ids, lines):
+    text = "".join(lines)
+    if '"' not in text or text.count("\n") == len(lines):
+        separator, body = "\n", text[:-1]
+    else:
+        separator = next(char for char in map(chr, count(0xE000)) if char not in text)
+        body = separator.join([line[:-1] for line in lines])
+    return ",".join(map(str, client_ids)), body, separator
+
+
+def _unpack(client_ids, body, separator):
+    return list(zip(map(int, client_ids.split(",")), body.split(separator), strict=True))
 
 
 def _tune_storage(apps, schema_editor):
     """PostgreSQL compresses values of a few MB with pglz by default, at ~20 MB/s: too slow for a
     batch per 10,000 lines. lz4 where the server has it (PostgreSQL 14+ built with it), else none."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
     table = apps.get_model("campaigns", "AudienceLines")._meta.db_table
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
@@ -32,7 +46,7 @@ def _to_batches(apps, schema_editor):
     def flush():
         if batch:
             ids, lines = zip(*batch, strict=True)
-            client_ids, body, separator = pack(list(ids), [f"{line}\n" for line in lines])
+            client_ids, body, separator = _pack(list(ids), [f"{line}\n" for line in lines])
             Lines.objects.create(state_id=current[0], file_key=current[1], client_ids=client_ids, lines=body,
                                  separator=separator)
             batch.clear()
@@ -52,7 +66,7 @@ def _to_members(apps, schema_editor):
     for held in apps.get_model("campaigns", "AudienceLines").objects.iterator(chunk_size=10):
         Member.objects.bulk_create(
             [Member(state_id=held.state_id, file_key=held.file_key, client_id=client_id, line=line)
-             for client_id, line in unpack(held.client_ids, held.lines, held.separator)], batch_size=BATCH)
+             for client_id, line in _unpack(held.client_ids, held.lines, held.separator)], batch_size=BATCH)
 
 
 class Migration(migrations.Migration):

@@ -1,8 +1,8 @@
 """The SQL side of an import: a temporary stage table, set-based checks, and the upsert.
 
-Rows are parsed in Python, copied into the stage table in batches (COPY on PostgreSQL), checked
-with SQL (duplicates inside the file, references to unknown rows) and then merged into the real
-tables with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
+Rows are parsed in Python in batches, copied into the stage table (one COPY per file), checked with
+SQL (duplicates inside the file, references to unknown rows) and then merged into the real tables
+with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
 """
 
 import hashlib
@@ -18,14 +18,6 @@ STAGE = "crm_import_stage"  # the prefix of the stage tables' names
 ANALYZE_FROM_ROWS = 10_000
 
 
-def _is_postgres():
-    return connection.vendor == "postgresql"
-
-
-def _differs(left, right):
-    return f"{left} IS DISTINCT FROM {right}" if _is_postgres() else f"{left} IS NOT {right}"
-
-
 def open_stage(columns):
     """An empty stage table for these columns: [(name, model field)], each value held in its table
     column's type. Returns the table's name.
@@ -33,30 +25,27 @@ def open_stage(columns):
     A database connection keeps one temporary table per set of columns (the name carries a digest of
     their definitions) rather than creating and dropping one per import: those write rows of the
     system catalogs, and leave dead ones behind, which cost a small import (an API request) about as
-    much as its rows. On PostgreSQL the commit empties the table in place (ON COMMIT DELETE ROWS). A
-    rollback takes away a table created in its transaction, hence IF NOT EXISTS each time; an earlier
-    import of the same transaction may have left rows, hence the DELETE (of nothing, usually).
+    much as its rows. The commit empties the table in place (ON COMMIT DELETE ROWS). A rollback takes
+    away a table created in its transaction, hence IF NOT EXISTS each time; an earlier import of the
+    same transaction may have left rows, hence the DELETE (of nothing, usually).
     """
     defs = ", ".join(f"{name} {field.db_type(connection)}" for name, field in columns)
     stage = f"{STAGE}_{hashlib.sha1(defs.encode()).hexdigest()[:16]}"
-    on_commit = " ON COMMIT DELETE ROWS" if _is_postgres() else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (line integer NOT NULL, error text, {defs})"
-                       f"{on_commit}")
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (line integer NOT NULL, error text, {defs}) "
+                       f"ON COMMIT DELETE ROWS")
         cursor.execute(f"DELETE FROM {stage}")
     return stage
 
 
 def adapters(columns):
-    """Per-column functions turning a parsed value into what the database driver takes."""
-    if _is_postgres():
-        # psycopg's COPY takes Python values as they are; JSON needs its wrapper.
-        return [
-            (lambda value, f=field: f.get_db_prep_save(value, connection))
-            if field.get_internal_type() == "JSONField" else None
-            for _, field in columns
-        ]
-    return [lambda value, f=field: f.get_db_prep_save(value, connection) for _, field in columns]
+    """Per-column functions turning a parsed value into what COPY takes, None where the value goes
+    as it is: psycopg's COPY takes Python values as they are; JSON needs its wrapper."""
+    return [
+        (lambda value, f=field: f.get_db_prep_save(value, connection))
+        if field.get_internal_type() == "JSONField" else None
+        for _, field in columns
+    ]
 
 
 # Binary COPY spares both sides printing and parsing numbers and times as text. The stage holds
@@ -71,34 +60,24 @@ _BINARY_COPY_TYPES = {
 def loader(stage, columns):
     """Yields load(rows), rows being tuples (line, value, value, ...) already adapted.
 
-    On PostgreSQL one COPY takes the whole file: psycopg sends the data as it goes, so memory stays
-    bounded, and one COPY costs far less than a COPY per batch. It is binary when every column's type
-    allows (see _BINARY_COPY_TYPES). If the block ends with an exception the COPY fails, and with it
-    the transaction.
+    One COPY takes the whole file: psycopg sends the data as it goes, so memory stays bounded, and one
+    COPY costs far less than a COPY per batch. It is binary when every column's type allows (see
+    _BINARY_COPY_TYPES). If the block ends with an exception the COPY fails, and with it the
+    transaction.
     """
     names = ", ".join(["line", *(name for name, _ in columns)])
     with connection.cursor() as cursor:
-        if _is_postgres():
-            types = ["int4", *(_BINARY_COPY_TYPES.get(field.get_internal_type()) for _, field in columns)]
-            binary = all(types)
-            statement = f"COPY {stage} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
-            with cursor.cursor.copy(statement) as copy:
-                if binary:
-                    copy.set_types(types)
-                write_row = copy.write_row
-
-                def load(rows):
-                    for row in rows:
-                        write_row(row)
-
-                yield load
-        else:
-            marks = ", ".join(["%s"] * (len(columns) + 1))
-            sql = f"INSERT INTO {stage} ({names}) VALUES ({marks})"
+        types = ["int4", *(_BINARY_COPY_TYPES.get(field.get_internal_type()) for _, field in columns)]
+        binary = all(types)
+        statement = f"COPY {stage} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+        with cursor.cursor.copy(statement) as copy:
+            if binary:
+                copy.set_types(types)
+            write_row = copy.write_row
 
             def load(rows):
-                if rows:
-                    cursor.executemany(sql, rows)
+                for row in rows:
+                    write_row(row)
 
             yield load
 
@@ -143,7 +122,7 @@ def rejected(stage, limit=None):
 def analyze_stage(stage, rows):
     """The stage is loaded with `rows` rows: give the planner its real size and value spread for the
     checks and the merge, when there are enough to matter (ANALYZE_FROM_ROWS)."""
-    if _is_postgres() and rows >= ANALYZE_FROM_ROWS:
+    if rows >= ANALYZE_FROM_ROWS:
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {stage}")
 
@@ -172,7 +151,7 @@ def upsert(stage, target, params):
         if values:
             assignments = [f"{c} = s.{c}" for c in values]
             assignments += [f"{c} = {expr}" for c, expr in target.update_extra.items()]
-            changed = " OR ".join(_differs(f"{table}.{c}", f"s.{c}") for c in values)
+            changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM s.{c}" for c in values)
             if target.frozen:
                 changed = f"({changed}) AND NOT ({target.frozen})"
             cursor.execute(

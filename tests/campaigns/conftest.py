@@ -5,7 +5,7 @@ import pytest
 
 @pytest.fixture
 def eager():
-    """Tasks in-process, even in the PostgreSQL + Redis pass where REDIS_URL sends them to a broker."""
+    """Tasks in-process, even where REDIS_URL sends them to a broker."""
     from config.celery import app
 
     before = app.conf.task_always_eager, app.conf.task_eager_propagates

@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from tests.processes import database_url
 
@@ -19,8 +18,6 @@ def celery_worker_process(transactional_db):
     The test database is the one pytest-django made; data the test writes must be committed
     (transactional_db) for the worker to see it.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker process shares the PostgreSQL test database")
     from config.celery import app
 
     app.control.purge()

@@ -20,8 +20,6 @@ AS_OF = dt.date(2026, 6, 30)
 
 @pytest.fixture
 def shop(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("kills a PostgreSQL backend")
     demo.build(600, seed=5, end=AS_OF)
     first = rebuild_segments(AS_OF - dt.timedelta(days=1))
     yield first

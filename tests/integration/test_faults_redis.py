@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from campaigns.mailing.models import Campaign, Delivery, EmailTemplate
 from crm.models import Client
@@ -93,8 +92,6 @@ def private_redis(tmp_path):
 
 @pytest.fixture
 def env(transactional_db, private_redis, outbox):
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker and command processes share the PostgreSQL test database")
     return {**os.environ, "DATABASE_URL": database_url(),
             "REDIS_URL": f"redis://127.0.0.1:{private_redis.port}/0", "DJANGO_SECRET_KEY": "tests-only-not-secret",
             "DJANGO_SETTINGS_MODULE": "tests.campaigns.mailing.worker_settings", "LOG_FORMAT": "json",

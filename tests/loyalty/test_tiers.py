@@ -119,12 +119,8 @@ def test_entering_tier_gold_triggers_a_campaign(tiers, act, rule, settings, djan
 
 
 def test_tier_moves_give_the_same_stays_as_the_full_path(tiers, act, rule, night_both_ways):
-    """On PostgreSQL an ordinary night derives stays from the score rows that changed: the tier
-    column must be among them (segments/membership.py, moves)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the moves path is PostgreSQL's")
+    """An ordinary night derives stays from the score rows that changed: the tier column must be
+    among them (segments/membership.py, moves)."""
     rule(activity_kind="lesson", points=40)
 
     def state():

@@ -5,7 +5,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from crm.models import Client, Purchase
 from segments.models import Segment, SegmentMembership, SegmentSize
@@ -22,8 +21,6 @@ def state():
 
 
 def test_stays_from_score_moves_are_the_stays_from_all_members(demo_shop, night_both_ways):
-    if connection.vendor != "postgresql":
-        pytest.skip("the moves path is PostgreSQL's")
     Segment.objects.create(slug="big-spenders", name="Big spenders", kind="rule",
                            rule={"field": "monetary", "op": ">", "value": 5000})
 

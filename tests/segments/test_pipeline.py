@@ -1,12 +1,15 @@
 import datetime as dt
 import io
+import threading
 
 import pytest
+from django.db import connection
 
+from crm import demo
 from crm.models import Client
-from segments import churn, pipeline
+from segments import churn, membership, pipeline
 from segments.export import write_csv
-from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership
+from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
 from segments.pipeline import RunRefused, rebuild_segments
 
 pytestmark = pytest.mark.django_db
@@ -203,13 +206,6 @@ def test_cut_is_the_midnight_after_the_as_of_day_in_the_shop_time_zone(settings)
 
 
 def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, monkeypatch):
-    from django.db import connection
-
-    from segments import membership
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the bulk first fill is PostgreSQL's")
-
     def indexes():
         with connection.cursor() as cursor:
             cursor.execute("SELECT indexname, indexdef FROM pg_indexes "
@@ -226,14 +222,6 @@ def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, mo
 
 
 def test_the_first_fill_by_copy_opens_the_stays_the_statements_would(demo_shop, monkeypatch):
-    from django.db import connection
-
-    from segments import membership
-    from segments.models import ScoringRun, SegmentSize
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the bulk first fill is PostgreSQL's")
-
     def night(bulk_from):
         SegmentMembership.objects.all().delete()
         ScoringRun.objects.all().delete()
@@ -266,14 +254,6 @@ def test_deleting_a_client_still_takes_their_scores_and_stays_along(demo_shop):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
-    import threading
-
-    from django.db import connection
-
-    from crm import demo
-
-    if connection.vendor != "postgresql":
-        pytest.skip("work goes to other connections on PostgreSQL only")
     demo.build(2500, seed=11, end=dt.date(2026, 6, 30))  # enough history for the models
     threads, readers = set(), set()
     write, read = pipeline._write_scores, pipeline.aggregates._read_ranges

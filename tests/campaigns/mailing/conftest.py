@@ -28,7 +28,7 @@ def _mail(settings):
 
 @pytest.fixture(autouse=True)
 def _eager_celery(request):
-    """Unit tests run tasks in-process even in the Redis pass; the worker tests use the broker."""
+    """Unit tests run tasks in-process even where REDIS_URL is set; the worker tests use the broker."""
     if request.node.get_closest_marker("worker"):
         yield
         return

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from campaigns.mailing.models import Campaign, Delivery
 from campaigns.mailing.sending import CLAIM_CHUNK, launch_campaign
@@ -38,8 +37,6 @@ def start_worker(transactional_db, outbox):
     The worker reads tests/campaigns/mailing/worker_settings.py: Redis gives a dead worker's
     unacknowledged task back after seconds instead of the default hour.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("the worker processes share the PostgreSQL test database")
     from config.celery import app
 
     app.control.purge()

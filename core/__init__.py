@@ -1,0 +1,1 @@
+"""Ground with no models: environment parsing, logging and database helpers. Imports no app."""
