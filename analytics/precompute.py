@@ -303,9 +303,9 @@ def survey_counts(cut, first):
 
 
 def campaign_summaries():
-    """The last launched campaigns' results (campaigns/mailing/results.py), a row each."""
-    from campaigns.mailing.models import Campaign
-    from campaigns.mailing.results import campaign_results
+    """The last launched campaigns' results (mailing/results.py), a row each."""
+    from mailing.models import Campaign
+    from mailing.results import campaign_results
 
     rows = []
     for campaign in Campaign.objects.filter(launched_at__isnull=False).order_by("-launched_at")[:LAST_CAMPAIGNS]:

@@ -13,7 +13,7 @@ Then, in the same run and `--repeat` times each (best time kept, as the machine 
 
   baseline  the rows an export reads (same query, same columns: id + the ClientRow columns of the
             eligible members, ordered by client id) through a server-side cursor, fetchmany of
-            campaigns.audience.FETCH_SIZE, and the SHA-256 hex digest of each row's email;
+            audiences.export.FETCH_SIZE, and the SHA-256 hex digest of each row's email;
   export    `export_audience(segment, platform)`, a full export as the syncs run it: the same rows
             (only the columns the platform reads, `Platform.reads`), fetched ahead by a thread on
             a connection of its own, the members counted meanwhile on another, the platform's
@@ -48,10 +48,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import override_settings
 
-from campaigns import audience
-from campaigns.exports import PLATFORMS, normalize, write_batches
-from campaigns.exports import base as exports_base
-from campaigns.models import AudienceExport, AudienceLines, AudienceState
+from audiences import export as audience
+from audiences.exports import PLATFORMS, normalize, write_batches
+from audiences.exports import base as exports_base
+from audiences.models import AudienceExport, AudienceLines, AudienceState
 from segments.models import Segment
 
 TARGET_RATIO = 2.0

@@ -63,10 +63,10 @@ from django.db import connection
 from django.template import Context
 from django.test.utils import override_settings
 
-from campaigns.mailing import recommendations, sending, tasks
-from campaigns.mailing.models import Campaign, Delivery, EmailTemplate
-from campaigns.mailing.templating import CLIENT_FIELDS, build_contexts, compile_template
 from crm.models import Client
+from mailing import recommendations, sending, tasks
+from mailing.models import Campaign, Delivery, EmailTemplate
+from mailing.templating import CLIENT_FIELDS, build_contexts, compile_template
 from segments.models import Segment
 
 TARGET_RATIO = 2.0
@@ -261,7 +261,7 @@ def _data(recipients, regenerate):
     started = time.perf_counter()
     print(f"generating a shop with {recipients:,} recipients...", flush=True)
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE crm_client, campaigns_campaign, campaigns_emailtemplate, segments_scoringrun CASCADE")
+        cursor.execute("TRUNCATE crm_client, mailing_campaign, mailing_emailtemplate, segments_scoringrun CASCADE")
     Segment.objects.filter(slug=SLUG).delete()
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.42)")

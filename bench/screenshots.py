@@ -5,7 +5,7 @@ a change to them done.
     .venv/bin/python bench/screenshots.py [--out /tmp/crm-screenshots] [--clients 3000] [--lang en|ru]
 
 With no DATABASE_URL it works on its own SQLite database in var/screenshots/ (CRM_VAR_DIR), filled
-once with a demo shop (crm/demo.py), survey answers and marketing spend (analytics/demo.py), and
+once with a demo shop (demo/shop.py), survey answers and marketing spend (demo/analytics.py), and
 scored. With DATABASE_URL it uses that database as it is (it must have a scoring run).
 
 It serves the app on a free local port in this process, logs in through the admin's login form as
@@ -60,10 +60,10 @@ def find_chromium():
 
 
 def prepare(clients, nights):
-    from analytics import demo
     from analytics.models import Snapshot
     from analytics.precompute import build_snapshot
     from crm.models import Client
+    from demo import analytics as demo
     from segments.models import ScoringRun
 
     call_command("migrate", verbosity=0)

@@ -33,7 +33,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from analytics.precompute import build_snapshot
-from segments.pipeline import rebuild_segments
+from nightly.pipeline import rebuild_segments
 from segments.signals import run_succeeded
 
 AS_OF = dt.date(2026, 6, 30)

@@ -11,9 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from core import local_postgres
-
-from .env import env_bool, env_float, env_int, env_list, env_str
-from .logs import logging_config
+from core.env import env_bool, env_float, env_int, env_list, env_str
+from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CRM_VAR_DIR", str(BASE_DIR / "var")))
@@ -52,16 +51,21 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "core",  # logging context; no models (core/)
     "anymail",
     "crm",
     "segments",
     "loyalty",  # activity points, ledger, tiers (loyalty/)
-    "campaigns",
+    "nightly",  # the nightly run: scores, loyalty, memberships, then run_succeeded (nightly/)
+    "mailing",  # email campaigns (mailing/)
+    "audiences",  # ad-platform audience files (audiences/)
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI from our own static files: installations may have no outside network
     "api",
     "analytics",  # dashboards: metrics, charts, marketing spend (analytics/)
+    "privacy",  # erase and export one client (privacy/)
+    "demo",  # the demo shop and logins (demo/)
 ]
 
 MIDDLEWARE = [
@@ -252,7 +256,7 @@ SPECTACULAR_SETTINGS = {
 CRM_HEALTH_STALE_HOURS = env_int("CRM_HEALTH_STALE_HOURS", 36, minimum=1)
 
 # --- Logs: one JSON object per line for log collectors (LOG_FORMAT=json), or text; each line of a
-# nightly run or a campaign carries its correlation id, and addresses are masked (config/logs.py).
+# nightly run or a campaign carries its correlation id, and addresses are masked (core/logs.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}; use json or text.")

@@ -9,6 +9,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the admin's language switcher posts here
     path("api/", include("api.urls")),  # REST API for shops, its schema and docs (api/)
     # Unsubscribe pages, and the ESP tracking webhooks at POST /anymail/<esp>/tracking/, refused without
-    # ANYMAIL_WEBHOOK_SECRET (campaigns/mailing/urls.py, tracking.py)
-    path("", include("campaigns.mailing.urls")),
+    # ANYMAIL_WEBHOOK_SECRET (mailing/urls.py, tracking.py)
+    path("", include("mailing.urls")),
 ]

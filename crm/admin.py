@@ -1,16 +1,9 @@
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.http import HttpResponse
-from django.template.response import TemplateResponse
+from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import get_valid_filename
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.context import loyalty_contexts
-
-from . import privacy
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
 from .admin_readonly import ReadOnlyAdmin
@@ -18,8 +11,6 @@ from .models import Activity, AuditLog, Client, ImportRun, Purchase, PurchaseIte
 from .money import format_money
 
 RECENT = 20
-# Erasing is one client at a time underneath (each recorded): more than this at once is refused.
-ERASE_AT_ONCE = 100
 
 
 class FastListMixin:
@@ -37,8 +28,7 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
     list_filter = ("email_consent", "ads_consent", "country", "acquisition_channel")
     ordering = ("-id",)
     readonly_fields = ("created_at", "updated_at", "email_consent_at", "email_consent_source", "erased_at",
-                       "recent_purchases", "recent_activity", "loyalty")
-    actions = ["export_personal_data", "erase_personal_data"]
+                       "recent_purchases", "recent_activity")
     fieldsets = (
         (None, {"fields": ("external_id", ("first_name", "last_name"), ("email", "phone"),
                            ("city", "country", "zip"), ("birth_date", "gender"),
@@ -46,49 +36,7 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
         (_("Consent"), {"fields": (("email_consent", "email_consent_at", "email_consent_source"),
                                    "ads_consent", "unsubscribed_at", "erased_at")}),
         (_("History"), {"fields": ("recent_purchases", "recent_activity", ("created_at", "updated_at"))}),
-        (_("Loyalty"), {"fields": ("loyalty",)}),
     )
-
-    # Personal data (crm/privacy.py): each action has a permission of its own and is recorded in the audit log.
-    def has_export_client_data_permission(self, request):
-        return request.user.has_perm("crm.export_client_data")
-
-    def has_erase_client_permission(self, request):
-        return request.user.has_perm("crm.erase_client")
-
-    @admin.action(description=_("Export personal data (JSON)"), permissions=["export_client_data"])
-    def export_personal_data(self, request, queryset):
-        clients = list(queryset[:2])
-        if len(clients) != 1:
-            self.message_user(request, _("Select exactly one client to export."), messages.ERROR)
-            return None
-        client = clients[0]
-        response = HttpResponse(privacy.to_json(privacy.export_client(client, user=request.user)),
-                                content_type="application/json; charset=utf-8")
-        filename = get_valid_filename(f"client-{client.external_id}.json")
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["Cache-Control"] = "private, no-store"
-        return response
-
-    @admin.action(description=_("Erase personal data (right to be forgotten)"), permissions=["erase_client"])
-    def erase_personal_data(self, request, queryset):
-        count = queryset.count()
-        if count > ERASE_AT_ONCE:
-            self.message_user(request, _("Select at most %(n)d clients to erase at once.") % {"n": ERASE_AT_ONCE},
-                              messages.ERROR)
-            return None
-        if request.POST.get("confirm") != "yes":  # irreversible: ask first, as the delete action does
-            return TemplateResponse(request, "admin/crm/client/erase_confirmation.html", {
-                **self.admin_site.each_context(request), "title": _("Erase personal data?"),
-                "opts": self.model._meta, "clients": queryset.order_by("pk"),
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            })
-        for client in queryset.order_by("pk"):
-            privacy.erase_client(client, user=request.user)
-        self.message_user(request, ngettext("The personal data of %(n)d client was erased.",
-                                            "The personal data of %(n)d clients was erased.", count) % {"n": count},
-                          messages.SUCCESS)
-        return None
 
     @admin.display(description=_("latest purchases"))
     def recent_purchases(self, obj):
@@ -112,20 +60,6 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
             ((a.occurred_at.strftime("%Y-%m-%d %H:%M"), a.kind, a.properties or "") for a in rows),
         )
         return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all activity"))
-
-    @admin.display(description=_("points and tier"))
-    def loyalty(self, obj):
-        values = loyalty_contexts([obj.pk]).get(obj.pk, {})  # what email templates see as {{ loyalty }}
-        link = reverse("admin:loyalty_pointsentry_changelist") + f"?q={obj.external_id}"
-        facts = [gettext("%(points)d points") % {"points": values.get("points", 0)},
-                 gettext("tier: %(tier)s") % {"tier": values.get("tier", "-")}]
-        if values.get("streak_days"):
-            facts.append(gettext("streak: %(days)d days") % {"days": values["streak_days"]})
-        if values.get("expiring_points"):
-            facts.append(gettext("%(points)d points expire from %(day)s")
-                         % {"points": values["expiring_points"], "day": values["expiring_on"]})
-        return format_html("{} · <a href='{}'>{}</a>", " · ".join(facts), link, _("points ledger"))
-
 
 class PurchaseItemInline(admin.TabularInline):
     model = PurchaseItem

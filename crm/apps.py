@@ -1,4 +1,5 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -7,8 +8,14 @@ class CrmConfig(AppConfig):
     verbose_name = _("Clients and purchases")
 
     def ready(self):
-        from config.logs import connect_signals
-
         from . import checks  # noqa: F401  (registers the checks)
 
-        connect_signals()  # correlation ids on the log lines of runs, campaigns and tasks
+        # After the last app's migrations, when every permission the groups hold can exist.
+        last = [config for config in apps.get_app_configs() if config.models_module][-1]
+        post_migrate.connect(_roles, sender=last, dispatch_uid="crm.roles")
+
+
+def _roles(**kwargs):
+    from .roles import ensure_groups
+
+    ensure_groups()

@@ -34,7 +34,7 @@ class Client(models.Model):
     class Meta:
         verbose_name = _("client")
         verbose_name_plural = _("clients")
-        # Personal data: given separately from change permission (admin actions, crm/privacy.py).
+        # Personal data: given separately from change permission (admin actions, privacy/personal_data.py).
         permissions = [
             ("export_client_data", _("Can export a client's personal data")),
             ("erase_client", _("Can erase a client's personal data")),
@@ -59,10 +59,6 @@ class Client(models.Model):
         return f"{self.external_id} {name}".strip()
 
 
-def default_currency():
-    return settings.CRM_CURRENCY
-
-
 class Purchase(models.Model):
     class Status(models.TextChoices):
         COMPLETED = "completed", _("completed")
@@ -75,7 +71,8 @@ class Purchase(models.Model):
     )
     purchased_at = models.DateTimeField(_("purchased at"))
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
-    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
+    # Blank until __init__ fills in the shop's currency: a callable default would tie the migrations to this module.
+    currency = models.CharField(_("currency"), max_length=3, default="")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETED)
 
     class Meta:
@@ -90,6 +87,11 @@ class Purchase(models.Model):
             models.UniqueConstraint(fields=["external_id"], name="purchase_external_id_unique"),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="purchase_amount_not_negative"),
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.currency:  # an order that names no currency is in the shop's (CRM_CURRENCY)
+            self.currency = settings.CRM_CURRENCY
 
     def __str__(self):
         return self.external_id

@@ -1,8 +1,8 @@
 """The roles a shop's staff work in: three groups and which permissions each holds.
 
-Created by a data migration (crm/migrations/0006_roles.py) and kept there as the starting point;
-an administrator may change a group in the admin afterwards. What a role may do is decided here by
-a rule on (app, model, action) rather than a list of permission rows, so a model added later falls
+Created after `migrate` where missing (crm/apps.py) as the starting point; an administrator may
+change a group in the admin afterwards. What a role may do is decided here by a rule on (app, model,
+action) rather than a list of permission rows, so a model added later falls
 in the right place when the groups are synced again (`manage.py sync_roles`).
 
 - Administrator: everything, including downloads of personal data and user management.
@@ -19,16 +19,16 @@ MARKETING_MANAGER = "Marketing manager"
 ANALYST = "Analyst"
 
 # The shop's own apps: what the two working roles may read.
-SHOP_APPS = {"crm", "segments", "campaigns", "analytics", "loyalty"}
+SHOP_APPS = {"crm", "segments", "mailing", "audiences", "analytics", "loyalty"}
 # Kept from both working roles: the personal-data audit log and the API's tokens (administration).
 NOT_READ = {("crm", "auditlog"), ("api", "apitoken")}
 # Personal data leaving the system: separate permissions that only the administrator holds by default.
-PERSONAL_DATA = {("crm", "export_client_data"), ("crm", "erase_client"), ("campaigns", "download_audience"),
+PERSONAL_DATA = {("crm", "export_client_data"), ("crm", "erase_client"), ("audiences", "download_audience"),
                  ("segments", "export_scores")}
 # What a marketing manager edits (add, change, delete): the models the team works on.
 MANAGER_EDITS = {
-    ("campaigns", "campaign"), ("campaigns", "campaignvariant"), ("campaigns", "emailtemplate"),
-    ("campaigns", "audiencesync"), ("campaigns", "audienceexport"), ("campaigns", "suppression"),
+    ("mailing", "campaign"), ("mailing", "campaignvariant"), ("mailing", "emailtemplate"),
+    ("audiences", "audiencesync"), ("audiences", "audienceexport"), ("mailing", "suppression"),
     ("segments", "segment"), ("analytics", "marketingspend"),
     ("loyalty", "pointrule"), ("loyalty", "tier"), ("loyalty", "pointsentry"),
 }
@@ -61,13 +61,28 @@ def holds(role, app_label, model, codename):
 ROLES = (ADMINISTRATOR, MARKETING_MANAGER, ANALYST)
 
 
-def sync(apps):
-    """Create the three groups and give each exactly the permissions `holds` says; `apps` is a
-    migration's app registry or django.apps.apps (the permissions must exist already)."""
+def sync(apps, only=ROLES):
+    """Create the groups (the three, or those in `only`) and give each exactly the permissions `holds`
+    says; `apps` is django.apps.apps (the permissions must exist already)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     permissions = list(Permission.objects.select_related("content_type"))
-    for role in ROLES:
+    for role in only:
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set([p for p in permissions
                                if holds(role, p.content_type.app_label, p.content_type.model, p.codename)])
+
+
+def ensure_groups():
+    """The three groups, each created with the permissions `holds` gives it where it does not exist yet:
+    a group an administrator has changed is left as it is (`manage.py sync_roles` resets them)."""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group
+
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    for config in apps.get_app_configs():  # post_migrate makes them app by app: all are needed now
+        create_permissions(config, verbosity=0)
+    missing = set(ROLES) - set(Group.objects.filter(name__in=ROLES).values_list("name", flat=True))
+    sync(apps, only=missing)

@@ -2,13 +2,17 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.models import Client
+from segments.admin import ScoredClientAdmin
 from segments.models import Segment
 
 from . import analytics, ledger
+from .context import loyalty_contexts
 from .granting import REFUND_REASON
 from .models import PointRule, PointsEntry, Tier
 
@@ -130,3 +134,30 @@ class PointsEntryAdmin(admin.ModelAdmin):
                    "months": analytics.points_by_month(), "tier_names": names, "tier_sizes": sizes,
                    "by_tier": analytics.value_by_tier()}
         return render(request, "admin/loyalty/analytics.html", context)
+
+
+class LoyaltyClientAdmin(ScoredClientAdmin):
+    """The client page (crm, then segments) with the client's points and tier."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "loyalty")
+
+    def get_fieldsets(self, request, obj=None):
+        return (*super().get_fieldsets(request, obj), (_("Loyalty"), {"fields": ("loyalty",)}))
+
+    @admin.display(description=_("points and tier"))
+    def loyalty(self, obj):
+        values = loyalty_contexts([obj.pk]).get(obj.pk, {})  # what email templates see as {{ loyalty }}
+        link = reverse("admin:loyalty_pointsentry_changelist") + f"?q={obj.external_id}"
+        facts = [gettext("%(points)d points") % {"points": values.get("points", 0)},
+                 gettext("tier: %(tier)s") % {"tier": values.get("tier", "-")}]
+        if values.get("streak_days"):
+            facts.append(gettext("streak: %(days)d days") % {"days": values["streak_days"]})
+        if values.get("expiring_points"):
+            facts.append(gettext("%(points)d points expire from %(day)s")
+                         % {"points": values["expiring_points"], "day": values["expiring_on"]})
+        return format_html("{} · <a href='{}'>{}</a>", " · ".join(facts), link, _("points ledger"))
+
+
+admin.site.unregister(Client)
+admin.site.register(Client, LoyaltyClientAdmin)

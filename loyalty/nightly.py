@@ -1,4 +1,4 @@
-"""The loyalty stage of the nightly run (segments/pipeline.py): grant, expire, then each client's
+"""The loyalty stage of the nightly run (nightly/pipeline.py): grant, expire, then each client's
 tier as of the night, which the run writes with the scores (ClientScore.tier)."""
 
 import numpy as np

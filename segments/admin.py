@@ -1,11 +1,11 @@
 import json
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
@@ -20,7 +20,6 @@ from . import dashboard, export
 from .builtin import band_name, description_for, segment_name
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership
 from .rules import RuleError, to_q
-from .tasks import nightly_rebuild
 
 
 class SegmentFilter(admin.SimpleListFilter):
@@ -233,7 +232,6 @@ class ScoringRunAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("dashboard/", self.admin_site.admin_view(dashboard_view), name="segments_dashboard"),
-            path("run-now/", self.admin_site.admin_view(run_now_view), name="segments_run_now"),
             path("scores.csv", self.admin_site.admin_view(scores_csv_view), name="segments_scores_csv"),
             *super().get_urls(),
         ]
@@ -261,14 +259,6 @@ def dashboard_view(request):
                "migration": migration_table(run.migration) if run else "-",
                "last_runs": ScoringRun.objects.all()[:5]}
     return render(request, "admin/segments/dashboard.html", context)
-
-
-@permission_required("segments.add_scoringrun", raise_exception=True)
-def run_now_view(request):
-    if request.method == "POST":
-        nightly_rebuild.delay()
-        messages.success(request, _("The scoring run was started; it shows in the list when it is done."))
-    return redirect("admin:segments_scoringrun_changelist")
 
 
 class _Echo:

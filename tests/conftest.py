@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def outbox(tmp_path):
-    """A folder where worker processes record the messages they send (tests/campaigns/mailing/backends.py)."""
+    """A folder where worker processes record the messages they send (tests/mailing/backends.py)."""
     folder = tmp_path / "outbox"
     folder.mkdir()
     return folder
@@ -82,8 +82,8 @@ def night_both_ways(monkeypatch):
     planned are appended to `night.chosen`."""
     from django.db import transaction
 
+    from nightly.pipeline import rebuild_segments
     from segments import membership
-    from segments.pipeline import rebuild_segments
 
     plan = membership.plan
 

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from config import logs
-from segments.pipeline import rebuild_segments
+from core import logs
+from nightly.pipeline import rebuild_segments
 from segments.signals import run_succeeded
 
 

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
+from nightly.pipeline import rebuild_segments
 from segments.models import ScoringRun
-from segments.pipeline import rebuild_segments
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from crm.csvsafe import escape_cell, writer
 from crm.models import Client, Purchase
-from segments.pipeline import rebuild_segments
+from nightly.pipeline import rebuild_segments
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 

@@ -14,9 +14,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import translation
 
-from campaigns.mailing.models import Campaign, Delivery, EmailTemplate
-from campaigns.mailing.unsubscribe import unsubscribe_url
 from crm.models import Client, Purchase
+from mailing.models import Campaign, Delivery, EmailTemplate
+from mailing.unsubscribe import unsubscribe_url
 from segments.models import ScoringRun, Segment
 
 LOCALE = Path(settings.BASE_DIR) / "locale" / "ru" / "LC_MESSAGES"
@@ -110,7 +110,7 @@ def test_the_scores_dashboard_speaks_russian(admin_client, db):
 
 
 def test_the_campaign_results_speak_russian(admin_client, delivery):
-    url = reverse("admin:campaigns_campaign_results", args=[delivery.campaign_id])
+    url = reverse("admin:mailing_campaign_results", args=[delivery.campaign_id])
     russian = page(admin_client, url, **RU)
     english = page(admin_client, url, **EN)
 

@@ -14,15 +14,15 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from campaigns.audience import export_audience
-from campaigns.mailing.models import Campaign, Delivery, DeliveryEvent, EmailTemplate
-from campaigns.mailing.sending import launch_campaign
+from audiences.export import export_audience
 from crm.importing.run import run_import
 from crm.models import Activity, AuditLog, Client, Purchase, PurchaseItem, SurveyAnswer
-from crm.privacy import erase_client, export_client, to_json
+from mailing.models import Campaign, Delivery, DeliveryEvent, EmailTemplate
+from mailing.sending import launch_campaign
+from nightly.pipeline import rebuild_segments
+from privacy.personal_data import erase_client, export_client, to_json
 from segments.export import rows as score_rows
 from segments.models import ClientScore, Segment, SegmentMembership
-from segments.pipeline import rebuild_segments
 
 pytestmark = pytest.mark.django_db
 
@@ -204,7 +204,7 @@ def test_the_admin_erases_after_a_confirmation(client, django_user_model, person
 
 def test_downloads_of_personal_data_are_recorded(admin_client, admin_user, person, segment, tmp_path, settings):
     export = export_audience(segment, "meta")
-    response = admin_client.get(reverse("admin:campaigns_audienceexport_download", args=[export.pk, "audience"]))
+    response = admin_client.get(reverse("admin:audiences_audienceexport_download", args=[export.pk, "audience"]))
     assert response.status_code == 200
     scores = admin_client.get(reverse("admin:segments_scores_csv"))
     assert [row[0] for row in csv.reader(io.StringIO(b"".join(scores.streaming_content).decode()))][1:] == [
@@ -215,7 +215,7 @@ def test_downloads_of_personal_data_are_recorded(admin_client, admin_user, perso
     assert admin_client.get(reverse("admin:crm_importrun_upload"), {"rejected": "x.rejected.csv"}).status_code == 200
 
     entries = list(AuditLog.objects.order_by("at", "pk").values_list("action", "actor", "target"))
-    assert entries == [("download", admin_user.pk, f"campaigns.audienceexport:{export.pk}/audience"),
+    assert entries == [("download", admin_user.pk, f"audiences.audienceexport:{export.pk}/audience"),
                        ("download", admin_user.pk, "segments:scores.csv"),
                        ("download", admin_user.pk, "crm.import:x.rejected.csv")]
 

@@ -5,8 +5,8 @@ import pytest
 from django.conf import settings
 
 from crm.models import Client, Purchase
+from nightly.tasks import nightly_rebuild
 from segments.models import ClientScore, ScoringRun
-from segments.tasks import nightly_rebuild
 
 pytestmark = [pytest.mark.worker]
 

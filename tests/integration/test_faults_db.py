@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection
 
-from crm import demo
+from demo import shop as demo
+from nightly.pipeline import rebuild_segments
 from segments.models import ClientScore, ScoringRun, SegmentMembership
-from segments.pipeline import rebuild_segments
 
 pytestmark = [pytest.mark.worker]
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.mailing.models import Campaign, Delivery, EmailTemplate
 from crm.models import Client
+from mailing.models import Campaign, Delivery, EmailTemplate
 from segments.models import Segment, SegmentMembership
-from tests.campaigns.mailing.backends import RecordingBackend
+from tests.mailing.backends import RecordingBackend
 from tests.processes import database_url, wait_for
 
 pytestmark = [pytest.mark.worker]
@@ -94,7 +94,7 @@ def private_redis(tmp_path):
 def env(transactional_db, private_redis, outbox):
     return {**os.environ, "DATABASE_URL": database_url(),
             "REDIS_URL": f"redis://127.0.0.1:{private_redis.port}/0", "DJANGO_SECRET_KEY": "tests-only-not-secret",
-            "DJANGO_SETTINGS_MODULE": "tests.campaigns.mailing.worker_settings", "LOG_FORMAT": "json",
+            "DJANGO_SETTINGS_MODULE": "tests.mailing.worker_settings", "LOG_FORMAT": "json",
             "EMAIL_BACKEND": f"{__name__}.SlowRecordingBackend", "CRM_TEST_SEND_SECONDS": "0.01",
             "CRM_TEST_MAIL_DIR": str(outbox), "CRM_CAMPAIGN_BATCH_SIZE": str(BATCH)}
 
@@ -130,7 +130,7 @@ def launch(env, slug):
 
 
 def repair(env):
-    code = ("import datetime; from campaigns.mailing.sending import repair_stuck_deliveries; "
+    code = ("import datetime; from mailing.sending import repair_stuck_deliveries; "
             "print(repair_stuck_deliveries(older_than=datetime.timedelta(0)))")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

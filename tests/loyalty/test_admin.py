@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 
 from crm.models import Client
 from loyalty.models import PointRule, PointsEntry, Tier
-from segments.pipeline import rebuild_segments
+from nightly.pipeline import rebuild_segments
 
 
 @pytest.fixture

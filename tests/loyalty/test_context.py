@@ -5,12 +5,12 @@ import datetime as dt
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from campaigns.mailing.templating import build_contexts
 from crm.models import Client
 from loyalty import ledger
 from loyalty.context import loyalty_contexts
 from loyalty.models import Tier
-from segments.pipeline import rebuild_segments
+from mailing.templating import build_contexts
+from nightly.pipeline import rebuild_segments
 
 TODAY = dt.date(2026, 3, 20)
 

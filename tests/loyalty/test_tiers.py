@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from django.core import mail
 
-from campaigns.mailing.models import Campaign, EmailTemplate
-from campaigns.mailing.triggers import fire_triggers
 from crm.models import Client
 from loyalty.models import Tier
 from loyalty.tiers import assign
+from mailing.models import Campaign, EmailTemplate
+from mailing.triggers import fire_triggers
+from nightly.pipeline import rebuild_segments
 from segments.models import ClientScore, Segment, SegmentMembership
-from segments.pipeline import rebuild_segments
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from crm import demo
 from crm.models import Activity, Client
+from demo import shop as demo
 
 AS_OF = dt.date(2026, 6, 30)
 

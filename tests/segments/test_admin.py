@@ -3,8 +3,8 @@ import json
 import pytest
 from django.urls import reverse
 
+from nightly.pipeline import rebuild_segments
 from segments.models import Segment
-from segments.pipeline import rebuild_segments
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from crm.models import Activity, Client, Purchase
-from segments import aggregates, features, pipeline
+from nightly import pipeline
+from segments import aggregates, features
 
 pytestmark = pytest.mark.django_db
 

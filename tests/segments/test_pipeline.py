@@ -5,12 +5,13 @@ import threading
 import pytest
 from django.db import connection
 
-from crm import demo
 from crm.models import Client
-from segments import churn, membership, pipeline
+from demo import shop as demo
+from nightly import pipeline
+from nightly.pipeline import RunRefused, rebuild_segments
+from segments import churn, membership
 from segments.export import write_csv
 from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
-from segments.pipeline import RunRefused, rebuild_segments
 
 pytestmark = pytest.mark.django_db
 
@@ -194,7 +195,7 @@ def test_export_scores_to_a_place_it_cannot_write_says_so(db, tmp_path):
 def test_the_nightly_schedule_exists_and_is_editable(db):
     from django_celery_beat.models import PeriodicTask
 
-    task = PeriodicTask.objects.get(task="segments.tasks.nightly_rebuild")
+    task = PeriodicTask.objects.get(task="nightly.tasks.nightly_rebuild")
     assert (task.crontab.hour, task.crontab.minute) == ("3", "0")
     assert task.enabled
 

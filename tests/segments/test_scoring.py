@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from crm.models import Client
-from segments import pipeline, scoring
+from nightly import pipeline
+from segments import scoring
 from segments.aggregates import epoch_days
 from segments.models import ClientScore, ScoringRun
 

@@ -1,0 +1,25 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from mailing.models import Campaign
+from mailing.sending import CampaignError, launch_campaign
+
+
+class Command(BaseCommand):
+    help = "Launch an email campaign (as the admin's Launch action does): write its deliveries and queue sending."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+
+    def handle(self, slug, **options):
+        campaign = Campaign.objects.filter(slug=slug).first()
+        if campaign is None:
+            known = ", ".join(Campaign.objects.order_by("slug").values_list("slug", flat=True)[:20]) or "none"
+            raise CommandError(f"No campaign with slug {slug!r} (campaigns: {known}).")
+        try:
+            result = launch_campaign(campaign)
+        except CampaignError as exc:
+            raise CommandError(str(exc)) from None
+        campaign.refresh_from_db()
+        self.stdout.write(
+            f"{campaign.slug}: {result.created} new deliveries, {result.pending} queued in {result.batches} batches, "
+            f"{result.suppressed} suppressed; campaign is {campaign.get_state_display()}.")

@@ -1,0 +1,70 @@
+"""Thin Celery tasks for email campaigns; the work is in `sending`.
+
+Registered through `app.autodiscover_tasks(["mailing"])` in config/celery.py.
+"""
+
+import random
+import uuid
+from datetime import datetime
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import scheduling, sending, triggers
+
+# A batch may run at most this long; CRM_CAMPAIGN_STUCK_MINUTES must stay above it, so a row
+# claimed earlier than that cannot belong to a live task (see sending.repair_stuck_deliveries).
+BATCH_TIME_LIMIT = 600
+MAX_RETRIES = 6
+# The database going away is worth another try; rows this task had claimed are then closed as
+# interrupted by the retry (same task id), never resent.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def backoff(retries):
+    """30 s, 60 s, 2 min, ... capped at 30 min, with jitter so batches do not retry in lockstep."""
+    return min(30 * 2**retries, 1800) * random.uniform(0.8, 1.2)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES,
+             time_limit=BATCH_TIME_LIMIT, soft_time_limit=BATCH_TIME_LIMIT - 30)
+def send_delivery_batch(self, delivery_ids):
+    """Send one batch of deliveries (ids). Safe to run twice: only pending rows are claimed."""
+    token = self.request.id or uuid.uuid4().hex
+    try:
+        last = self.request.retries >= self.max_retries
+        counts = sending.send_batch(delivery_ids, claim_token=token, final_attempt=last)
+    except (sending.TransientSendError, *DATABASE_ERRORS) as exc:
+        if self.request.retries >= self.max_retries:
+            raise
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    if "defer_until" in counts and not self.request.is_eager:
+        # Quiet hours: the same ids again at the end of the window (in-process tasks cannot wait:
+        # the rows stay pending with `not_before`, and a later launch or resume queues them).
+        send_delivery_batch.apply_async(args=[delivery_ids], eta=datetime.fromisoformat(counts["defer_until"]))
+    return counts
+
+
+@shared_task
+def repair_stuck_deliveries():
+    """Every few minutes: close rows a dead worker left in `sending`, finish campaigns with nothing left."""
+    return sending.repair_stuck_deliveries()
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)
+def launch_due_campaigns():
+    """Every minute: launch one-off campaigns whose `send_at` has passed (safe to run twice)."""
+    return scheduling.launch_due_campaigns()
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)
+def launch_recurring_campaign(campaign_id):
+    """A recurring campaign's beat entry: launch the occurrence of the cron slot this run belongs to."""
+    result = scheduling.launch_recurring(campaign_id)
+    return None if result is None else result.__dict__
+
+
+@shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=60, max_retries=3)
+def launch_triggered_campaigns(run_id):
+    """After a successful nightly run: each active triggered campaign emails who entered its segment."""
+    return triggers.fire_triggers(run_id)

@@ -1,0 +1,33 @@
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from nightly.pipeline import RunRefused, rebuild_segments
+
+
+class Command(BaseCommand):
+    help = "Score every client as of a date (default: yesterday) and refresh every segment, in the foreground."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--as-of", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD")
+
+    def handle(self, *args, as_of, **options):
+        try:
+            run = rebuild_segments(as_of, progress=lambda text: self.stderr.write(text))
+        except RunRefused as exc:
+            raise CommandError(str(exc)) from None
+        counts = run.counts
+        self.stdout.write(f"Run {run.pk} as of {run.as_of}: {counts['clients']} clients "
+                          f"({counts['buyers']} buyers, {counts['prospects']} prospects); "
+                          f"{counts['entered']} segment entries, {counts['left']} exits.")
+        churn, value = run.metrics["churn"], run.metrics["value"]
+        self.stdout.write(f"Churn: {churn['method']}" + (
+            f", back-test AUC {churn['auc']:.3f} (recency only {churn['baseline_auc']:.3f}), "
+            f"Brier {churn['brier']:.3f} (recency only {churn['baseline_brier']:.3f})"
+            if churn.get("auc") is not None else ""))
+        self.stdout.write(f"Value: {value['method']}" + (
+            f", back-test MAE {value['mae']:.2f} (BG/NBD + Gamma-Gamma {value['baseline_mae']:.2f})"
+            if value.get("mae") is not None and value.get("baseline_mae") is not None else ""))
+        for note in run.notes:
+            self.stdout.write(f"Note: {note}")
+        self.stdout.write("Seconds per stage: " + ", ".join(f"{k} {v}" for k, v in run.stage_seconds.items()))

@@ -1,0 +1,33 @@
+import os
+
+import pytest
+
+
+@pytest.fixture
+def eager():
+    """Tasks in-process, even where REDIS_URL sends them to a broker."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = before
+
+
+@pytest.fixture(params=["native", "python"])
+def speedups(request, monkeypatch):
+    """The batch formatters twice: with the C module (native/audience_speedups) and without it, as on
+    a machine where it did not build. Both must give the rules' exact results."""
+    from audiences.exports import base, normalize
+
+    if request.param == "python":
+        monkeypatch.setattr(normalize, "_native_batch", None)
+        monkeypatch.setattr(base, "_native_csv_lines", None)
+    elif normalize._native_batch is None or base._native_csv_lines is None:
+        # Its build is optional, so a laptop without a compiler skips; CI's machine has one, and a
+        # module that silently stopped loading there would make every export slow.
+        missing = "the native module audience_speedups is not installed (make setup builds it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    return request.param
