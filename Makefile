@@ -35,7 +35,7 @@ demo: setup
 # Needs DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY and ALLOWED_HOSTS in the environment.
 stack: setup
 	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" -a -n "$$DJANGO_SECRET_KEY" || \
-		(echo "Set DATABASE_URL, REDIS_URL and DJANGO_SECRET_KEY (see README, Production)"; exit 2)
+		(echo "Set DATABASE_URL, REDIS_URL and DJANGO_SECRET_KEY (see docs/production.md)"; exit 2)
 	$(PY) manage.py migrate --verbosity 0
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/honcho start

@@ -11,7 +11,7 @@ from segments.models import ClientScore
 from . import ingest
 from .ingest import MAX_ITEMS
 
-# What each column takes, as in the CSV files (README, "CSV import").
+# What each column takes, as in the CSV files (docs/import.md).
 HELP = {
     "client_id": "The shop's own client id (at most 64 characters).",
     "order_id": "The shop's own order id (at most 64 characters).",

@@ -4,7 +4,7 @@ a change to them done.
     apt-get install -y chromium          # Debian's package; the script says so if it is missing
     .venv/bin/python bench/screenshots.py [--out /tmp/crm-screenshots] [--clients 3000] [--lang en|ru]
 
-With no DATABASE_URL it works on its own SQLite database in var/screenshots/ (CRM_VAR_DIR), filled
+With no DATABASE_URL it works on the project's own PostgreSQL in var/screenshots/ (CRM_VAR_DIR), filled
 once with a demo shop (demo/shop.py), survey answers and marketing spend (demo/analytics.py), and
 scored. With DATABASE_URL it uses that database as it is (it must have a scoring run).
 
@@ -143,7 +143,7 @@ def shoot(chromium, url, target, height):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--out", default="/tmp/crm-screenshots", help="folder for the PNG files")
-    parser.add_argument("--clients", type=int, default=3000, help="size of the demo shop (SQLite only)")
+    parser.add_argument("--clients", type=int, default=3000, help="size of the demo shop (without DATABASE_URL)")
     parser.add_argument("--nights", type=int, default=4, help="nightly runs a week apart on a new demo shop")
     parser.add_argument("--lang", default="en", help="admin language (en or ru)")
     parser.add_argument("--query", default="", help="e.g. 'from=2025-07&to=2026-06': the period shown")

@@ -1,4 +1,4 @@
-"""One settings file; every knob comes from the environment (see README, "Configuration")."""
+"""One settings file; every knob comes from the environment (see docs/production.md, "Configuration")."""
 
 import json
 import os

@@ -12,7 +12,7 @@ def _plain_http(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counts():
-    # Throttle counts live in the cache, keyed by token id; ids can repeat between tests on SQLite.
+    # Throttle counts live in the cache, keyed by token id; ids repeat between tests (sequences restart).
     cache.clear()
     yield
     cache.clear()
