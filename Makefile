@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/crm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The suite on every core (pytest-xdist); PYTEST_WORKERS= runs it in one process.
+PYTEST_WORKERS ?= -n auto --dist loadgroup
 
 .PHONY: demo test setup lint run stack bench messages
 
@@ -51,10 +53,10 @@ test: export DJANGO_SECRET_KEY ?= tests-only-not-secret
 # on the project's own PostgreSQL server (var/postgres) and those needing Redis and a worker are skipped.
 test: lint
 	@if [ "$$CI" = "true" ] || $(PY) -m tests.services_up $(PG_URL) $(TEST_REDIS_URL); then \
-		DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider; \
+		DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS); \
 	else \
 		echo "PostgreSQL or Redis not reachable at $(PG_URL), $(TEST_REDIS_URL): testing on the project's own PostgreSQL, without the Redis tests (CI=true makes them required)"; \
-		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider; \
+		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS); \
 	fi
 
 # Translations (needs gettext: msgfmt, xgettext). After `make messages`, translate the new or changed

@@ -16,9 +16,13 @@ def _media_in_tmp(settings, tmp_path):
 
 
 def pytest_collection_modifyitems(config, items):
-    # Tests that need a real worker run in the PostgreSQL + Redis pass (REDIS_URL set). In CI that
-    # pass always runs, and an unreachable Redis fails it rather than skipping.
+    # Tests that need a real worker run where REDIS_URL is set (always in CI, where an unreachable
+    # Redis fails them rather than skipping). With several pytest-xdist workers they all go to one
+    # (--dist loadgroup): they start workers, a Redis server and write var/test-worker.log one at a time.
     if os.environ.get("REDIS_URL"):
+        for item in items:
+            if "worker" in item.keywords:
+                item.add_marker(pytest.mark.xdist_group("worker"))
         return
     skip = pytest.mark.skip(reason="needs REDIS_URL (the PostgreSQL + Redis pass of `make test`)")
     for item in items:
