@@ -167,9 +167,9 @@ def range_sum(matrix, first, last):
 
 
 def lapse_coverage(starts, ends, window):
-    """Clients at the end of each month: a stay starts in its first month with an order and lasts
-    until `window` - 1 months after its last one. starts[k], ends[k]: stays starting, and whose last
-    order month is, k. Returns a list: stays covering month k."""
+    """Clients at the end of each month. A client counts in spells: a spell starts in a month with
+    an order and lasts until `window` - 1 months after its last order. starts[k], ends[k]: spells
+    starting, and whose last order month is, k. Returns a list: spells covering month k."""
     n = len(starts)
     leaving = np.zeros(n + window, dtype=np.int64)
     leaving[window:window + n] = ends

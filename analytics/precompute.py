@@ -9,6 +9,8 @@ about one row per client and month they bought in. Small GROUP BYs over it give 
 and (month, month) pairs, from which metrics.range_counts answers "distinct clients in months a..b"
 for every period of whole months, so the pages never touch purchases. Everything is "as of" the
 run: rows at or after the end of its as-of day are not read.
+
+Buys: every dashboard page and chart answers from one stored snapshot (bench/analytics_pages.py).
 """
 
 import datetime as dt
@@ -18,15 +20,16 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from crm.models import SurveyAnswer
+from core.sql import execute, rows, set_local, table
+from crm.models import Activity, Client, Purchase, SurveyAnswer
 from segments import dashboard
 from segments.aggregates import cut_time
-from segments.models import ClientScore, Segment
+from segments.models import ClientScore, Segment, SegmentMembership
 
 from . import metrics
 from .models import Snapshot
@@ -76,21 +79,18 @@ def compute(run):
     with transaction.atomic():
         with clock("client months"):
             reader = _Reader(cut)
-        try:
-            first_month = reader.first_month()
-            first = last if first_month is None else max(first_month, last - MAX_MONTHS + 1)
-            data = {
-                "as_of": run.as_of.isoformat(), "run": run.pk, "currency": settings.CRM_CURRENCY,
-                "months": [label(m) for m in range(first, last + 1)], "first": first,
-                "partial_last": (run.as_of + dt.timedelta(days=1)).day != 1,
-                "lapse_months": lapse_months(),
-            }
-            with clock("purchase tables"):
-                data.update(reader.purchases(first, last))
-            with clock("active clients"):
-                data["active_pairs"] = reader.active_pairs(first, last)
-        finally:
-            reader.close()
+        first_month = reader.first_month()
+        first = last if first_month is None else max(first_month, last - MAX_MONTHS + 1)
+        data = {
+            "as_of": run.as_of.isoformat(), "run": run.pk, "currency": settings.CRM_CURRENCY,
+            "months": [label(m) for m in range(first, last + 1)], "first": first,
+            "partial_last": (run.as_of + dt.timedelta(days=1)).day != 1,
+            "lapse_months": lapse_months(),
+        }
+        with clock("purchase tables"):
+            data.update(reader.purchases(first, last))
+        with clock("active clients"):
+            data["active_pairs"] = reader.active_pairs(first, last)
     with clock("ltv"):
         data["ltv"] = ltv_groups(run)
     with clock("rfm grid"):
@@ -114,8 +114,8 @@ def _plain(value):
     return value
 
 
-# date_part (double precision) rather than EXTRACT (numeric): on ten million orders the numeric
-# arithmetic alone took longer than reading the table.
+# date_part (double precision) rather than EXTRACT (numeric): on a big shop the numeric arithmetic
+# alone took longer than reading the table.
 
 def _epoch_days(expression):
     return f"(date_part('epoch', {expression}) / 86400.0)"
@@ -129,43 +129,34 @@ def _month(column):
 
 
 class _Reader:
-    """The temporary (client, month) tables and the small GROUP BYs over them, on one connection
-    inside the caller's transaction, which drops the tables at its commit."""
+    """The temporary (client, month) tables and the small GROUP BYs over them, inside the caller's
+    transaction, which drops the tables at its commit."""
 
     CM = "analytics_client_month"
     CMW = "analytics_client_month_w"
 
     def __init__(self, cut):
         self.cut = cut
-        self.cursor = connection.cursor()
-        self.cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-        # JIT compiles each of these statements for longer than it saves.
-        self.cursor.execute("SET LOCAL jit = off")
-        for table in (self.CM, self.CMW):
-            self.cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)
+        set_local("jit", "off")  # JIT compiles each of these statements for longer than it saves
+        for name in (self.CM, self.CMW):
+            execute(f"DROP TABLE IF EXISTS {name}")
         month, params = _month("purchased_at")
-        self.cursor.execute(
+        execute(
             f"CREATE TEMPORARY TABLE {self.CM} ON COMMIT DROP AS "
             f"SELECT client_id, {month} AS m, COUNT(*) AS n, SUM(CAST(amount AS DOUBLE PRECISION)) AS amt, "
             f"{_epoch_days('MIN(purchased_at)')} AS first_d, {_epoch_days('MAX(purchased_at)')} AS last_d "
-            f"FROM crm_purchase WHERE status = 'completed' AND purchased_at < %s GROUP BY 1, 2",
+            f"FROM {table(Purchase)} WHERE status = 'completed' AND purchased_at < %s GROUP BY 1, 2",
             [*params, cut])
         # Each (client, month) row with its neighbours: the previous and next month the client ordered in.
-        self.cursor.execute(
+        execute(
             f"CREATE TEMPORARY TABLE {self.CMW} ON COMMIT DROP AS "
             f"SELECT client_id, m, n, amt, first_d, last_d, LAG(m) OVER w AS prev_m, LAG(last_d) OVER w AS prev_last, "
             f"LEAD(m) OVER w AS next_m, FIRST_VALUE(m) OVER w AS first_m FROM {self.CM} "
             f"WINDOW w AS (PARTITION BY client_id ORDER BY m)")
 
-    def rows(self, sql, params=()):
-        self.cursor.execute(sql, params)
-        return self.cursor.fetchall()
-
-    def close(self):
-        self.cursor.close()
-
     def first_month(self):
-        return self.rows(f"SELECT MIN(m) FROM {self.CM}")[0][0]
+        return rows(f"SELECT MIN(m) FROM {self.CM}")[0][0]
 
     def purchases(self, first, last):
         n = last - first + 1
@@ -176,28 +167,28 @@ class _Reader:
             return month - first
 
         monthly = {key: [0] * n for key in ("revenue", "orders", "buyers", "new_buyers", "gap_days", "gaps")}
-        # Stays (retention) are counted over every month with data, not just the window: clients at the
-        # start of the window's first month come from before it.
-        stays = {}
-        for m, amt, orders, buyers, new, gap_days, gaps, starts, ends in self.rows(
+        # Spells (retention: metrics.lapse_coverage) are counted over every month with data, not just
+        # the window: clients at the start of the window's first month come from before it.
+        spells = {}
+        for m, amt, orders, buyers, new, gap_days, gaps, starts, ends in rows(
                 f"SELECT m, SUM(amt), SUM(n), COUNT(*), SUM(CASE WHEN prev_m IS NULL THEN 1 ELSE 0 END), "
                 f"SUM(last_d - first_d), SUM(n - 1), "
                 f"SUM(CASE WHEN prev_m IS NULL OR m - prev_m > {w} THEN 1 ELSE 0 END), "
                 f"SUM(CASE WHEN next_m IS NULL OR next_m - m > {w} THEN 1 ELSE 0 END) "
                 f"FROM {self.CMW} GROUP BY m"):
-            stays[m] = (int(starts), int(new), int(ends))
+            spells[m] = (int(starts), int(new), int(ends))
             if m in span:
                 i = at(m)
                 monthly["revenue"][i] = round(float(amt or 0), 2)
                 monthly["orders"][i], monthly["buyers"][i] = int(orders), int(buyers)
                 monthly["new_buyers"][i] = int(new)
                 monthly["gap_days"][i], monthly["gaps"][i] = float(gap_days or 0), int(gaps or 0)
-        lo = min([*stays, first])
-        starts, new, ends = ([stays.get(m, (0, 0, 0))[j] for m in range(lo, last + 1)] for j in range(3))
+        lo = min([*spells, first])
+        starts, new, ends = ([spells.get(m, (0, 0, 0))[j] for m in range(lo, last + 1)] for j in range(3))
         retention = metrics.retention_by_month(starts, new, ends, w)[first - lo:]
 
         # Gaps between consecutive orders in two different months, by (earlier month, later month).
-        pair_rows = self.rows(
+        pair_rows = rows(
             f"SELECT prev_m, m, COUNT(*), SUM(CASE WHEN prev_m IS NULL THEN 0 ELSE first_d - prev_last END) "
             f"FROM {self.CMW} WHERE m >= %s GROUP BY prev_m, m", [first])
         buyers = metrics.range_counts(metrics.pair_events((_idx(p, first), at(m), c) for p, m, c, _ in pair_rows), n)
@@ -213,22 +204,22 @@ class _Reader:
         # Clients with two orders in months a..b: for a in (prev, m] the first order from a on is
         # in m, and the second in m again (two orders that month) or in the next month with one.
         second = "CASE WHEN n >= 2 THEN m ELSE next_m END"
-        events = [(_idx(p, first, after=True), at(b), int(c)) for p, b, c in self.rows(
+        events = [(_idx(p, first, after=True), at(b), int(c)) for p, b, c in rows(
             f"SELECT prev_m, {second}, COUNT(*) FROM {self.CMW} WHERE {second} >= %s GROUP BY 1, 2", [first])]
-        events += [(at(m) + 1, at(b), -int(c)) for m, b, c in self.rows(
+        events += [(at(m) + 1, at(b), -int(c)) for m, b, c in rows(
             f"SELECT m, {second}, COUNT(*) FROM {self.CMW} WHERE {second} >= %s GROUP BY 1, 2", [first])]
         repeat = metrics.range_counts(events, n)
 
         cohorts = [[0] * n for _ in range(n)]
-        for first_m, m, count in self.rows(
+        for first_m, m, count in rows(
                 f"SELECT first_m, m, COUNT(*) FROM {self.CMW} WHERE first_m >= %s GROUP BY 1, 2", [first]):
             cohorts[at(first_m)][m - first_m] = int(count)
 
         channels = {}
-        for channel, m, amt, new in self.rows(
+        for channel, m, amt, new in rows(
                 f"SELECT c.acquisition_channel, w.m, SUM(w.amt), "
                 f"SUM(CASE WHEN w.prev_m IS NULL THEN 1 ELSE 0 END) FROM {self.CMW} w "
-                f"JOIN crm_client c ON c.id = w.client_id WHERE w.m >= %s GROUP BY 1, 2", [first]):
+                f"JOIN {table(Client)} c ON c.id = w.client_id WHERE w.m >= %s GROUP BY 1, 2", [first]):
             row = channels.setdefault(channel or "", {k: [0] * n for k in CHANNEL_SERIES})
             row["revenue"][at(m)], row["new_buyers"][at(m)] = round(float(amt or 0), 2), int(new)
 
@@ -239,13 +230,13 @@ class _Reader:
     def active_pairs(self, first, last):
         """Range counts of clients with an order or an activity event (the ARPU denominator)."""
         month, params = _month("occurred_at")
-        rows = self.rows(
+        found = rows(
             f"SELECT prev_m, m, COUNT(*) FROM (SELECT m, LAG(m) OVER (PARTITION BY client_id ORDER BY m) AS prev_m "
             f"FROM (SELECT client_id, m FROM {self.CM} UNION "
-            f"SELECT client_id, {month} FROM crm_activity WHERE occurred_at < %s) u) x "
+            f"SELECT client_id, {month} FROM {table(Activity)} WHERE occurred_at < %s) u) x "
             f"WHERE m >= %s GROUP BY prev_m, m", [*params, self.cut, first])
         n = last - first + 1
-        counts = metrics.range_counts(metrics.pair_events((_idx(p, first), m - first, c) for p, m, c in rows), n)
+        counts = metrics.range_counts(metrics.pair_events((_idx(p, first), m - first, c) for p, m, c in found), n)
         return counts.tolist()
 
 
@@ -264,17 +255,17 @@ def ltv_groups(run):
     sums = {"clients": Count("id"), "buyers": Count("id", filter=paying),
             "revenue": Sum("monetary", filter=paying), "predicted": Sum("predicted_clv", filter=paying)}
 
-    def rows(queryset, key):
+    def grouped(queryset, key):
         return [{"key": key(r), "clients": r["clients"], "buyers": r["buyers"],
                  "revenue": float(r["revenue"] or 0), "predicted": float(r["predicted"] or 0)} for r in queryset]
 
-    by_channel = rows(scores.values("client__acquisition_channel").annotate(**sums).order_by(),
+    by_channel = grouped(scores.values("client__acquisition_channel").annotate(**sums).order_by(),
                       lambda r: r["client__acquisition_channel"] or "")
     tz = timezone.get_default_timezone()
-    by_cohort = rows(scores.filter(paying).annotate(cohort=TruncMonth("first_purchase_at", tzinfo=tz))
+    by_cohort = grouped(scores.filter(paying).annotate(cohort=TruncMonth("first_purchase_at", tzinfo=tz))
                      .values("cohort").annotate(**sums).order_by("cohort"),
                      lambda r: r["cohort"].strftime("%Y-%m") if r["cohort"] else "")
-    by_band = rows(scores.values("engagement_band").annotate(**sums).order_by(), lambda r: r["engagement_band"])
+    by_band = grouped(scores.values("engagement_band").annotate(**sums).order_by(), lambda r: r["engagement_band"])
     return {"channel": sorted(by_channel, key=lambda r: -r["buyers"]), "cohort": by_cohort,
             "band": sorted(by_band, key=lambda r: dashboard.BAND_ORDER.get(r["key"], 9))}
 
@@ -283,22 +274,18 @@ def survey_counts(cut, first):
     """Answers per (segment, kind, month, score): rows [segment slug or "" for everyone, kind,
     month index in the window (answers before the window are left out), score, count]."""
     month, params = _month("a.answered_at")
-    table = SurveyAnswer._meta.db_table
+    answers = table(SurveyAnswer)
     segments = list(Segment.objects.values_list("pk", "slug", "name"))
     slugs = {pk: slug for pk, slug, _ in segments}
     # all-clients holds everyone: its rows would be the overall ones again.
     everyone = next((pk for pk, slug, _ in segments if slug == "all-clients"), -1)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT a.kind, {month}, a.score, COUNT(*) FROM {table} a WHERE a.answered_at < %s GROUP BY 1, 2, 3",
-            [*params, cut])
-        overall = [["", kind, m - first, score, count] for kind, m, score, count in cursor.fetchall() if m >= first]
-        cursor.execute(
-            f"SELECT s.segment_id, a.kind, {month}, a.score, COUNT(*) FROM {table} a "
-            f"JOIN segments_segmentmembership s ON s.client_id = a.client_id AND s.left_at IS NULL "
-            f"WHERE a.answered_at < %s AND s.segment_id <> %s GROUP BY 1, 2, 3, 4", [*params, cut, everyone])
-        by_segment = [[slugs.get(seg, str(seg)), kind, m - first, score, count]
-                      for seg, kind, m, score, count in cursor.fetchall() if m >= first]
+    overall = [["", kind, m - first, score, count] for kind, m, score, count in rows(
+        f"SELECT a.kind, {month}, a.score, COUNT(*) FROM {answers} a WHERE a.answered_at < %s GROUP BY 1, 2, 3",
+        [*params, cut]) if m >= first]
+    by_segment = [[slugs.get(seg, str(seg)), kind, m - first, score, count] for seg, kind, m, score, count in rows(
+        f"SELECT s.segment_id, a.kind, {month}, a.score, COUNT(*) FROM {answers} a "
+        f"JOIN {table(SegmentMembership)} s ON s.client_id = a.client_id AND s.left_at IS NULL "
+        f"WHERE a.answered_at < %s AND s.segment_id <> %s GROUP BY 1, 2, 3, 4", [*params, cut, everyone]) if m >= first]
     return {"rows": overall + by_segment, "names": {slug: name for _, slug, name in segments}}
 
 

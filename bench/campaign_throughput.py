@@ -65,6 +65,7 @@ from django.test.utils import override_settings
 
 from crm.models import Client
 from mailing import recommendations, sending, tasks
+from mailing.launch import batch_size, launch_campaign
 from mailing.models import Campaign, Delivery, EmailTemplate
 from mailing.templating import CLIENT_FIELDS, build_contexts, compile_template
 from segments.models import Segment
@@ -127,7 +128,7 @@ def main(argv=None):
     if args.prepare:
         return 0
     print(f"database {connection.settings_dict['NAME']} on PostgreSQL {django_setup.server_version()}; "
-          f"segment {SLUG}: {args.recipients:,} members; batches of {sending.batch_size()}; best of {args.repeat}; "
+          f"segment {SLUG}: {args.recipients:,} members; batches of {batch_size()}; best of {args.repeat}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
 
     with override_settings(EMAIL_BACKEND=BACKEND, CRM_QUIET_HOURS=""):
@@ -193,7 +194,7 @@ def _campaign(segment, template, profile=None):
             profile.enable()
         cpu = _cpu_seconds()
         started = time.perf_counter()
-        sending.launch_campaign(campaign)
+        launch_campaign(campaign)
         launched = time.perf_counter()
         for ids in queued:
             sending.send_batch(ids, claim_token=uuid.uuid4().hex)

@@ -34,6 +34,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score  # noqa: E402
 
 from bench.simulated_shop import simulate_shop  # noqa: E402
 from segments import btyd, churn, clv, features  # noqa: E402
+from tests.segments import oracles  # noqa: E402  (a simulated shop's aggregates, from its arrays)
 
 
 def shop_windows(shop, horizon: float, step: float, n_cutoffs: int) -> dict:
@@ -42,14 +43,14 @@ def shop_windows(shop, horizon: float, step: float, n_cutoffs: int) -> dict:
     args = shop.arrays()
 
     def at(c):
-        return features.aggregates_at(*args, as_of=c, first_seen=shop.first_seen)
+        return oracles.aggregates_at(*args, as_of=c, first_seen=shop.first_seen)
 
     def orders(c):
-        return features.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, horizon)
+        return oracles.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, horizon)
 
     def revenue(c):
         amounts = shop.order_amounts
-        return features.window_revenue(shop.client_index, shop.order_times, amounts, shop.n_clients, c, horizon)
+        return oracles.window_revenue(shop.client_index, shop.order_times, amounts, shop.n_clients, c, horizon)
 
     cutoffs = [today - horizon - k * step for k in range(n_cutoffs)]  # newest first, windows end by today
     snapshots = [at(c) for c in cutoffs]

@@ -42,16 +42,18 @@ def peak_rss_mb():
 def member_segment(slug, name, marker, members, skip_every):
     """An inactive rule segment (the nightly run leaves it alone) whose members are the first `members`
     clients by id, leaving out every `skip_every`-th so the read is not the whole table. Returns its id."""
-    from segments.models import Segment
+    from core.sql import table
+    from crm.models import Client
+    from segments.models import Segment, SegmentMembership
 
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {Segment._meta.db_table} (slug, name, kind, description, rule, is_active, size, updated_at) "
+            f"INSERT INTO {table(Segment)} (slug, name, kind, description, rule, is_active, size, updated_at) "
             f"VALUES (%s, %s, 'rule', %s, '{{}}', false, %s, now()) RETURNING id",
             [slug, name, marker, members])
         segment_id = cursor.fetchone()[0]
         cursor.execute(
-            "INSERT INTO segments_segmentmembership (segment_id, client_id, entered_at) "
-            "SELECT %s, id, DATE '2026-01-01' FROM crm_client WHERE mod(id, %s) <> 0 ORDER BY id LIMIT %s",
+            f"INSERT INTO {table(SegmentMembership)} (segment_id, client_id, entered_at) "
+            f"SELECT %s, id, DATE '2026-01-01' FROM {table(Client)} WHERE mod(id, %s) <> 0 ORDER BY id LIMIT %s",
             [segment_id, skip_every, members])
     return segment_id

@@ -30,29 +30,32 @@ import time
 
 import django_setup  # first: puts the repository on the path and sets Django up
 from django.core.management import call_command
-from django.db import connection
 
 from analytics.precompute import build_snapshot
+from core.sql import execute, rows, table
+from crm.models import Activity, Client, Purchase, PurchaseItem
+from loyalty.models import ExpiryProgress, PointRule, PointsEntry, Tier
 from nightly.pipeline import rebuild_segments
+from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
 from segments.signals import run_succeeded
 
 AS_OF = dt.date(2026, 6, 30)
 BASELINE = "bench_baseline_scores"
+SHOP = [Client, Purchase, PurchaseItem, Activity]
+SCORES = [SegmentSize, SegmentMembership, ClientScore, ScoringRun]
+LOYALTY = [PointsEntry, ExpiryProgress, PointRule, Tier]
 
 
-def sql(statement, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchall() if cursor.description else cursor.rowcount
+def tables(models):
+    return ", ".join(table(model) for model in models)
 
 
 def generate(clients, purchases, activity):
     """A shop whose clients buy at very different rates, over three years up to AS_OF."""
-    sql("TRUNCATE crm_client, crm_purchase, crm_purchaseitem, crm_activity, segments_scoringrun, "
-        "segments_clientscore, segments_segmentmembership, segments_segmentsize RESTART IDENTITY CASCADE")
-    sql("SELECT setseed(0.42)")
+    execute(f"TRUNCATE {tables(SHOP + SCORES)} RESTART IDENTITY CASCADE")
+    execute("SELECT setseed(0.42)")
     end = f"TIMESTAMPTZ '{AS_OF.isoformat()} 20:00:00+00'"
-    sql(f"""INSERT INTO crm_client (external_id, email, phone, first_name, last_name, city, country, zip,
+    execute(f"""INSERT INTO {table(Client)} (external_id, email, phone, first_name, last_name, city, country, zip,
               gender, acquisition_channel, first_seen, email_consent, email_consent_source, ads_consent,
               created_at, updated_at)
             SELECT 'C' || g, 'c' || g || '@example.com', '', '', '', '', 'RU', '', '', 'organic',
@@ -60,31 +63,31 @@ def generate(clients, purchases, activity):
             FROM generate_series(1, %s) g""", [clients])
     # power(random(), 3) piles orders onto low client ids: a few heavy buyers, a long tail.
     # An order's time is no earlier than its client's first_seen.
-    sql(f"""INSERT INTO crm_purchase (external_id, client_id, purchased_at, amount, currency, status)
+    execute(f"""INSERT INTO {table(Purchase)} (external_id, client_id, purchased_at, amount, currency, status)
             SELECT 'O' || g, x.cid, c.first_seen + (random() * 0.999) * ({end} - c.first_seen),
                    round((200 + random() * 5000)::numeric, 2), 'RUB',
                    CASE WHEN random() < 0.04 THEN 'refunded' ELSE 'completed' END
             FROM (SELECT g, 1 + floor(power(random(), 3) * %s)::bigint AS cid FROM generate_series(1, %s) g) x
-            JOIN crm_client c ON c.id = x.cid""", [clients, purchases])
-    sql(f"""INSERT INTO crm_activity (client_id, kind, occurred_at, properties)
+            JOIN {table(Client)} c ON c.id = x.cid""", [clients, purchases])
+    execute(f"""INSERT INTO {table(Activity)} (client_id, kind, occurred_at, properties)
             SELECT DISTINCT ON (x.cid, t) x.cid, 'session', t, '{{}}'::jsonb FROM (
               SELECT 1 + floor(power(random(), 2) * %s)::bigint AS cid,
                      date_trunc('second', {end} - (random() * 400) * INTERVAL '1 day') AS t
               FROM generate_series(1, %s)) x""", [clients, activity])
-    sql("ANALYZE crm_client; ANALYZE crm_purchase; ANALYZE crm_activity")
+    execute(f"ANALYZE {tables([Client, Purchase, Activity])}")
 
 
 def baseline():
-    sql(f"DROP TABLE IF EXISTS {BASELINE}")
+    execute(f"DROP TABLE IF EXISTS {BASELINE}")
     started = time.monotonic()
-    sql(f"""CREATE TABLE {BASELINE} AS
+    execute(f"""CREATE TABLE {BASELINE} AS
             SELECT client_id, recency, frequency, monetary,
                    NTILE(5) OVER (ORDER BY recency DESC) AS r,
                    NTILE(5) OVER (ORDER BY frequency) AS f,
                    NTILE(5) OVER (ORDER BY monetary) AS m
             FROM (SELECT client_id, %s::date - MAX(purchased_at)::date AS recency, COUNT(*) AS frequency,
                          SUM(amount) AS monetary
-                  FROM crm_purchase WHERE status = 'completed' AND purchased_at < %s
+                  FROM {table(Purchase)} WHERE status = 'completed' AND purchased_at < %s
                   GROUP BY client_id) a""",
         [AS_OF, AS_OF + dt.timedelta(days=1)])
     return time.monotonic() - started
@@ -93,16 +96,13 @@ def baseline():
 def housekeeping():
     """What autovacuum does between two nights a day apart, done here (untimed) because a bench
     server may run without it: reclaim the rows the last night deleted and refresh the statistics
-    (without them the planner takes the millions of stays of the first night for none)."""
-    sql("VACUUM ANALYZE segments_clientscore, segments_segmentmembership, segments_segmentsize, "
-        "segments_scoringrun")
+    (without them the planner takes the millions of memberships of the first night for none)."""
+    execute(f"VACUUM ANALYZE {tables(SCORES)}")
 
 
 def loyalty_programme():
     """Rules for the bench's activity (sessions) and orders, and three tiers: what a shop with a
     programme runs every night."""
-    from loyalty.models import PointRule, Tier
-
     starts, common = AS_OF - dt.timedelta(days=730), {"expires_after_days": 365}
     PointRule.objects.create(name="session", activity_kind="session", points=5, daily_cap=10, weekly_cap=40,
                              starts_on=starts, **common)
@@ -128,7 +128,7 @@ def main():
         sys.exit(refusal)
 
     call_command("migrate", verbosity=0)
-    have = sql("SELECT (SELECT COUNT(*) FROM crm_client), (SELECT COUNT(*) FROM crm_purchase)")[0]
+    have = rows(f"SELECT (SELECT COUNT(*) FROM {table(Client)}), (SELECT COUNT(*) FROM {table(Purchase)})")[0]
     if not (args.keep and have == (args.clients, args.purchases)):
         started = time.monotonic()
         generate(args.clients, args.purchases, args.activity)
@@ -137,9 +137,8 @@ def main():
     # Every measurement starts from a shop that was never scored. TRUNCATE: DELETE would leave the
     # previous measurement's millions of dead rows in the tables and their indexes for this one to
     # wade through (a bench server may run without autovacuum).
-    sql("TRUNCATE segments_segmentsize, segments_segmentmembership, segments_clientscore, segments_scoringrun, "
-        "loyalty_pointsentry, loyalty_expiryprogress, loyalty_pointrule, loyalty_tier CASCADE")
-    sql("DELETE FROM segments_segment WHERE kind = 'tier'")
+    execute(f"TRUNCATE {tables(SCORES + LOYALTY)} CASCADE")
+    execute(f"DELETE FROM {table(Segment)} WHERE kind = %s", [Segment.Kind.TIER])
     if args.loyalty:
         loyalty_programme()
 

@@ -77,7 +77,7 @@ def random_params(seed: int, days: float = 1095.0) -> ShopParams:
 
 @dataclass
 class SimulatedShop:
-    """Arrays in the shape `segments.features.aggregates_at` takes, plus the hidden truth."""
+    """Arrays in the shape `tests.segments.oracles.aggregates_at` takes, plus the hidden truth."""
 
     n_clients: int
     days: float

@@ -1,8 +1,12 @@
-"""Admin lists that stay fast on a million rows: no full-table COUNT(*)."""
+"""Admin lists that stay fast on a big table: no full-table COUNT(*).
+
+Buys: a client or purchase list page does not count the whole table on every view (no bench carries it yet).
+"""
 
 from django.core.paginator import Paginator
-from django.db import connection
 from django.utils.functional import cached_property
+
+from core.sql import estimated_rows
 
 COUNT_CAP = 10_000
 
@@ -15,10 +19,7 @@ class EstimatedCountPaginator(Paginator):
     def count(self):
         queryset = self.object_list
         if not queryset.query.where:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                               [queryset.model._meta.db_table])
-                row = cursor.fetchone()
-            if row and row[0] > COUNT_CAP:
-                return row[0]
+            estimate = estimated_rows(queryset.model)
+            if estimate > COUNT_CAP:
+                return estimate
         return queryset.order_by()[: COUNT_CAP + 1].count()

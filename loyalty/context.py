@@ -13,18 +13,18 @@ expire soonest first.
 
 import datetime as dt
 
-from django.db import connection
 from django.utils import timezone
 
+from core.sql import number_of, rows, start_of, table
 from segments.models import ClientScore, ScoringRun
 
 from .models import PointsEntry, Tier
-from .sql import day_islands, number_of, start_of
+from .streaks import day_islands
 
 EXPIRING_WITHIN_DAYS = 30
 STREAK_LOOKBACK_DAYS = 400  # a streak is counted back this far at most
 
-LEDGER = PointsEntry._meta.db_table
+LEDGER = table(PointsEntry)
 
 
 def loyalty_contexts(ids, today=None):
@@ -39,7 +39,7 @@ def loyalty_contexts(ids, today=None):
               "until": start_of(today + dt.timedelta(days=1)), "succeeded": ScoringRun.Status.SUCCEEDED}
     no_date, no_text = "CAST(NULL AS date)", "CAST(NULL AS varchar(50))"
     islands = day_islands(f"client_id IN ({among}) AND occurred_at >= %(since)s AND occurred_at < %(until)s")
-    current_run = (f"SELECT id FROM {ScoringRun._meta.db_table} WHERE status = %(succeeded)s "
+    current_run = (f"SELECT id FROM {table(ScoringRun)} WHERE status = %(succeeded)s "
                    f"ORDER BY finished_at DESC, id DESC LIMIT 1")
     lot_day = "CASE WHEN expires_on < %(today)s THEN %(today)s ELSE expires_on END"
     sql = (
@@ -54,18 +54,16 @@ def loyalty_contexts(ids, today=None):
         f"GROUP BY client_id, {lot_day} "
         # T: the tier as of the last run
         f"UNION ALL SELECT cs.client_id, 'T', {no_date}, 0, 0, 0, cs.tier, t.name "
-        f"FROM {ClientScore._meta.db_table} cs "
-        f"LEFT JOIN {Tier._meta.db_table} t ON t.slug = cs.tier "
+        f"FROM {table(ClientScore)} cs "
+        f"LEFT JOIN {table(Tier)} t ON t.slug = cs.tier "
         f"WHERE cs.client_id IN ({among}) AND cs.tier <> '' AND cs.run_id = ({current_run}) "
         # S: the last island of consecutive active days, if it reaches yesterday or today
         f"UNION ALL SELECT client_id, 'S', {no_date}, COUNT(*), 0, 0, {no_text}, {no_text} FROM ({islands}) i "
         f"GROUP BY client_id, grp HAVING MAX(dn) >= %(yesterday)s")
-    rows = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for client_id, *row in cursor.fetchall():
-            rows.setdefault(client_id, []).append(row)
-    return {client_id: _context(found) for client_id, found in rows.items()}
+    parts = {}
+    for client_id, *row in rows(sql, params):
+        parts.setdefault(client_id, []).append(row)
+    return {client_id: _context(found) for client_id, found in parts.items()}
 
 
 def _context(found):

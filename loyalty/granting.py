@@ -12,18 +12,19 @@ row dated by the day of its activity or order; readers as of a day read rows dat
 """
 
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from crm.importing.staging import analyze_stage
-from crm.models import Client
+from core.sql import analyze, date_of, day_number, execute, local_day, rows, start_of, table, temporary
+from crm.models import Activity, Client, Purchase
 from segments.aggregates import cut_time
 
 from .models import ExpiryProgress, PointRule, PointsEntry
-from .sql import NO_CAP, date_of, day_islands, day_number, local_day, run, start_of, temporary
+from .streaks import day_islands
 
-LEDGER = PointsEntry._meta.db_table
+LEDGER = table(PointsEntry)
+NO_CAP = 2**62  # room under a cap that is not set
 CANDIDATES = "loyalty_candidates"
 REFUND_REASON = gettext_noop("order refunded: its points taken back")
 
@@ -48,16 +49,15 @@ def grant(cut, clients=None, rules=None, streaks=True):
         if events:
             counts["earned"] += _grant_events(events, cut, clients)
             # Statistics for the ledger after a big insert (the first night of a rule): the refund
-            # and expiry statements that follow join it, and planned for an empty table they ran
-            # for seconds.
-            analyze_stage(LEDGER, counts["earned"])
+            # and expiry statements that follow join it, and planned for an empty table they crawl.
+            analyze(LEDGER, counts["earned"])
         for rule in rules:
             if streaks and rule.source == PointRule.Source.STREAK:
                 counts["earned"] += _grant_streak(rule, cut, clients)
         orders = [r for r in rules if r.source == PointRule.Source.PURCHASE]
         if orders:
             counts["refunds"] = _take_back_refunds(clients)
-        run(f"DROP TABLE IF EXISTS {CANDIDATES}")
+        execute(f"DROP TABLE IF EXISTS {CANDIDATES}")
     return counts
 
 
@@ -68,22 +68,22 @@ def _grant_events(rules, cut, clients):
     for rule in rules:
         params = {"rule": rule.pk, "start": start_of(rule.starts_on), "cut": cut}
         if rule.source == PointRule.Source.ACTIVITY:
-            table, prefix, at, value, extra = "crm_activity", "a", "occurred_at", "%(points)s", "AND kind = %(kind)s"
+            model, prefix, at, value, extra = Activity, "a", "occurred_at", "%(points)s", "AND kind = %(kind)s"
             params |= {"points": rule.points, "kind": rule.activity_kind}
         else:
-            table, prefix, at, extra = "crm_purchase", "p", "purchased_at", "AND status = 'completed'"
+            model, prefix, at, extra = Purchase, "p", "purchased_at", "AND status = 'completed'"
             if rule.basis == PointRule.Basis.PER_AMOUNT:
                 value = "CAST(FLOOR(amount * %(points)s / %(unit)s) AS bigint)"
                 params |= {"points": rule.points, "unit": rule.amount_unit}
             else:
                 value = "%(points)s"
                 params |= {"points": rule.points}
-        candidates += run(f"INSERT INTO {CANDIDATES} (client_id, src, prefix, rule_id, dn, t, v) "
+        candidates += execute(f"INSERT INTO {CANDIDATES} (client_id, src, prefix, rule_id, dn, t, v) "
             f"SELECT x.client_id, x.id, '{prefix}', %(rule)s, {day_number(local_day('x.' + at))}, x.{at}, {value} "
-            f"FROM {table} x WHERE x.{at} >= %(start)s AND x.{at} < %(cut)s {extra}{_only(clients)} "
+            f"FROM {table(model)} x WHERE x.{at} >= %(start)s AND x.{at} < %(cut)s {extra}{_only(clients)} "
             f"AND NOT EXISTS (SELECT 1 FROM {LEDGER} e WHERE e.client_id = x.client_id "
             f"AND e.source = '{prefix}' AND e.ref = x.id AND e.rule_id = %(rule)s)", params)
-    analyze_stage(CANDIDATES, candidates)
+    analyze(CANDIDATES, candidates)
     capped = [r for r in rules if r.daily_cap is not None or r.weekly_cap is not None]
     caps = " ".join(f"WHEN {r.pk} THEN {r.daily_cap if r.daily_cap is not None else NO_CAP}" for r in rules)
     weekly = " ".join(f"WHEN {r.pk} THEN {r.weekly_cap if r.weekly_cap is not None else NO_CAP}" for r in rules)
@@ -122,7 +122,7 @@ def _grant_events(rules, cut, clients):
     weekly_sum = (f"SELECT d.*, SUM(d.g) OVER (PARTITION BY d.client_id, d.rule_id, d.wk ORDER BY d.dn, d.t, d.src "
                   f"ROWS UNBOUNDED PRECEDING) AS cum_w FROM ({daily}) d")
     granted = "LEAST(w.cum_w, w.room_w) - LEAST(w.cum_w - w.g, w.room_w)"
-    return run(
+    return execute(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT w.client_id, 'earned', {granted}, {date_of('w.dn')}, "
         f"CASE WHEN w.expires_after IS NOT NULL THEN {date_of('w.dn + w.expires_after')} END, w.rule_id, "
@@ -132,9 +132,7 @@ def _grant_events(rules, cut, clients):
 
 def _earliest_candidate_day():
     """The earliest day number with a candidate event (0 when there is none: nothing to grant)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN(dn) FROM {CANDIDATES}")
-        return cursor.fetchone()[0] or 0
+    return rows(f"SELECT MIN(dn) FROM {CANDIDATES}")[0][0] or 0
 
 
 def _grant_streak(rule, cut, clients):
@@ -145,7 +143,7 @@ def _grant_streak(rule, cut, clients):
     positions = (f"SELECT client_id, dn, ROW_NUMBER() OVER (PARTITION BY client_id, grp ORDER BY dn) AS pos "
                  f"FROM ({islands}) i")
     expires = date_of(f"s.dn + {rule.expires_after_days}") if rule.expires_after_days else "NULL"
-    return run(
+    return execute(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT s.client_id, 'earned', %(points)s, {date_of('s.dn')}, {expires}, %(rule)s, 's', s.dn, '', %(now)s "
         f"FROM ({positions}) s WHERE s.pos %% %(every)s = 0 AND NOT EXISTS (SELECT 1 FROM {LEDGER} e "
@@ -158,10 +156,10 @@ def _grant_streak(rule, cut, clients):
 def _take_back_refunds(clients):
     """A refunded order's points come back off the balance, dated the day it is noticed (the
     refund's own time is not recorded), so a night recomputed for an earlier day is unchanged."""
-    return run(
+    return execute(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT e.client_id, 'adjusted', -e.points, %(today)s, NULL, e.rule_id, 'r', e.ref, %(reason)s, %(now)s "
-        f"FROM crm_purchase p JOIN {LEDGER} e ON e.client_id = p.client_id AND e.source = 'p' AND e.ref = p.id "
+        f"FROM {table(Purchase)} p JOIN {LEDGER} e ON e.client_id = p.client_id AND e.source = 'p' AND e.ref = p.id "
         f"AND e.rule_id IS NOT NULL WHERE p.status = 'refunded'{_only(clients, 'p.client_id')} "
         f"AND NOT EXISTS (SELECT 1 FROM {LEDGER} r WHERE r.client_id = e.client_id AND r.source = 'r' "
         f"AND r.ref = e.ref AND r.rule_id = e.rule_id) ON CONFLICT DO NOTHING",
@@ -189,9 +187,9 @@ def expire(as_of):
         written = _expire(as_of, progress)
         ExpiryProgress.objects.filter(pk=progress.pk).update(
             through=max(filter(None, [progress.through, as_of])), checked_at=started_at)
-        run(f"DROP TABLE IF EXISTS {EXPIRY_DATES}")
-        run(f"DROP TABLE IF EXISTS {EXPIRY_CLIENTS}")
-    analyze_stage(LEDGER, written)  # as after granting: the statements that follow join the ledger
+        execute(f"DROP TABLE IF EXISTS {EXPIRY_DATES}")
+        execute(f"DROP TABLE IF EXISTS {EXPIRY_CLIENTS}")
+    analyze(LEDGER, written)  # as after granting: the statements that follow join the ledger
     return written
 
 
@@ -206,16 +204,16 @@ def _expire(as_of, progress):
     params = {"as_of": as_of, "through": progress.through,
               "checked": progress.checked_at, "now": timezone.now()}
     temporary(EXPIRY_DATES, "client_id bigint, dn integer")
-    run(f"INSERT INTO {EXPIRY_DATES} SELECT DISTINCT client_id, {day_number('expires_on')} FROM {LEDGER} "
+    execute(f"INSERT INTO {EXPIRY_DATES} SELECT DISTINCT client_id, {day_number('expires_on')} FROM {LEDGER} "
         f"WHERE kind = 'earned' AND points > 0 AND expires_on IS NOT NULL AND expires_on <= %(as_of)s "
         f"AND ({' OR '.join(fresh)})", params)
     # The clients concerned, keyed: each part of the time line below finds its rows by them, with an
     # index whatever the planner thinks of the ledger (its statistics lag behind a night's inserts;
-    # taking one kind of row for none once made a nested loop of minutes).
+    # taking one kind of row for none once made a nested loop that ran far too long).
     temporary(EXPIRY_CLIENTS, "client_id bigint PRIMARY KEY")
-    run(f"INSERT INTO {EXPIRY_CLIENTS} SELECT DISTINCT client_id FROM {EXPIRY_DATES}")
-    run(f"ANALYZE {EXPIRY_DATES}")
-    run(f"ANALYZE {EXPIRY_CLIENTS}")
+    execute(f"INSERT INTO {EXPIRY_CLIENTS} SELECT DISTINCT client_id FROM {EXPIRY_DATES}")
+    execute(f"ANALYZE {EXPIRY_DATES}")
+    execute(f"ANALYZE {EXPIRY_CLIENTS}")
     mine = f"EXISTS (SELECT 1 FROM {EXPIRY_CLIENTS} m WHERE m.client_id = {LEDGER}.client_id)"
     # One time line per client: lots by expiry date (0), the dates to look at (1), then debits and
     # expiries recorded on a day (2), which count only for later dates.
@@ -236,7 +234,7 @@ def _expire(as_of, progress):
     stepped = ("SELECT client_id, dn, x, total, LAG(total) OVER (PARTITION BY client_id ORDER BY dn) AS before "
                f"FROM ({total}) t")
     amount = "s.total - GREATEST(COALESCE(s.before, 0), s.x)"
-    return run(
+    return execute(
         f"INSERT INTO {LEDGER} (client_id, kind, points, day, expires_on, rule_id, source, ref, reason, created_at) "
         f"SELECT s.client_id, 'expired', -({amount}), {date_of('s.dn')}, NULL, NULL, 'x', s.dn, '', %(now)s "
         f"FROM ({stepped}) s WHERE {amount} > 0 ON CONFLICT DO NOTHING", params)

@@ -15,9 +15,8 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.sql import EPOCH_DATE
 from crm.models import Client
-
-from .sql import EPOCH_DATE
 
 # One message for a constraint and for clean(): clean() repeats the check only to put the error on
 # its field (Django reports a failed CheckConstraint for the whole form, away from the field).
@@ -153,9 +152,9 @@ class PointsEntry(models.Model):
         REFUND = "r", _("refunded order")  # ref: the purchase's id
         BY_HAND = "", _("by hand")
 
-    # No foreign key constraints in the database: the nightly run inserts a million rows at once
-    # from rows that exist, and PostgreSQL would check each (at commit) one by one, which took longer
-    # than the granting itself. Django still cascades a client's deletion and protects a used rule.
+    # No foreign key constraints in the database: the nightly run inserts rows in bulk from rows
+    # that exist, and PostgreSQL would check each (at commit) one by one, which took longer than
+    # the granting itself. Django still cascades a client's deletion and protects a used rule.
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="points", verbose_name=_("client"),
                                db_index=False, db_constraint=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)

@@ -9,11 +9,12 @@ import numpy as np
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
+from core.sql import day_number, local_day, start_of, table
+from crm.models import Activity
 from segments import aggregates
 from segments.models import Segment
 
 from .models import PointsEntry, Tier
-from .sql import day_number, local_day, start_of
 
 TIER_KIND = Segment.Kind.TIER
 DESCRIPTION = gettext_noop("Clients in this loyalty tier as of the last nightly run.")
@@ -42,7 +43,7 @@ def tiers_as_of(ids, as_of, cut):
         return np.full(ids.size, "", dtype=object)
     point_windows = sorted({w for _, _, p, _, w in tiers if p > 0})
     day_windows = sorted({w for _, _, _, d, w in tiers if d > 0})
-    place = aggregates._placer(ids)
+    place = aggregates.placer(ids)
     n = ids.size
     points, days = {}, {}
     params = {"as_of": as_of, "cut": cut}
@@ -52,8 +53,8 @@ def tiers_as_of(ids, as_of, cut):
             params[f"from{i}"] = as_of - dt.timedelta(days=w - 1)
             cols.append(f"SUM(points) FILTER (WHERE day >= %(from{i})s) AS c{i}")
         params["earliest"] = params[f"from{len(point_windows) - 1}"]  # the widest window's start
-        found = aggregates._fetch(
-            f"SELECT client_id, {', '.join(cols)} FROM {PointsEntry._meta.db_table} "
+        found = aggregates.per_client(
+            f"SELECT client_id, {', '.join(cols)} FROM {table(PointsEntry)} "
             f"WHERE kind IN ('earned', 'adjusted') AND day >= %(earliest)s AND day <= %(as_of)s GROUP BY client_id",
             params, len(point_windows), n, place)
         points = {w: np.nan_to_num(found[:, i]) for i, w in enumerate(point_windows)}
@@ -63,9 +64,9 @@ def tiers_as_of(ids, as_of, cut):
         for i, w in enumerate(day_windows):
             params[f"dfrom{i}"] = start_of(as_of - dt.timedelta(days=w - 1))
             cols.append(f"COUNT(DISTINCT dn) FILTER (WHERE t >= %(dfrom{i})s) AS c{i}")
-        found = aggregates._fetch(
+        found = aggregates.per_client(
             f"SELECT client_id, {', '.join(cols)} FROM (SELECT client_id, occurred_at AS t, "
-            f"{day_number(local_day('occurred_at'))} AS dn FROM crm_activity "
+            f"{day_number(local_day('occurred_at'))} AS dn FROM {table(Activity)} "
             f"WHERE occurred_at >= %(dfrom{len(day_windows) - 1})s AND occurred_at < %(cut)s) a GROUP BY client_id",
             params, len(day_windows), n, place)
         days = {w: np.nan_to_num(found[:, i]) for i, w in enumerate(day_windows)}

@@ -9,9 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from . import lifecycle
 from .admin_preview import TemplatePreviewMixin  # preview for a client and test send, its URL and button
 from .admin_results import CampaignResultsMixin  # results page, its URL and links
-from .models import Campaign, CampaignVariant, Delivery, EmailTemplate, EmailTemplateVersion, Suppression
-from .scheduling import campaign_errors
-from .sending import CampaignError, launch_campaign
+from .launch import launch_campaign
+from .models import Campaign, CampaignError, CampaignVariant, Delivery, EmailTemplate, EmailTemplateVersion, Suppression
 
 
 class EmailTemplateVersionInline(admin.TabularInline):
@@ -59,7 +58,7 @@ class CampaignForm(forms.ModelForm):
         campaign.pk = self.instance.pk
         campaign.trigger_segment = cleaned.get("trigger_segment")
         # Variants are checked by their inline formset, which sees the rows being edited.
-        errors = campaign_errors(campaign, variant_weights=[], has_segments=bool(cleaned.get("segments")))
+        errors = campaign.setup_errors(variant_weights=[], has_segments=bool(cleaned.get("segments")))
         for field, message in errors.items():
             self.add_error(field if field in self.fields else None, message)
         return cleaned

@@ -8,8 +8,8 @@ class MailingConfig(AppConfig):
     verbose_name = _("Email campaigns")
 
     def ready(self):
-        # Signal receivers: triggered campaigns after a nightly run, beat entries that follow
-        # campaigns, ESP tracking events onto deliveries.
+        # Signal receivers: batches queued as launch announces them, triggered campaigns after a
+        # nightly run, beat entries that follow campaigns, ESP tracking events onto deliveries.
         from . import receivers, scheduling, tracking  # noqa: F401
 
         post_migrate.connect(_schedule, sender=apps.get_app_config("django_celery_beat"),

@@ -1,25 +1,21 @@
 """Moving a campaign between states by hand: schedule, pause, resume, cancel.
 
-    draft --schedule--> scheduled --(send_at / cron / trigger fires)--> sending --> done
-                                                                          |   (recurring, triggered:
-                                                                          |    back to scheduled)
-    scheduled, sending --pause--> paused --resume--> sending (pending rows queued again), or scheduled
-    anything but done/cancelled --cancel--> cancelled (pending rows: suppressed, reason "cancelled")
+Whether a move is allowed is the model's answer (`Campaign.refusal`, `may_pause()`, ...); each
+function here locks the campaign, asks, moves it and does what follows: the beat entry (enabled only
+while the campaign is active), pending rows queued again at resume, pending rows closed at cancel.
 
 Pausing stops the next chunk: a claim only succeeds while the campaign is sending, so rows stay
 pending; a batch finishes the chunk it has claimed (at most `sending.CLAIM_CHUNK` messages), then
-stops. Cancelling closes every pending row as `suppressed` with reason `cancelled` (nobody was
-emailed, by decision, like the holdout, not by a failure), so every recipient still ends in a final
-state; the rows of a chunk being sent at that moment are finished by their sender.
+stops. Cancelling closes every pending row as `suppressed` with reason `cancelled`
+(`CampaignQuerySet.cancel`), so every recipient still ends in a final state; the rows of a chunk
+being sent at that moment are finished by their sender.
 """
 
 from django.db import transaction
-from django.utils import timezone
-from django.utils.translation import gettext
 
+from .launch import queue_pending
 from .models import Campaign, Delivery
-from .scheduling import campaign_errors, sync_periodic_task
-from .sending import CampaignError, finish_campaign, queue_pending
+from .scheduling import sync_periodic_task
 
 
 def _locked(campaign):
@@ -37,17 +33,7 @@ def schedule(campaign):
     """Make a draft campaign with a schedule active: it will send at send_at, on its cron, or on its trigger."""
     with transaction.atomic():
         campaign = _locked(campaign)
-        if campaign.schedule == Campaign.Schedule.MANUAL:
-            raise CampaignError(gettext("Campaign %(slug)s is sent when launched; use Launch.")
-                                % {"slug": repr(campaign.slug)})
-        if campaign.state != Campaign.State.DRAFT:
-            raise CampaignError(gettext("Campaign %(slug)s is %(state)s; only a draft can be scheduled.")
-                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
-        errors = campaign_errors(campaign)
-        if errors:
-            listed = "; ".join(f"{field}: {message}" for field, message in errors.items())
-            raise CampaignError(gettext("Campaign %(slug)s cannot be scheduled: %(errors)s")
-                                % {"slug": repr(campaign.slug), "errors": listed})
+        campaign.ensure_may("schedule")
         _move(campaign, Campaign.State.SCHEDULED)
     return campaign
 
@@ -55,10 +41,7 @@ def schedule(campaign):
 def pause(campaign):
     with transaction.atomic():
         campaign = _locked(campaign)
-        if campaign.state not in (Campaign.State.SCHEDULED, Campaign.State.SENDING):
-            raise CampaignError(gettext("Campaign %(slug)s is %(state)s; only a scheduled or sending campaign can "
-                                        "be paused.")
-                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
+        campaign.ensure_may("pause")
         _move(campaign, Campaign.State.PAUSED)
     return campaign
 
@@ -68,16 +51,14 @@ def resume(campaign):
     scheduled (not launched yet, or between occurrences) or done. Returns (campaign, queued)."""
     with transaction.atomic():
         campaign = _locked(campaign)
-        if campaign.state != Campaign.State.PAUSED:
-            raise CampaignError(gettext("Campaign %(slug)s is %(state)s, not paused.")
-                                % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
+        campaign.ensure_may("resume")
         if campaign.launched_at is None and not campaign.deliveries.exists():
             _move(campaign, Campaign.State.SCHEDULED)
             return campaign, 0
-        Campaign.objects.filter(pk=campaign.pk).update(
-            state=Campaign.State.SENDING, finished_at=None, launched_at=campaign.launched_at or timezone.now())
+        this = Campaign.objects.filter(pk=campaign.pk)
+        this.start_sending()
         queued, _ = queue_pending(Delivery.objects.filter(campaign=campaign))
-        finish_campaign(campaign.pk)
+        this.finish()
         campaign.refresh_from_db()
         sync_periodic_task(campaign)
     return campaign, queued
@@ -87,14 +68,8 @@ def cancel(campaign):
     """Stop for good. Returns (campaign, number of pending rows closed as suppressed/cancelled)."""
     with transaction.atomic():
         campaign = _locked(campaign)
-        if campaign.state in (Campaign.State.DONE, Campaign.State.CANCELLED):
-            raise CampaignError(f"Campaign {campaign.slug!r} is {campaign.get_state_display()} already.")
-        now = timezone.now()
-        Campaign.objects.filter(pk=campaign.pk).update(state=Campaign.State.CANCELLED, finished_at=now)
-        # A sender claims only rows of a sending campaign, so after the update above no new claim can
-        # race these rows; each pending row ends here, exactly once (conditional on `pending`).
-        closed = Delivery.objects.filter(campaign=campaign, state=Delivery.State.PENDING).update(
-            state=Delivery.State.SUPPRESSED, reason=Delivery.Reason.CANCELLED, finished_at=now)
+        campaign.ensure_may("cancel")
+        closed = Campaign.objects.filter(pk=campaign.pk).cancel()
         campaign.refresh_from_db()
         sync_periodic_task(campaign)
     return campaign, closed

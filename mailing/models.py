@@ -1,7 +1,16 @@
 """Email templates (versioned), campaigns, one delivery row per recipient, address suppressions.
 
-These models belong to the `campaigns` app: campaigns/models.py ends with
-`from .mailing.models import *`.
+The campaign's and the delivery's states, and the rules for moving between them, are here and
+nowhere else: `Campaign.refusal` / `may_launch()`, `may_schedule()`, ... answer "may this campaign
+...?", and the querysets carry the set-based transitions (`CampaignQuerySet.finish`,
+`DeliveryQuerySet.interrupt`, ...). The workflows that use them (launch, sending, repair,
+lifecycle, scheduling) add the side effects: queueing, the beat entry, logging.
+
+    campaign: draft --schedule--> scheduled --(send_at / cron / trigger fires)--> sending --> done
+                                                                        (recurring, triggered: back to scheduled)
+              scheduled, sending --pause--> paused --resume--> sending (or scheduled: nothing pending)
+              anything but done/cancelled --cancel--> cancelled
+    delivery: pending --claim--> sending --> sent | failed; pending --> suppressed (with a reason)
 """
 
 import hashlib
@@ -10,13 +19,24 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 from segments.models import Segment
+from segments.rules import RuleError, to_q
+
+from .timing import parse_cron
 
 __all__ = ["EmailTemplate", "EmailTemplateVersion", "Campaign", "CampaignVariant", "Delivery", "DeliveryEvent",
-           "Suppression"]
+           "Suppression", "CampaignError"]
+
+
+class CampaignError(Exception):
+    """A campaign that cannot be launched, scheduled, paused, ... as asked; the message is for the user."""
 
 
 class EmailTemplate(models.Model):
@@ -101,6 +121,48 @@ class EmailTemplateVersion(models.Model):
         return f"{self.template_id} v{self.number}"
 
 
+class CampaignQuerySet(models.QuerySet):
+    def sending(self):
+        return self.filter(state=Campaign.State.SENDING)
+
+    def due(self, now):
+        """One-off campaigns, scheduled, whose `send_at` has passed."""
+        return self.filter(schedule=Campaign.Schedule.ONCE, state=Campaign.State.SCHEDULED, send_at__lte=now)
+
+    def triggered(self):
+        return self.filter(schedule=Campaign.Schedule.TRIGGERED, trigger_segment__isnull=False)
+
+    def finishable(self):
+        """Sending campaigns none of whose deliveries is pending or sending."""
+        return self.sending().exclude(Exists(Delivery.objects.filter(campaign=OuterRef("pk")).busy()))
+
+    def start_sending(self):
+        """-> sending: launched now unless launched before, no longer finished. Returns how many moved."""
+        return self.update(state=Campaign.State.SENDING, launched_at=Coalesce(F("launched_at"), timezone.now()),
+                           finished_at=None)
+
+    def finish(self):
+        """The finishable campaigns among these: done, or, for a campaign that sends again (recurring or
+        triggered), back to scheduled until its next occurrence. Returns how many moved."""
+        now = timezone.now()
+        again = self.finishable().filter(schedule__in=Campaign.REPEATING).update(
+            state=Campaign.State.SCHEDULED, finished_at=now)
+        return again + self.finishable().update(state=Campaign.State.DONE, finished_at=now)
+
+    def cancel(self):
+        """-> cancelled, with every pending delivery closed as suppressed/cancelled (nobody was emailed,
+        by decision, like the holdout, not by a failure). Returns the number of deliveries closed.
+
+        The caller holds the campaigns' row locks. A sender claims only rows of a sending campaign, so
+        after the update no new claim can race these rows; each pending row ends here exactly once
+        (conditional on `pending`); the rows of a chunk being sent at that moment are finished by
+        their sender (`sending.give_back`).
+        """
+        ids = list(self.values_list("pk", flat=True))
+        Campaign.objects.filter(pk__in=ids).update(state=Campaign.State.CANCELLED, finished_at=timezone.now())
+        return Delivery.objects.filter(campaign_id__in=ids).pending().suppress(Delivery.Reason.CANCELLED)
+
+
 class Campaign(models.Model):
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -120,8 +182,16 @@ class Campaign(models.Model):
         ONCE = "once", _("once per client")
         AFTER_DAYS = "after_days", _("again after N days")
 
-    # Draft and scheduled start a send; sending again only queues what is still pending (safe to repeat).
+    # Launched by hand: draft and scheduled start a send; sending again only queues what is still
+    # pending (safe to repeat).
     LAUNCHABLE = (State.DRAFT, State.SCHEDULED, State.SENDING)
+    # Active: fires on its own (send_at, cron, trigger); may be paused; its beat entry is enabled.
+    ACTIVE = (State.SCHEDULED, State.SENDING)
+    # Launched by a schedule or a trigger: a paused campaign records the occurrence's deliveries and
+    # sends them at resume (a recurring one skips its runs while paused: see scheduling).
+    FIRING_STATES = (State.SCHEDULED, State.SENDING, State.PAUSED)
+    # Sends again: back to scheduled, not done, once an occurrence is sent.
+    REPEATING = (Schedule.RECURRING, Schedule.TRIGGERED)
 
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -155,6 +225,8 @@ class Campaign(models.Model):
     launched_at = models.DateTimeField(_("launched at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
+    objects = CampaignQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("email campaign")
         verbose_name_plural = _("email campaigns")
@@ -169,6 +241,147 @@ class Campaign(models.Model):
     @property
     def sender(self):
         return self.from_email or settings.DEFAULT_FROM_EMAIL
+
+    def manual_occurrence(self, now=None):
+        """The occurrence a launch by hand writes: "once" for a campaign sent once; for a recurring campaign
+        the local date, so a launch by hand sends at most once a day next to the cron's own occurrences."""
+        if self.schedule == Campaign.Schedule.RECURRING:
+            return f"{timezone.localdate(now or timezone.now()).isoformat()} manual"
+        return "once"
+
+    def setup_errors(self, variant_weights=None, has_segments=None):
+        """{field: message} when the campaign's schedule, audience or variants cannot work.
+
+        Used by the admin form and before a campaign is scheduled or fires. variant_weights: the weights
+        of its variants (None: read them from the database); has_segments: whether it has audience
+        segments (None: read).
+        """
+        errors = {}
+        schedule = self.schedule
+        if schedule == Campaign.Schedule.ONCE and self.send_at is None:
+            errors["send_at"] = gettext("A campaign sent once at a date and time needs 'send at'.")
+        if schedule == Campaign.Schedule.RECURRING:
+            try:
+                parse_cron(self.cron)
+            except ValueError as exc:
+                errors["cron"] = gettext("Cron schedule %(cron)s: %(error)s.") % {"cron": repr(self.cron), "error": exc}
+        if schedule == Campaign.Schedule.TRIGGERED:
+            if self.trigger_segment_id is None:
+                errors["trigger_segment"] = gettext("A triggered campaign needs the segment whose entrants it emails.")
+            if self.reentry == Campaign.Reentry.AFTER_DAYS and not self.reentry_days:
+                errors["reentry_days"] = gettext("Re-entry 'again after N days' needs the number of days (at least 1).")
+        else:
+            if has_segments is None:
+                has_segments = self.pk is not None and self.segments.exists()
+            if not has_segments:
+                errors["segments"] = gettext("Choose at least one audience segment.")
+        if self.conditions:
+            try:
+                to_q(self.conditions, "conditions")
+            except RuleError as exc:
+                errors["conditions"] = str(exc)
+        if variant_weights is None:
+            variant_weights = list(self.variants.values_list("weight", flat=True)) if self.pk else []
+        if variant_weights and sum(variant_weights) != 100:
+            errors["variants"] = gettext("The A/B variants' splits add up to %(total)s%%, not 100%%.") % {
+                "total": sum(variant_weights)}
+        return errors
+
+    # --- May this campaign ...? ------------------------------------------------------------------
+
+    def refusal(self, action):
+        """Why this campaign may not `action` now, as a message for the user; "" when it may.
+
+        action: "launch" (by hand), "schedule", "pause", "resume" or "cancel". A launch by a schedule
+        or a trigger asks `may_fire` instead, then `setup_refusal("launch")`.
+        """
+        return {"launch": self._launch_refusal, "schedule": self._schedule_refusal, "pause": self._pause_refusal,
+                "resume": self._resume_refusal, "cancel": self._cancel_refusal}[action]()
+
+    def ensure_may(self, action):
+        """Raise CampaignError (its message for the user) unless the campaign may `action` now."""
+        message = self.refusal(action)
+        if message:
+            raise CampaignError(message)
+
+    def may_launch(self):
+        return not self.refusal("launch")
+
+    def may_schedule(self):
+        return not self.refusal("schedule")
+
+    def may_pause(self):
+        return not self.refusal("pause")
+
+    def may_resume(self):
+        return not self.refusal("resume")
+
+    def may_cancel(self):
+        return not self.refusal("cancel")
+
+    def may_fire(self, states=None):
+        """Whether a schedule or a trigger may launch an occurrence now (states: those it fires in)."""
+        return self.state in (states or Campaign.FIRING_STATES)
+
+    def may_finish(self):
+        """Whether it is sending with nothing left pending or in flight (`CampaignQuerySet.finish`)."""
+        return Campaign.objects.filter(pk=self.pk).finishable().exists()
+
+    def setup_refusal(self, action):
+        """The refusal for a campaign whose setup cannot work (`setup_errors`); "" when it can."""
+        errors = self.setup_errors()
+        if not errors:
+            return ""
+        listed = "; ".join(f"{field}: {message}" for field, message in errors.items())
+        values = {"slug": repr(self.slug), "errors": listed}
+        if action == "schedule":
+            return gettext("Campaign %(slug)s cannot be scheduled: %(errors)s") % values
+        return gettext("Campaign %(slug)s cannot be launched: %(errors)s") % values
+
+    def _launch_refusal(self):
+        slug = repr(self.slug)
+        if self.state == Campaign.State.PAUSED:
+            return gettext("Campaign %(slug)s is paused; resume it to send what is pending.") % {"slug": slug}
+        if self.state not in Campaign.LAUNCHABLE:
+            return gettext(
+                "Campaign %(slug)s is %(state)s; only a draft or scheduled campaign can be launched (or a sending "
+                "one, to queue what is still pending).") % {"slug": slug, "state": self.get_state_display()}
+        if self.schedule == Campaign.Schedule.RECURRING and self.state == Campaign.State.DRAFT:
+            # After a run a recurring campaign waits for its next one: launching a draft would quietly activate it.
+            return gettext("Campaign %(slug)s is a recurring draft: use Schedule to make it active; Launch "
+                           "then sends an extra occurrence now.") % {"slug": slug}
+        if self.schedule == Campaign.Schedule.TRIGGERED:
+            segment = repr(self.trigger_segment.slug if self.trigger_segment_id else gettext("its trigger segment"))
+            return gettext(
+                "Campaign %(slug)s is triggered: it emails clients when they enter %(segment)s in the nightly run. "
+                "Use the Schedule action to make it active.") % {"slug": slug, "segment": segment}
+        return self.setup_refusal("launch")
+
+    def _schedule_refusal(self):
+        slug = repr(self.slug)
+        if self.schedule == Campaign.Schedule.MANUAL:
+            return gettext("Campaign %(slug)s is sent when launched; use Launch.") % {"slug": slug}
+        if self.state != Campaign.State.DRAFT:
+            return gettext("Campaign %(slug)s is %(state)s; only a draft can be scheduled.") % {
+                "slug": slug, "state": self.get_state_display()}
+        return self.setup_refusal("schedule")
+
+    def _pause_refusal(self):
+        if self.state in Campaign.ACTIVE:
+            return ""
+        return gettext("Campaign %(slug)s is %(state)s; only a scheduled or sending campaign can be paused.") % {
+            "slug": repr(self.slug), "state": self.get_state_display()}
+
+    def _resume_refusal(self):
+        if self.state == Campaign.State.PAUSED:
+            return ""
+        return gettext("Campaign %(slug)s is %(state)s, not paused.") % {
+            "slug": repr(self.slug), "state": self.get_state_display()}
+
+    def _cancel_refusal(self):
+        if self.state in (Campaign.State.DONE, Campaign.State.CANCELLED):
+            return f"Campaign {self.slug!r} is {self.get_state_display()} already."
+        return ""
 
 
 class CampaignVariant(models.Model):
@@ -191,6 +404,55 @@ class CampaignVariant(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id}/{self.name}"
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(state=Delivery.State.PENDING)
+
+    def busy(self):
+        """Not final yet: pending, or being sent."""
+        return self.filter(state__in=Delivery.BUSY_STATES)
+
+    def claimable(self):
+        """Pending rows whose campaign is sending: the only rows a sender may claim.
+
+        The campaign's state as EXISTS, not a join: in a conditional UPDATE with a join Django moves
+        every condition into an `id IN (subquery)` and PostgreSQL would no longer re-check
+        `state = 'pending'` on a row another transaction just changed. (`sending._claim` states the
+        same condition in SQL.)
+        """
+        return self.pending().filter(
+            Exists(Campaign.objects.filter(pk=OuterRef("campaign_id"), state=Campaign.State.SENDING)))
+
+    def claimed_by(self, claim_token):
+        """Rows in `sending` that the task with this claim token claimed."""
+        return self.filter(state=Delivery.State.SENDING, claim_token=claim_token)
+
+    def stuck(self, cutoff):
+        """Rows in `sending` claimed before `cutoff`: left by a worker that died (see repair)."""
+        return self.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
+
+    def stalled(self, cutoff):
+        """Pending rows written before `cutoff` and due before it: their task should have run by then."""
+        return self.pending().filter(created_at__lt=cutoff).filter(
+            Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
+
+    def close(self, state, reason):
+        """-> a final state with its reason. Returns how many rows moved."""
+        return self.update(state=state, reason=reason, finished_at=timezone.now())
+
+    def suppress(self, reason):
+        return self.close(Delivery.State.SUPPRESSED, reason)
+
+    def interrupt(self):
+        """Rows left in `sending`: the message may or may not have gone out, so never resent: failed,
+        interrupted (at most once)."""
+        return self.close(Delivery.State.FAILED, Delivery.Reason.INTERRUPTED)
+
+    def give_back(self):
+        """Claimed rows never handed to the ESP: pending again, the claim's attempt undone."""
+        return self.update(state=Delivery.State.PENDING, claim_token="", claimed_at=None, attempts=F("attempts") - 1)
 
 
 class Delivery(models.Model):
@@ -222,6 +484,7 @@ class Delivery(models.Model):
         INTERRUPTED = "interrupted", _("worker stopped while sending; not resent")
 
     FINAL_STATES = (State.SENT, State.FAILED, State.SUPPRESSED)
+    BUSY_STATES = (State.PENDING, State.SENDING)
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries",
                                  verbose_name=_("campaign"), db_index=False)
@@ -254,6 +517,8 @@ class Delivery(models.Model):
     bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
     complained_at = models.DateTimeField(_("complained at"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("delivery")

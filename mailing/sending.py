@@ -1,4 +1,5 @@
-"""Launch a campaign and send its deliveries: at most once each, and each ends in a final state.
+"""Claim a batch of deliveries and send it, recording each outcome: at most once each, and each ends
+in a final state. (Writing the rows and queueing the batches: `launch`; rows a dead worker left: `repair`.)
 
 The life of a delivery row:
 
@@ -42,7 +43,7 @@ message may or may not have gone out, so it is never resent; it is closed as `fa
 `interrupted`:
 - at once by the same task when Celery redelivers it (acks_late: a killed worker's task comes back
   with the same task id, which is the row's `claim_token`);
-- otherwise by `repair_stuck_deliveries`, every few minutes, for rows claimed longer ago than
+- otherwise by `repair.repair_stuck_deliveries`, every few minutes, for rows claimed longer ago than
   CRM_CAMPAIGN_STUCK_MINUTES (default 15), which is longer than a batch task may run
   (`tasks.BATCH_TIME_LIMIT`), so such a row cannot belong to a live task.
 With chunks, a killed worker leaves at most one chunk in `sending` (up to CLAIM_CHUNK rows, some of
@@ -59,10 +60,7 @@ import copy
 import logging
 import smtplib
 import socket
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
-from itertools import islice
 
 import requests
 from anymail.exceptions import AnymailAPIError
@@ -71,204 +69,28 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from core import logs
-from core.logs import log_context
 from crm.models import Client
 
 from .models import Campaign, Delivery
-from .recipients import resolve_audience, suppression_reason, with_suppression
+from .recipients import suppression_reason, with_suppression
 from .templating import build_contexts, render_message
+from .timing import send_not_before
 from .unsubscribe import unsubscribe_url
 
 log = logging.getLogger(__name__)
-
-
-class CampaignError(Exception):
-    """A campaign that cannot be launched as asked; the message is for the user."""
 
 
 class TransientSendError(Exception):
     """The ESP or the network failed in a way worth another try; the delivery is pending again."""
 
 
-@dataclass
-class LaunchResult:
-    created: int
-    pending: int
-    suppressed: int
-    batches: int
-
-
-def batched(iterable, size):
-    """itertools.batched (Python 3.12) for 3.11."""
-    iterator = iter(iterable)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 # Deliveries claimed (and their consent and frequency cap checked) per transaction; see the docstring.
 CLAIM_CHUNK = 25
 CONSENT_FIELDS = ("pk", "email", "email_consent", "unsubscribed_at", "erased_at")
-
-
-def batch_size():
-    return settings.CRM_CAMPAIGN_BATCH_SIZE
-
-
-def stuck_after():
-    return timedelta(minutes=settings.CRM_CAMPAIGN_STUCK_MINUTES)
-
-
-def launch_campaign(campaign, occurrence=None, *, entered_run=None, automatic=False, only_states=None):
-    """Resolve the audience, write one delivery per recipient, queue the sending. Safe to repeat.
-
-    A second launch (double click, retried command) finds every row already there: the unique
-    (campaign, client, occurrence) constraint makes it create nothing, and since only pending rows
-    can be claimed, queueing them again sends nothing twice.
-
-    occurrence: which delivery set (None: "once", or today's date for a recurring campaign launched by hand).
-    entered_run: for a triggered campaign, the scoring run whose entrants into its segment it emails.
-    automatic: started by a schedule or a trigger rather than a person: a campaign that is not
-    active (draft, done, cancelled) is skipped and None returned; a paused one records the
-    occurrence's deliveries and leaves them pending until it is resumed.
-    """
-    # Every line the launch logs carries the campaign, however it was started (admin, command, beat, trigger).
-    with log_context(campaign=campaign.slug):
-        return _launch(campaign, occurrence, entered_run=entered_run, automatic=automatic, only_states=only_states)
-
-
-def _launch(campaign, occurrence, *, entered_run, automatic, only_states):
-    from .scheduling import FIRING_STATES, campaign_errors, manual_occurrence, send_not_before
-
-    with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        if automatic:
-            if campaign.state not in (only_states or FIRING_STATES):
-                log.info("campaign %s is %s: occurrence %s not launched", campaign.slug, campaign.state, occurrence)
-                return None
-        else:
-            _check_launch_by_hand(campaign)
-        occurrence = occurrence or manual_occurrence(campaign)
-        errors = campaign_errors(campaign)
-        if errors:
-            listed = "; ".join(f"{field}: {message}" for field, message in errors.items())
-            raise CampaignError(gettext("Campaign %(slug)s cannot be launched: %(errors)s")
-                                % {"slug": repr(campaign.slug), "errors": listed})
-        version = campaign.template.current_version()
-        variants = list(campaign.variants.select_related("template").order_by("pk"))
-        # A variant with its own template is sent (and recorded) with that template's current version.
-        versions = {v.pk: v.template.current_version() if v.template_id else version for v in variants}
-        before = Delivery.objects.filter(campaign=campaign, occurrence=occurrence).count()
-        audience = resolve_audience(campaign, entered_run=entered_run, occurrence=occurrence,
-                                    variants=[(v.pk, v.weight) for v in variants])
-        not_before = send_not_before()
-        for chunk in batched(audience, 2000):
-            now = timezone.now()
-            Delivery.objects.bulk_create(
-                [Delivery(campaign=campaign, client_id=client_id, occurrence=occurrence, email=email, state=state,
-                          reason=reason, variant_id=variant, template_version=versions.get(variant, version),
-                          not_before=not_before if state == Delivery.State.PENDING else None,
-                          finished_at=now if state == Delivery.State.SUPPRESSED else None)
-                 for client_id, email, state, reason, variant in chunk],
-                ignore_conflicts=True,
-            )
-        rows = Delivery.objects.filter(campaign=campaign, occurrence=occurrence)
-        created = rows.count() - before
-        refresh_statistics(created)
-        suppressed = rows.filter(state=Delivery.State.SUPPRESSED).count()
-        if campaign.state == Campaign.State.PAUSED:
-            pending = rows.filter(state=Delivery.State.PENDING).count()
-            log.info("campaign %s is paused: occurrence %s recorded, %d deliveries wait for resume",
-                     campaign.slug, occurrence, pending)
-            return LaunchResult(created=created, pending=pending, suppressed=suppressed, batches=0)
-        Campaign.objects.filter(pk=campaign.pk).update(
-            state=Campaign.State.SENDING, launched_at=Coalesce(F("launched_at"), timezone.now()), finished_at=None)
-        pending, batches = queue_pending(rows)
-        finish_campaign(campaign.pk)
-    log.info("campaign %s occurrence %s launched: %d new deliveries, %d pending in %d batches", campaign.slug,
-             occurrence, created, pending, batches)
-    return LaunchResult(created=created, pending=pending, suppressed=suppressed, batches=batches)
-
-
-def refresh_statistics(created):
-    """ANALYZE the deliveries table when a launch has just grown it by a large share.
-
-    Autovacuum would do it moments later (its threshold is 10% of the table changed), but the
-    batches start now: with statistics from when the table was small, PostgreSQL plans the batch's
-    and the claims' lookups as scans of the whole table (96,000 rows filtered per batch seen on a
-    100,000-recipient launch). ANALYZE samples a bounded number of rows, so it stays quick on a
-    large table, and it counts the rows this (uncommitted) launch wrote.
-    """
-    if created < 1000:
-        return
-    with db_connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Delivery._meta.db_table])
-        row = cursor.fetchone()
-        known = max(row[0], 0) if row else 0
-        if created > 0.1 * known:
-            cursor.execute(f"ANALYZE {db_connection.ops.quote_name(Delivery._meta.db_table)}")
-
-
-def _check_launch_by_hand(campaign):
-    if campaign.state == Campaign.State.PAUSED:
-        raise CampaignError(gettext("Campaign %(slug)s is paused; resume it to send what is pending.")
-                            % {"slug": repr(campaign.slug)})
-    if campaign.state not in Campaign.LAUNCHABLE:
-        raise CampaignError(
-            gettext("Campaign %(slug)s is %(state)s; only a draft or scheduled campaign can be launched (or a sending "
-                    "one, to queue what is still pending).")
-            % {"slug": repr(campaign.slug), "state": campaign.get_state_display()})
-    if campaign.schedule == Campaign.Schedule.RECURRING and campaign.state == Campaign.State.DRAFT:
-        # After a run a recurring campaign waits for its next one: launching a draft would quietly activate it.
-        raise CampaignError(gettext("Campaign %(slug)s is a recurring draft: use Schedule to make it active; Launch "
-                                    "then sends an extra occurrence now.") % {"slug": repr(campaign.slug)})
-    if campaign.schedule == Campaign.Schedule.TRIGGERED:
-        segment = repr(campaign.trigger_segment.slug if campaign.trigger_segment_id else gettext("its trigger segment"))
-        raise CampaignError(
-            gettext("Campaign %(slug)s is triggered: it emails clients when they enter %(segment)s in the nightly run. "
-                    "Use the Schedule action to make it active.") % {"slug": repr(campaign.slug), "segment": segment})
-
-
-def queue_pending(rows):
-    """Queue the pending deliveries among `rows` in batches, each not before its `not_before`.
-
-    Returns (pending, batches). Rows are grouped by `not_before` so a batch waiting for the end of
-    quiet hours carries that moment as its ETA; a batch that comes too early is deferred again.
-    """
-    from .tasks import send_delivery_batch
-
-    pending = rows.filter(state=Delivery.State.PENDING).order_by("not_before", "pk")
-    count = batches = 0
-    groups = {}
-    for pk, not_before in pending.values_list("pk", "not_before").iterator(chunk_size=5000):
-        groups.setdefault(not_before, []).append(pk)
-    now = timezone.now()
-    for not_before, ids in groups.items():
-        eta = not_before if not_before and not_before > now else None
-        for chunk in batched(ids, batch_size()):
-            if eta is None:
-                send_delivery_batch.delay_on_commit(list(chunk))
-            else:
-                transaction.on_commit(partial(send_delivery_batch.apply_async, args=[list(chunk)], eta=eta))
-            batches += 1
-        count += len(ids)
-    return count, batches
-
-
-def finish_campaign(campaign_id):
-    """Once none of a sending campaign's deliveries is pending or sending: done, or, for a campaign
-    that sends again (recurring or triggered), back to scheduled until its next occurrence."""
-    busy = Delivery.objects.filter(campaign=OuterRef("pk"), state__in=[Delivery.State.PENDING, Delivery.State.SENDING])
-    idle = Campaign.objects.filter(pk=campaign_id, state=Campaign.State.SENDING).exclude(Exists(busy))
-    repeating = (Campaign.Schedule.RECURRING, Campaign.Schedule.TRIGGERED)
-    if idle.filter(schedule__in=repeating).update(state=Campaign.State.SCHEDULED, finished_at=timezone.now()):
-        return True
-    return idle.update(state=Campaign.State.DONE, finished_at=timezone.now()) == 1
 
 
 def is_transient(exc):
@@ -290,11 +112,6 @@ def describe(exc):
     return f"{type(exc).__name__}: {text}"[:2000]
 
 
-def campaign_sending():
-    """Condition on deliveries: their campaign is sending (as EXISTS, safe in a conditional UPDATE)."""
-    return Exists(Campaign.objects.filter(pk=OuterRef("campaign_id"), state=Campaign.State.SENDING))
-
-
 def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
     """Send the pending deliveries among `delivery_ids`, chunk by chunk; returns counts by outcome.
 
@@ -304,17 +121,14 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
     In quiet hours (or when the batch runs before its rows' `not_before`) nothing is sent: the rows
     stay pending with `not_before` set and the counts carry `defer_until` for the task to re-queue.
     """
-    from .scheduling import send_not_before
-
     slugs = Delivery.objects.filter(pk__in=delivery_ids).order_by().values_list("campaign__slug", flat=True)
     logs.bind(campaign=",".join(sorted(set(slugs))))  # the campaign on the batch's log lines
     now = now or timezone.now()
     counts = {"sent": 0, "failed": 0, "suppressed": 0, "skipped": 0}
-    counts["interrupted"] = Delivery.objects.filter(
-        pk__in=delivery_ids, state=Delivery.State.SENDING, claim_token=claim_token,
-    ).update(state=Delivery.State.FAILED, reason=Delivery.Reason.INTERRUPTED, finished_at=timezone.now())
+    # Rows this very task claimed in a run that died (redelivered with the same id): never resent.
+    counts["interrupted"] = Delivery.objects.filter(pk__in=delivery_ids).claimed_by(claim_token).interrupt()
     # Only a campaign that is sending sends: rows of any other campaign (paused, cancelled) stay pending.
-    ready = Delivery.objects.filter(pk__in=delivery_ids, state=Delivery.State.PENDING).filter(campaign_sending())
+    ready = Delivery.objects.filter(pk__in=delivery_ids).claimable()
     quiet_until = send_not_before(now)
     if quiet_until is not None:
         ready.update(not_before=quiet_until)
@@ -339,8 +153,7 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
     finally:
         if unrecorded:
             record(unrecorded, claim_token)
-        for campaign_id in campaign_ids:
-            finish_campaign(campaign_id)
+        Campaign.objects.filter(pk__in=campaign_ids).finish()
     return counts
 
 
@@ -410,19 +223,16 @@ def claim_chunk(chunk, claim_token, unrecorded=None):
             reasons[delivery.pk] = reason
         eligible = [pk for pk in ids if not reasons[pk]]
         claimed = _claim(eligible, claim_token) if eligible else set()
-        # Suppressions too are conditional on `pending` and on the campaign still sending (EXISTS, not
-        # a join: with a join Django moves every condition into an `id IN (subquery)` and PostgreSQL
-        # would no longer re-check `state = 'pending'` on a row another transaction just changed).
-        pending = Delivery.objects.filter(state=Delivery.State.PENDING).filter(campaign_sending())
+        # Suppressions too are conditional on `pending` and on the campaign still sending (claimable).
         by_reason = {}
         for pk in ids:
             if reasons[pk]:
                 by_reason.setdefault(reasons[pk], []).append(pk)
         suppressed = set()
         for reason, pks in by_reason.items():
-            mine = pending.filter(pk__in=pks)
+            mine = Delivery.objects.filter(pk__in=pks).claimable()
             suppressed.update(mine.values_list("pk", flat=True))
-            mine.update(state=Delivery.State.SUPPRESSED, reason=reason, finished_at=timezone.now())
+            mine.suppress(reason)
     if unrecorded:
         unrecorded.clear()  # committed
     return (dict.fromkeys(claimed, "") | {pk: reasons[pk] for pk in suppressed},
@@ -432,9 +242,9 @@ def claim_chunk(chunk, claim_token, unrecorded=None):
 def _claim(ids, claim_token):
     """pending -> sending for `ids` whose campaign is still sending; the ids really claimed.
 
-    Conditional on `pending` (another task, a cancel may have had a row) and on the campaign (EXISTS,
-    re-checked by PostgreSQL on a row another transaction just changed), in one statement with
-    RETURNING. The address is the client's current one, trimmed.
+    `DeliveryQuerySet.claimable` in one statement with RETURNING (and the client's current address,
+    trimmed): conditional on `pending` (another task, a cancel may have had a row) and on the
+    campaign (EXISTS, re-checked by PostgreSQL on a row another transaction just changed).
     """
     table, clients, campaigns = (db_connection.ops.quote_name(model._meta.db_table)
                                  for model in (Delivery, Client, Campaign))
@@ -461,8 +271,7 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
     counts["skipped"] += len(chunk) - len(outcome)
     claimed = [d for d in chunk if outcome.get(d.pk) == ""]
     unsent = [d.pk for d in claimed]  # claimed but not handed to the ESP: safe to give back
-    if not outcome and not Campaign.objects.filter(pk__in={d.campaign_id for d in chunk},
-                                                   state=Campaign.State.SENDING).exists():
+    if not outcome and not Campaign.objects.filter(pk__in={d.campaign_id for d in chunk}).sending().exists():
         return False  # nothing claimed because the campaign was paused or cancelled: the rest stays as it is
     try:
         for delivery in claimed:
@@ -489,7 +298,7 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
                     counts["failed"] += 1
                     continue
                 # The ESP did not take it: pending again (keeping the attempt), like the rest of the chunk.
-                Delivery.objects.filter(pk=delivery.pk, claim_token=claim_token, state=Delivery.State.SENDING).update(
+                Delivery.objects.filter(pk=delivery.pk).claimed_by(claim_token).update(
                     state=Delivery.State.PENDING, claim_token="", claimed_at=None, error=describe(exc))
                 raise TransientSendError(f"delivery {delivery.pk}: {describe(exc)}") from exc
             if not accepted:
@@ -521,16 +330,14 @@ def give_back(ids, claim_token):
     """Return rows this task claimed but never handed to the ESP: pending again (the claim's attempt
     undone), or, when their campaign was cancelled meanwhile, closed as cancelled like its other rows."""
     with transaction.atomic():
-        rows = Delivery.objects.filter(pk__in=ids, claim_token=claim_token, state=Delivery.State.SENDING)
+        rows = Delivery.objects.filter(pk__in=ids).claimed_by(claim_token)
         campaign_ids = sorted(set(rows.values_list("campaign_id", flat=True)))
         # Locked like `lifecycle.cancel` locks it, so a cancel cannot miss rows given back at the same moment.
         cancelled = set(Campaign.objects.select_for_update().filter(pk__in=campaign_ids, state=Campaign.State.CANCELLED)
                         .order_by("pk").values_list("pk", flat=True))
         if cancelled:
-            rows.filter(campaign_id__in=cancelled).update(state=Delivery.State.SUPPRESSED,
-                                                         reason=Delivery.Reason.CANCELLED, finished_at=timezone.now())
-        rows.exclude(campaign_id__in=cancelled).update(state=Delivery.State.PENDING, claim_token="", claimed_at=None,
-                                                       attempts=F("attempts") - 1)
+            rows.filter(campaign_id__in=cancelled).suppress(Delivery.Reason.CANCELLED)
+        rows.exclude(campaign_id__in=cancelled).give_back()
 
 
 def record(done, claim_token):
@@ -590,42 +397,3 @@ def build_message(delivery, context, connection=None):
     message.tags = [campaign.slug]
     return message
 
-
-def repair_stuck_deliveries(now=None, older_than=None):
-    """Close deliveries left in `sending` by a worker that died, and finish campaigns with nothing left.
-
-    Such a row may have been sent, so it is failed as `interrupted`, never resent (at most once).
-    A row counts as stuck when claimed before `now - older_than` (CRM_CAMPAIGN_STUCK_MINUTES).
-    """
-    now = now or timezone.now()
-    cutoff = now - (stuck_after() if older_than is None else older_than)
-    stuck = Delivery.objects.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
-    closed = stuck.update(state=Delivery.State.FAILED, reason=Delivery.Reason.INTERRUPTED, finished_at=timezone.now())
-    if closed:
-        log.warning("%d deliveries were interrupted mid-send and closed as failed (not resent)", closed)
-    requeued = requeue_stalled(cutoff)
-    finished = sum(finish_campaign(pk) for pk in Campaign.objects.filter(state=Campaign.State.SENDING)
-                   .values_list("pk", flat=True))
-    return {"interrupted": closed, "requeued": requeued, "campaigns_done": finished}
-
-
-def requeue_stalled(cutoff):
-    """Queue again the pending deliveries of sending campaigns that nothing has worked on since `cutoff`.
-
-    Their tasks were lost with the broker's queue (Redis restarted without persistence, a flushed
-    queue): without this they would stay pending for ever. A campaign whose deliveries are still
-    being claimed is left alone, and a row whose task is only late cannot be sent twice: the claim
-    is a conditional update, so the second task finds nothing to do.
-    """
-    requeued = 0
-    for campaign in Campaign.objects.filter(state=Campaign.State.SENDING):
-        rows = Delivery.objects.filter(campaign=campaign)
-        stalled = rows.filter(state=Delivery.State.PENDING, created_at__lt=cutoff).filter(
-            Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
-        if not stalled.exists() or rows.filter(claimed_at__gte=cutoff).exists():
-            continue
-        pending, batches = queue_pending(stalled)
-        log.warning("campaign %s: %d pending deliveries had no task (lost from the queue?); queued again in %d "
-                    "batches", campaign.slug, pending, batches)
-        requeued += pending
-    return requeued

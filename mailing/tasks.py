@@ -1,24 +1,36 @@
-"""Thin Celery tasks for email campaigns; the work is in `sending`.
+"""Thin Celery tasks for email campaigns: ids in, one call, their retry policy. The only module of
+mailing that defines or queues tasks; the work is in `sending`, `repair`, `scheduling` and `triggers`.
 
-Registered through `app.autodiscover_tasks(["mailing"])` in config/celery.py.
+Registered through `app.autodiscover_tasks(["mailing"])` in config/celery.py. The modules below do
+not import this one: launch announces each batch on `launch.batch_ready`, which `receivers.py`
+connects to `queue_batch`.
 """
 
 import random
 import uuid
 from datetime import datetime
+from functools import partial
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
-from . import scheduling, sending, triggers
+from . import repair, scheduling, sending, triggers
 
 # A batch may run at most this long; CRM_CAMPAIGN_STUCK_MINUTES must stay above it, so a row
-# claimed earlier than that cannot belong to a live task (see sending.repair_stuck_deliveries).
+# claimed earlier than that cannot belong to a live task (see repair.stuck_after).
 BATCH_TIME_LIMIT = 600
 MAX_RETRIES = 6
 # The database going away is worth another try; rows this task had claimed are then closed as
 # interrupted by the retry (same task id), never resent.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+
+def queue_batch(delivery_ids, eta=None):
+    """Queue one batch when the current transaction commits (at once outside one); eta: not before."""
+    if eta is None:
+        send_delivery_batch.delay_on_commit(list(delivery_ids))
+    else:
+        transaction.on_commit(partial(send_delivery_batch.apply_async, args=[list(delivery_ids)], eta=eta))
 
 
 def backoff(retries):
@@ -48,7 +60,7 @@ def send_delivery_batch(self, delivery_ids):
 @shared_task
 def repair_stuck_deliveries():
     """Every few minutes: close rows a dead worker left in `sending`, finish campaigns with nothing left."""
-    return sending.repair_stuck_deliveries()
+    return repair.repair_stuck_deliveries()
 
 
 @shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)

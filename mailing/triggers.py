@@ -11,8 +11,8 @@ import logging
 
 from segments.models import ScoringRun
 
-from .models import Campaign
-from .sending import CampaignError, launch_campaign
+from .launch import launch_campaign
+from .models import Campaign, CampaignError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ def fire_triggers(run_id):
         log.info("triggered campaigns: run %s rebuilt the past date %s; nothing fired", run.pk, run.as_of)
         return {}
     fired = {}
-    campaigns = Campaign.objects.filter(schedule=Campaign.Schedule.TRIGGERED, trigger_segment__isnull=False)
-    for campaign in campaigns.order_by("pk"):
+    for campaign in Campaign.objects.triggered().order_by("pk"):
         try:
             result = launch_campaign(campaign, occurrence=occurrence_for_run(run), entered_run=run, automatic=True)
         except CampaignError as exc:

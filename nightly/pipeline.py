@@ -11,6 +11,8 @@ from this shop's own history; (3) scores written in bulk, in id ranges, under th
 (4) in one transaction: segment memberships, sizes, the RFM migration matrix, the run marked
 succeeded and older runs' scores dropped. Readers only ever read the newest succeeded run, so they
 see the previous night until the very end, and a crash leaves it intact.
+
+Buys: scores written by binary COPY, WRITERS ranges at once (bench/segmentation.py, "write scores").
 """
 
 import datetime as dt
@@ -25,9 +27,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from core import logs
+from core import logs, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
-from segments import aggregates, apart, churn, clv, features, membership, pgcopy, scoring
+from segments import aggregates, churn, clv, features, membership, scoring
 from segments.models import ClientScore, ScoringRun
 from segments.signals import run_succeeded
 
@@ -163,14 +165,12 @@ def _rebuild(run, progress):
                                (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
         _write_ranges(run, ids, cols, progress)
         # The statistics must know this run's rows before the segments stage joins them with the
-        # previous run's: taken for none, a join of two million-row score sets was planned as a
-        # nested loop and ran for minutes (autovacuum would come too late, if it is on).
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {ClientScore._meta.db_table}")
+        # previous run's: taken for none, the join of two runs' score sets was planned as a nested
+        # loop, many times slower (autovacuum would come too late, if it is on).
+        sql.execute(f"ANALYZE {sql.table(ClientScore)}")
 
     with _stage(run, "segments", progress), transaction.atomic():
-        with connection.cursor() as cursor:  # room for the anti-joins to hash in memory
-            cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
+        sql.set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)  # room for the anti-joins to hash in memory
         previous = ScoringRun.objects.current()
         moved = membership.apply(run, previous, ids, cols)
         run.migration = membership.rfm_migration(previous, run)
@@ -205,9 +205,9 @@ def _write_ranges(run, ids, cols, progress):
         _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
         return part.stop
 
-    at_once = apart.may_go_apart() and WRITERS > 1 and len(ranges) > 1
+    at_once = sql.may_go_apart() and WRITERS > 1 and len(ranges) > 1
     with ThreadPoolExecutor(WRITERS) as pool:
-        for stop in pool.map(apart.on_own_connection(write), ranges) if at_once else map(write, ranges):
+        for stop in pool.map(sql.on_own_connection(write), ranges) if at_once else map(write, ranges):
             if progress:
                 progress(f"  scored {min(stop, ids.size)} of {ids.size} clients")
 
@@ -219,7 +219,7 @@ def _write_scores(run, client_ids, cols):
     """One range's scores, in a transaction of its own: numpy-built binary rows into a staging
     table, then one INSERT ... SELECT that restores NULLs, text and exact decimals (see
     scoring.STAGE_COLUMNS for the encoding)."""
-    table = ClientScore._meta.db_table
+    table = sql.table(ClientScore)
     data, vocabularies = scoring.binary_rows(client_ids, cols, run.as_of)
     expressions = {
         "recency_days": "CAST(NULLIF(recency_days, 'NaN') AS integer)",

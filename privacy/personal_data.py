@@ -40,7 +40,7 @@ PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "city", "zip", "
 def erase_client(client, user=None, actor_name=""):
     """Clear a client's personal data, keep the anonymous row, stop their mail, record who did it."""
     from mailing.models import Delivery, DeliveryEvent
-    from mailing.sending import finish_campaign
+    from mailing.repair import finish_campaign
 
     now = timezone.now()
     with transaction.atomic():

@@ -69,18 +69,18 @@ class ScoredClientAdmin(ClientAdmin):
 
     @admin.display(description=_("segment history"))
     def segment_history(self, obj):
-        stays = (SegmentMembership.objects.filter(client=obj).select_related("segment")
-                 .order_by("-entered_at", "segment__slug")[:50])
-        lines = format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(stays)))
+        memberships = (SegmentMembership.objects.filter(client=obj).select_related("segment")
+                       .order_by("-entered_at", "segment__slug")[:50])
+        lines = format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(memberships)))
         return format_html("<ul>{}</ul>", lines)
 
 
-def history_lines(stays):
+def history_lines(memberships):
     """'2026-11-20: moved from loyal to at-risk' for RFM moves; entered / left for the others (by slug)."""
-    stays = list(stays)
-    rfm_left = {s.left_at: s.segment.slug for s in stays if s.segment.kind == Segment.Kind.RFM and s.left_at}
+    memberships = list(memberships)
+    rfm_left = {s.left_at: s.segment.slug for s in memberships if s.segment.kind == Segment.Kind.RFM and s.left_at}
     lines = []
-    for s in stays:
+    for s in memberships:
         if s.segment.kind == Segment.Kind.RFM and s.entered_at in rfm_left:
             lines.append(gettext("%(date)s: moved from %(old)s to %(new)s") % {
                 "date": s.entered_at, "old": rfm_left[s.entered_at], "new": s.segment.slug})

@@ -1,22 +1,37 @@
 """Per-client aggregates as of several points in time: the shop's rows read once, the aggregates
 computed in numpy.
 
+Buys: the aggregates at every point the night needs for the price of one read of the shop (bench/segmentation.py).
+
 `load` reads every completed order (client, time, amount) and every activity event (client, time)
-before a point in time, once, as plain rows (see _scan: arrays that numpy reads without a
-Python object per value). `Events.at` then gives, per
-client, the aggregates of the contract in segments/features.py at any number of points and what
-each client bought in given windows, for every client or for an evenly spread sample of them. The
-nightly run loads once and asks twice: the as-of time for every client, then the past cut-offs the
-models learn from for a sample.
+before a point in time, once, as plain rows (core/scan.py: arrays that numpy reads without a Python
+object per value). `Events.at` then gives, per client, the aggregates below at any number of points
+and what each client bought in given windows, for every client or for an evenly spread sample of
+them. The nightly run loads once and asks twice: the as-of time for every client, then the past
+cut-offs the models learn from for a sample.
 
 Why not GROUP BY in SQL: the run needs the aggregates at nine points. With a FILTER aggregate per
-point and measure the database's work grew with every point, so the past points were read apart,
-for a sample of clients, in a second scan of the table. Measured on 1M clients / 10M orders: the
-as-of aggregate alone took 9.1 s and both reads at once 14.2 s; reading the rows takes 6.4 s, and
-then the as-of point 0.3 s and the eight past ones for the sample 0.7 s of numpy.
+point and measure the database's work grew with every point, and reading the past points apart,
+for a sample of clients, took a second scan of the table. Reading the rows once and computing
+every point in numpy costs less than the as-of aggregate alone did.
 
-Times travel as integer microseconds since 1970-01-01 UTC, so "before the cut" compares exactly
-what the database stores; they become float days since then (the unit of the contract) only in
+The aggregates at a point (`Events.at`), a dict of numpy arrays aligned with the clients; the
+models' features are built from them (segments/features.py), and tests/segments/oracles.py holds
+the plain reference they are checked against:
+
+    frequency      int64    completed orders before the cut-off
+    monetary       float64  their total amount
+    first_days     float64  days from the first order to the cut-off (NaN if no orders)
+    last_days      float64  days from the last order to the cut-off = recency (NaN if no orders)
+    activity_30    int64    activity events in the 30 days before the cut-off
+    activity_90    int64    activity events in the 90 days before the cut-off
+    activity_days  float64  days from the last activity to the cut-off (NaN if none)
+    age_days       float64  days from when the client was first seen to the cut-off: the earliest of
+                            first_seen (if before the cut-off), first order and first activity
+                            (NaN if none of these exists)
+
+Times travel as integer microseconds since 1970-01-01 UTC, so "before the cut-off" compares exactly
+what the database stores; they become float days since then (the unit of the aggregates) only in
 the results.
 
 "As of" is strict: a point in time `cut` sees only rows with time < cut, so the run for a day
@@ -24,27 +39,24 @@ sees that whole day and nothing after it.
 """
 
 import datetime as dt
-import re
-import struct
-import zoneinfo
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
 
-from . import apart
+from core import pgcopy, scan
+from core.sql import execute, set_local, start_of, table
+from crm.models import Activity, Client, Purchase
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's binary times count from 2000-01-01
-_PG_INFINITY = np.iinfo(np.int64).max  # binary 'infinity' of timestamptz
+AGGREGATE = "segments_aggregate"  # the temporary table of per_client
 
 
 def cut_time(as_of):
     """The first instant after the as-of day in TIME_ZONE: a night (and whatever is computed as of
     that day: scores, points, dashboards) sees what happened before it."""
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
+    return start_of(as_of + dt.timedelta(days=1))
 
 
 def epoch_days(moment):
@@ -60,7 +72,7 @@ def micros(days):
 def _days(us):
     """Microseconds since 1970 (int64 array) as float epoch days (NaN for none: int64 max)."""
     with np.errstate(invalid="ignore"):
-        return np.where(us == _PG_INFINITY, np.nan, (us / 1e6) / 86400.0)
+        return np.where(us == pgcopy.INFINITY_TIME, np.nan, (us / 1e6) / 86400.0)
 
 
 def _when(days):
@@ -68,103 +80,7 @@ def _when(days):
     return connection.ops.adapt_datetimefield_value(EPOCH + dt.timedelta(days=float(days)))
 
 
-def _scan(table, columns, where, params, kinds):
-    """The rows of `table` that match `where`, as one numpy array per column.
-
-    columns: SQL expressions, none NULL (COALESCE them); kinds: "id", "time" or "float" for each.
-    Times come back as microseconds since 1970 (binary timestamps count from 2000: shifted in numpy).
-
-    The table is read a range of pages at a time (a TID range scan), each range's rows coming
-    back as one row of arrays that numpy reads as they are: a COPY of the rows themselves costs a
-    message, and Python's handling of it, per row. All ranges are read in one snapshot; where work
-    may go apart and there are several ranges, two connections read alternate ones, the second in
-    the snapshot the first exports (as pg_dump's parallel jobs share theirs)."""
-    query = (table, columns, where, params, kinds)
-    go_apart, outermost = apart.may_go_apart(), not connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
-        if outermost:  # every range in one snapshot (inside a caller's transaction, the caller's rules)
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        ranges = _page_ranges(cursor, table)
-        if not go_apart or len(ranges) < 2:
-            return _joined(kinds, _read_ranges(cursor, ranges, *query))
-        cursor.execute("SELECT pg_export_snapshot()")
-        (snapshot,) = cursor.fetchone()
-        with ThreadPoolExecutor(1) as pool:
-            theirs = pool.submit(apart.on_own_connection(_read_in_snapshot), snapshot, ranges[1::2], *query)
-            read = [None] * len(ranges)
-            read[0::2] = _read_ranges(cursor, ranges[0::2], *query)
-            read[1::2] = theirs.result()
-            # In page order, as one connection reads them: sums then add up in the same order,
-            # so a night comes out the same to the last bit either way.
-            return _joined(kinds, read)
-
-
-def _read_in_snapshot(snapshot, ranges, *query):
-    if not re.fullmatch(r"[0-9A-F-]+", snapshot):
-        raise ValueError(f"unexpected snapshot id {snapshot!r}")
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-        return _read_ranges(cursor, ranges, *query)
-
-
-def _page_ranges(cursor, table):
-    """(first, stop) page numbers of SCAN_PAGES each; the last is open (stop None): pages added
-    since the size was taken are read too."""
-    cursor.execute("SELECT pg_relation_size(%s) / current_setting('block_size')::int", [table])
-    (pages,) = cursor.fetchone()
-    starts = range(0, pages + 1, SCAN_PAGES)
-    return [(first, first + SCAN_PAGES if first + SCAN_PAGES <= pages else None) for first in starts]
-
-
-def _read_ranges(cursor, ranges, table, columns, where, params, kinds):
-    """Per range of pages, the matching rows' columns as arrays: [[array per column] per range]."""
-    arrays = ", ".join(f"array_agg({c})" for c in columns)
-    out = []
-    for first, stop in ranges:
-        upper = f"AND ctid < '({stop},0)'" if stop is not None else ""
-        sql = f"SELECT {arrays} FROM {table} WHERE ctid >= '({first},0)' {upper} AND ({where})"
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params or None) as copy:
-            data = b"".join(bytes(chunk) for chunk in copy)
-        out.append(_binary_arrays(data, kinds))
-    return out
-
-
-def _joined(kinds, ranges):
-    """One native-order array per column from the ranges' big-endian ones; times shifted to 1970."""
-    out = []
-    for i, kind in enumerate(kinds):
-        values = np.concatenate([r[i] for r in ranges]).astype(np.float64 if kind == "float" else np.int64)
-        if kind == "time":
-            values[values != _PG_INFINITY] += _PG_EPOCH_US
-        out.append(values)
-    return out
-
-
-SCAN_PAGES = 8192  # 64 MB of table per range with PostgreSQL's 8 kB pages
-_PGCOPY_HEADER = 19  # signature (11), flags (4), header extension length (4, always 0 here)
-
-
-def _binary_arrays(data, kinds):
-    """The one-dimensional arrays (int8, timestamptz or float8 elements, by kind) of a binary COPY
-    holding one row; a NULL field (array_agg of no rows) is an empty array."""
-    at = _PGCOPY_HEADER + 2  # the row's field count
-    out = []
-    for kind in kinds:
-        element = np.dtype([("length", ">i4"), ("value", ">f8" if kind == "float" else ">i8")])
-        (length,) = struct.unpack_from(">i", data, at)
-        at += 4
-        if length < 0:
-            out.append(np.empty(0, dtype=element["value"]))
-            continue
-        ndim, _flags, _type, size = struct.unpack_from(">iiii", data, at)
-        body = at + 12 + 8 * ndim  # after the header and each dimension's size and lower bound
-        out.append(np.frombuffer(data, dtype=element, count=size if ndim else 0, offset=body)["value"])
-        at += length
-    return out
-
-
-def _placer(ids):
+def placer(ids):
     """place(out, client_ids, values): rows of `values` into `out` at the positions of their
     clients in `ids`. Clients not in `ids` (first seen after the as-of day, though with older
     orders, e.g. a guest checkout before sign-up) are dropped, never put on a neighbour's row."""
@@ -195,18 +111,19 @@ def _of_clients(position, client_ids, *columns):
     return (at[known], *(c[known] for c in columns))
 
 
-def _fetch(sql, params, width, n, place):
+def per_client(sql, params, width, n, place):
     """Run an aggregate query (first column client id, then `width` numbers) into an (n, width)
-    float array, NaN where a client has no row or a value is NULL. The aggregate runs as CREATE
-    TEMP TABLE ... AS, which may use parallel workers (a COPY of a query may not)."""
+    float array, NaN where a client has no row or a value is NULL; `place` from placer(ids). The
+    aggregate runs as CREATE TEMP TABLE ... AS, which may use parallel workers (a COPY of a query
+    may not)."""
     out = np.full((n, width), np.nan)
     columns = ["client_id", *(f"COALESCE(CAST(c{i} AS DOUBLE PRECISION), 'NaN')" for i in range(width))]
     kinds = ["id", *["float"] * width]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-        cursor.execute("DROP TABLE IF EXISTS segments_aggregate")
-        cursor.execute(f"CREATE TEMPORARY TABLE segments_aggregate ON COMMIT DROP AS {sql}", params)
-        client_id, *values = _scan("segments_aggregate", columns, "TRUE", (), kinds)
+    with transaction.atomic():
+        set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)
+        execute(f"DROP TABLE IF EXISTS {AGGREGATE}")
+        execute(f"CREATE TEMPORARY TABLE {AGGREGATE} ON COMMIT DROP AS {sql}", params)
+        client_id, *values = scan.read(AGGREGATE, columns, "TRUE", (), kinds)
     place(out, client_id, np.column_stack(values))
     return out
 
@@ -214,8 +131,8 @@ def _fetch(sql, params, width, n, place):
 def client_ids(as_of_cut):
     """Clients known at the as-of time (first seen before it, or with no first-seen date), sorted,
     and when each was first seen (epoch days, NaN if unknown)."""
-    ids, seen = _scan("crm_client", ["id", "COALESCE(first_seen, 'infinity')"],
-                      "first_seen IS NULL OR first_seen < %s", [_when(as_of_cut)], ["id", "time"])
+    ids, seen = scan.read(table(Client), ["id", "COALESCE(first_seen, 'infinity')"],
+                           "first_seen IS NULL OR first_seen < %s", [_when(as_of_cut)], ["id", "time"])
     order = np.argsort(ids, kind="stable")
     return ids[order], _days(seen[order])
 
@@ -313,8 +230,8 @@ def load(ids, first_seen, until):
     them) before `until` (epoch days), with first_seen per client: the input of Events.at."""
     position = _positions(ids)
     params = [_when(until)]
-    orders = _scan("crm_purchase", ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
-                   "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    events = _scan("crm_activity", ["client_id", "occurred_at"], "occurred_at < %s", params,
-                   ["id", "time"])
+    orders = scan.read(table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
+                       "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
+    events = scan.read(table(Activity), ["client_id", "occurred_at"], "occurred_at < %s", params,
+                       ["id", "time"])
     return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), *_of_clients(position, *events))

@@ -7,7 +7,7 @@ are Gamma(p, nu) with nu ~ Gamma(q, gamma) per client, independent of the purcha
 
 Both are fitted by maximum likelihood with L-BFGS-B on log-parameters; every likelihood and
 prediction is a vectorised numpy expression over clients (no per-client Python loop). Times are in
-days, as in the aggregate contract of `segments.features`.
+days, as in the aggregates of `segments.aggregates`.
 
 From the aggregates we use, per client with at least one order:
     x   = frequency - 1          repeat purchases (BG/NBD counts purchases after the first)
@@ -25,7 +25,7 @@ import numpy as np
 from scipy import optimize, special
 
 # Fits use at most this many clients (a fixed-seed sample): the likelihood is a sum over clients,
-# so 200k rows pin four or three parameters down far more tightly than anything downstream needs.
+# so that many rows pin four or three parameters down far more tightly than anything downstream needs.
 MAX_FIT_ROWS = 200_000
 MIN_FIT_CLIENTS = 30  # below this an MLE of four parameters is noise
 # Log-parameters are boxed so that degenerate data (nobody ever drops out, say) ends at a finite,
@@ -79,18 +79,6 @@ def _maximise(neg_ll, x0: np.ndarray) -> np.ndarray:
 # --- BG/NBD -------------------------------------------------------------------------------------
 
 
-def bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T) -> np.ndarray:
-    """Per-client log-likelihood (equation 6 of Fader, Hardie & Lee 2005, in log form)."""
-    repeat = x > 0
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    a2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    a3 = -(r + x) * np.log(alpha + T)
-    # The "dropped out right after the last purchase" branch only exists for repeat buyers; the
-    # where() keeps b + x - 1 positive so one-time buyers produce no warnings.
-    a4 = np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) - (r + x) * np.log(alpha + t_x)
-    return a1 + a2 + np.where(repeat, np.logaddexp(a3, a4), a3)
-
-
 def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penalizer: float = 0.0) -> BGNBDParams:
     """Maximum-likelihood BG/NBD on clients with at least one order (NaN rows are dropped).
 
@@ -114,7 +102,7 @@ def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penaliz
     counts, which = np.unique(x, return_inverse=True)
     repeat = x > 0
 
-    def neg_ll(theta):
+    def neg_ll(theta):  # equation 6 of Fader, Hardie & Lee 2005, in log form
         r, alpha, a, b = np.exp(theta)
         per_count = (special.gammaln(r + counts) - special.gammaln(r) + r * np.log(alpha)
                      + special.gammaln(a + b) + special.gammaln(b + counts) - special.gammaln(b)
@@ -191,20 +179,6 @@ def spend_arrays(agg: dict) -> tuple[np.ndarray, np.ndarray]:
     return freq, mean
 
 
-def gamma_gamma_log_likelihood(p, q, gamma, n, m) -> np.ndarray:
-    """Per-client log-likelihood of the mean order value m over n orders (constants in m dropped)."""
-    px = p * n
-    return (
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
-        + q * np.log(gamma)
-        + (px - 1.0) * np.log(m)
-        + px * np.log(n)
-        - (px + q) * np.log(gamma + m * n)
-    )
-
-
 def fit_gamma_gamma(n, m, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma on clients with orders and a positive mean order value.
 
@@ -223,7 +197,7 @@ def fit_gamma_gamma(n, m, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0) -> Gam
     counts, which = np.unique(n, return_inverse=True)
     log_m, log_n = np.log(m), np.log(n)
 
-    def neg_ll(theta):
+    def neg_ll(theta):  # log-likelihood of the mean order value over n orders, constants in m dropped
         p, q1, gamma = np.exp(theta)
         q = 1.0 + q1
         per_count = (special.gammaln(p * counts + q) - special.gammaln(p * counts) - special.gammaln(q)

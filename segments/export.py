@@ -7,9 +7,11 @@ client id comes from the shop's files, so cells are escaped against spreadsheet 
 
 from django.db import connection
 
+from core.sql import table
 from crm import csvsafe
+from crm.models import Client
 
-from .models import ClientScore, ScoringRun, SegmentMembership
+from .models import ClientScore, ScoringRun, Segment, SegmentMembership
 
 HEADER = ["client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",
           "churn_band", "predicted_clv", "segments"]
@@ -30,16 +32,15 @@ def rows():
     run = ScoringRun.objects.current()
     if run is None:
         return
-    scores = ClientScore._meta.db_table
-    memberships = SegmentMembership._meta.db_table
+    scores, memberships = table(ClientScore), table(SegmentMembership)
     score_rows = _stream(
         f"SELECT cs.client_id, c.external_id, cs.recency_days, cs.frequency, cs.monetary, cs.r, cs.f, cs.m, "
         f"cs.rfm_segment, cs.churn_risk, cs.churn_band, cs.predicted_clv "
-        f"FROM {scores} cs JOIN crm_client c ON c.id = cs.client_id WHERE cs.run_id = %s AND c.erased_at IS NULL "
+        f"FROM {scores} cs JOIN {table(Client)} c ON c.id = cs.client_id WHERE cs.run_id = %s AND c.erased_at IS NULL "
         f"ORDER BY cs.client_id",
         [run.pk])
     member_rows = _stream(
-        f"SELECT m.client_id, s.slug FROM {memberships} m JOIN segments_segment s ON s.id = m.segment_id "
+        f"SELECT m.client_id, s.slug FROM {memberships} m JOIN {table(Segment)} s ON s.id = m.segment_id "
         f"WHERE m.left_at IS NULL ORDER BY m.client_id, s.slug", [])
     pending = next(member_rows, None)
     for pk, external_id, recency, frequency, monetary, r, f, m, segment, risk, band, clv in score_rows:

@@ -1,24 +1,5 @@
-"""Per-client aggregates as of a date, and the model features built from them.
-
-The aggregate contract: `aggregates_at` returns a dict of numpy arrays aligned by client index,
-with the keys in AGGREGATE_KEYS:
-
-    frequency      int64    completed orders at or before as_of
-    monetary       float64  their total amount
-    first_days     float64  days from the first order to as_of (NaN if no orders)
-    last_days      float64  days from the last order to as_of = recency (NaN if no orders)
-    activity_30    int64    activity events in (as_of - 30, as_of]
-    activity_90    int64    activity events in (as_of - 90, as_of]
-    activity_days  float64  days since the last activity at or before as_of (NaN if none)
-    age_days       float64  days since the client was first seen: first_seen if given and
-                            <= as_of, else the earlier of first order and first activity
-                            (NaN if none of these exists by as_of)
-
-Times are float days since any fixed epoch; everything strictly after as_of is ignored, so any
-night can be recomputed and back-tested honestly. The nightly pipeline computes the same dict
-from the database's rows (segments/aggregates.py, exact timestamps, "before the cut") and is tested
-against this function, so these semantics are the specification.
-"""
+"""The models' features, built from per-client aggregates (their contract: segments/aggregates.py),
+and the labelled rows the models learn from, taken at past cut-offs of the shop's history."""
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,99 +8,6 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from segments import btyd
-
-AGGREGATE_KEYS = (
-    "frequency",
-    "monetary",
-    "first_days",
-    "last_days",
-    "activity_30",
-    "activity_90",
-    "activity_days",
-    "age_days",
-)
-
-
-def _per_client_extreme(ufunc, client_index, times, n_clients, empty) -> np.ndarray:
-    out = np.full(n_clients, empty, dtype=np.float64)
-    ufunc.at(out, client_index, times)  # numpy >= 1.25 runs ufunc.at on a fast path
-    return out
-
-
-def aggregates_at(
-    client_index,
-    order_times,
-    order_amounts,
-    activity_client_index,
-    activity_times,
-    n_clients: int,
-    as_of: float,
-    first_seen=None,
-) -> dict:
-    """The aggregate contract (see module docstring) for all clients as of `as_of`.
-
-    `order_*` describe completed orders only; `first_seen` is an optional per-client array of
-    sign-up times (NaN where unknown).
-    """
-    ci = np.asarray(client_index, dtype=np.int64)
-    ot = np.asarray(order_times, dtype=np.float64)
-    amounts = np.asarray(order_amounts, dtype=np.float64)
-    aci = np.asarray(activity_client_index, dtype=np.int64)
-    at = np.asarray(activity_times, dtype=np.float64)
-
-    past = ot <= as_of
-    ci, ot, amounts = ci[past], ot[past], amounts[past]
-    frequency = np.bincount(ci, minlength=n_clients).astype(np.int64)
-    monetary = np.bincount(ci, weights=amounts, minlength=n_clients).astype(np.float64)
-    first_order = _per_client_extreme(np.minimum, ci, ot, n_clients, np.inf)
-    last_order = _per_client_extreme(np.maximum, ci, ot, n_clients, -np.inf)
-
-    past = at <= as_of
-    aci, at = aci[past], at[past]
-    activity_30 = np.bincount(aci[at > as_of - 30.0], minlength=n_clients).astype(np.int64)
-    activity_90 = np.bincount(aci[at > as_of - 90.0], minlength=n_clients).astype(np.int64)
-    first_activity = _per_client_extreme(np.minimum, aci, at, n_clients, np.inf)
-    last_activity = _per_client_extreme(np.maximum, aci, at, n_clients, -np.inf)
-
-    seen = np.minimum(first_order, first_activity)
-    if first_seen is not None:
-        fs = np.asarray(first_seen, dtype=np.float64)
-        seen = np.where(fs <= as_of, fs, seen)  # NaN <= as_of is False: unknown sign-up falls back
-
-    def since(t):
-        with np.errstate(invalid="ignore"):
-            return np.where(np.isfinite(t), as_of - t, np.nan)
-
-    return {
-        "frequency": frequency,
-        "monetary": monetary,
-        "first_days": since(first_order),
-        "last_days": since(last_order),
-        "activity_30": activity_30,
-        "activity_90": activity_90,
-        "activity_days": since(last_activity),
-        "age_days": since(seen),
-    }
-
-
-def _in_window(order_times, start: float, horizon_days: float) -> np.ndarray:
-    t = np.asarray(order_times, dtype=np.float64)
-    return (t > start) & (t <= start + horizon_days)
-
-
-def window_orders(client_index, order_times, n_clients: int, start: float, horizon_days: float) -> np.ndarray:
-    """Per client, the number of orders in the half-open window (start, start + horizon_days]."""
-    inside = _in_window(order_times, start, horizon_days)
-    return np.bincount(np.asarray(client_index)[inside], minlength=n_clients).astype(np.int64)
-
-
-def window_revenue(
-    client_index, order_times, order_amounts, n_clients: int, start: float, horizon_days: float
-) -> np.ndarray:
-    """Per client, the total amount of orders in the half-open window (start, start + horizon_days]."""
-    inside = _in_window(order_times, start, horizon_days)
-    amounts = np.asarray(order_amounts, dtype=np.float64)[inside]
-    return np.bincount(np.asarray(client_index)[inside], weights=amounts, minlength=n_clients).astype(np.float64)
 
 
 def take(agg: dict, rows) -> dict:
@@ -216,10 +104,10 @@ def trainable(X: np.ndarray) -> np.ndarray:
 
 # Training uses at most this many labelled rows over all cut-offs, and BG/NBD / Gamma-Gamma are
 # fitted on at most BTYD_FIT_ROWS clients per snapshot: both are fixed-seed samples, so a night is
-# reproducible, and both keep the nightly run on a million clients within minutes on two cores.
+# reproducible, and both keep the models' time bounded whatever the shop's size.
 MAX_TRAIN_ROWS = 100_000
 BTYD_FIT_ROWS = 25_000
-PREDICT_CHUNK = 100_000  # bounds the float64 design matrices held at once (~15 MB each)
+PREDICT_CHUNK = 100_000  # clients per chunk: bounds the float64 design matrices held at once
 MODEL_THREADS = 1  # see limited_threads()
 PREDICT_THREADS = 2  # see predict_all()
 
@@ -265,15 +153,15 @@ def limited_threads():
 
     Gradient boosting's OpenMP loops synchronise every few microseconds; when the box is shared
     (a second Celery worker, PostgreSQL, a web process) a descheduled thread stalls all of them and
-    a fit can take 10x longer than on one thread (measured: 8.7 s vs 1.1 s). The design scales the
-    nightly run with processes (id-range tasks), so one thread per process is the safe default.
+    a fit takes many times longer than on one thread. The design scales the nightly run with
+    processes (id-range tasks), so one thread per process is the safe default.
     """
     with threadpool_limits(limits=MODEL_THREADS, user_api="openmp"):
         yield
 
 
 def predict_all(predict, agg: dict, horizon_days: float, fit: btyd.BTYDFit, rows: np.ndarray) -> np.ndarray:
-    """predict(X) over the given client rows, chunk by chunk, so memory stays flat at 1M clients.
+    """predict(X) over the given client rows, chunk by chunk, so memory stays flat however many clients.
 
     PREDICT_THREADS chunks at once (the trees' loops and numpy release the GIL): the nightly run
     predicts with both models side by side, and the one that finishes first would otherwise leave

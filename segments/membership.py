@@ -1,26 +1,30 @@
 """Who is in which segment after a run, and who entered and left: set-based SQL.
 
-Two ways to the same stays, chosen per run by `plan`:
+A membership (SegmentMembership) is one client's time in one segment: opened by the run that put
+them in, closed by the run that took them out. Two ways to the same memberships, chosen per run by
+`plan`:
 
 - moves (the usual night): the built-in and score-band segments follow from columns of the
-  score row, and the open stays of those segments are exactly the previous run's assignments
-  (that run applied them, and the set of such segments has not changed since). So who moved is the
-  difference between the previous run's score rows and this run's, joined on the client: only the
-  movers are closed and opened. On a million clients that is a join of two score sets instead of
-  two anti-joins over every stay (several million rows each).
+  score row, and the open memberships of those segments are exactly the previous run's
+  assignments (that run applied them, and the set of such segments has not changed since). So who
+  moved is the difference between the previous run's score rows and this run's, joined on the
+  client: only the movers are closed and opened. That is a join of two score sets instead of two
+  anti-joins over every membership, several per client.
 - full: every member of every segment goes into a temporary table; two statements then close the
-  stays of clients who left and open stays for clients who entered. Rule segments always go this
-  way, and so does every segment on a night whose open stays are not the previous run's (a
-  segment switched on or off, stays or clients deleted since): the moves would be wrong then.
+  memberships of clients who left and open memberships for clients who entered. Rule segments
+  always go this way, and so does every segment on a night whose open memberships are not the
+  previous run's (a segment switched on or off, memberships or clients deleted since): the moves
+  would be wrong then.
 
-Sizes and entry/leave counts are recorded per run. The first fill (every stay opened from nothing,
-millions on a big shop) builds the table's indexes once after the insert instead of row by row
-(see _indexed_at_the_end), and on the moves path writes the family stays by binary COPY from the
-score columns the run holds in memory (see _copy_family_stays): measured on a million clients,
-4M stays in 4.9 s where producing them in SQL and inserting them took 12.5 s.
+Sizes and entry/leave counts are recorded per run. The first fill (every membership opened from
+nothing, millions on a big shop) builds the table's indexes once after the insert instead of row
+by row (see _indexed_at_the_end), and on the moves path writes the family memberships by binary
+COPY from the score columns the run holds in memory (see _copy_family_memberships) rather than
+producing them in SQL.
+
+Buys: a usual night writes only the movers; a first night copies in (bench/segmentation.py, "segments").
 """
 
-import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
 
@@ -28,15 +32,17 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from . import pgcopy
+from core import pgcopy
+from core.sql import execute, rows, set_local, table
+
 from .models import ClientScore, Segment, SegmentMembership, SegmentSize
 from .rules import to_q
 
 NEXT = "segments_next_members"
 MOVED = "segments_moved_clients"
-SCORES = ClientScore._meta.db_table
-SEGMENTS = Segment._meta.db_table
-STAYS = SegmentMembership._meta.db_table
+SCORES = table(ClientScore)
+SEGMENTS = table(Segment)
+MEMBERSHIPS = table(SegmentMembership)
 RULE = Segment.Kind.RULE
 # The score-band families: (kind, score column, slug prefix); a client is in the segment whose
 # slug is prefix + the column's value, '' or a bare prefix naming none (e.g. 'churn-' for a
@@ -58,20 +64,15 @@ FAMILIES = [
 BULK_CLIENTS = 25_000
 
 
-def _run(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
 def plan(previous):
-    """"moves" when the stays of the built-in and score segments can be derived from the previous
-    run's scores (see the module docstring), else "full".
+    """"moves" when the memberships of the built-in and score segments can be derived from the
+    previous run's scores (see the module docstring), else "full".
 
-    That holds when the open stays of those segments are the previous run's: the same segments
-    are active as then (a run records a size for every segment active when it ran) and as many
-    stays are open as it recorded. Anything else (a segment switched on or off, stays deleted,
-    clients deleted since) takes the full path, which is right whatever the stays hold."""
+    That holds when the open memberships of those segments are the previous run's: the same
+    segments are active as then (a run records a size for every segment active when it ran) and as
+    many memberships are open as it recorded. Anything else (a segment switched on or off,
+    memberships deleted, clients deleted since) takes the full path, which is right whatever the
+    memberships hold."""
     still_open = SegmentMembership.objects.filter(left_at__isnull=True).exclude(segment__kind=RULE).count()
     if previous is None:  # nothing scored yet
         return "moves" if still_open == 0 else "full"
@@ -84,23 +85,23 @@ def plan(previous):
 def _collect(run, families):
     """Fill the temporary table with this run's (segment, client) pairs: rule segments, and with
     `families` the built-in and score segments too."""
-    _run(f"DROP TABLE IF EXISTS {NEXT}")
-    _run(f"CREATE TEMPORARY TABLE {NEXT} (segment_id bigint NOT NULL, client_id bigint NOT NULL)")
+    execute(f"DROP TABLE IF EXISTS {NEXT}")
+    execute(f"CREATE TEMPORARY TABLE {NEXT} (segment_id bigint NOT NULL, client_id bigint NOT NULL)")
     if families:  # one pass over the run's scores
         values = ", ".join(f"('{kind}', {slug})" for kind, slug in FAMILIES)
-        _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
+        execute(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT s.id, cs.client_id FROM {SCORES} cs "
              f"CROSS JOIN LATERAL (VALUES {values}) AS f(kind, slug) "
              f"JOIN {SEGMENTS} s ON s.slug = f.slug AND s.kind = f.kind AND s.is_active WHERE cs.run_id = %s",
              [run.pk])
     for segment in Segment.objects.filter(kind=RULE, is_active=True).exclude(rule={}):
         members = ClientScore.objects.filter(run=run).filter(to_q(segment.rule)).values_list("client_id", flat=True)
         sql, params = members.query.sql_with_params()
-        _run(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT %s, x.client_id FROM ({sql}) x",
+        execute(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT %s, x.client_id FROM ({sql}) x",
              [segment.pk, *params])
-    _run(f"CREATE INDEX {NEXT}_pair ON {NEXT} (segment_id, client_id)")
+    execute(f"CREATE INDEX {NEXT}_pair ON {NEXT} (segment_id, client_id)")
     # A temporary table is never analysed by autovacuum: without statistics the planner takes
     # millions of rows for a few and picks index probes over hash anti-joins in apply().
-    _run(f"ANALYZE {NEXT}")
+    execute(f"ANALYZE {NEXT}")
 
 
 def _collect_moved(previous, run):
@@ -116,15 +117,15 @@ def _collect_moved(previous, run):
     kept = ("frequency", *columns)
     both = ", ".join(f"{side}.{c} AS {side}_{c}" for side in "no" for c in kept)
     read = ", ".join(("client_id", *kept))
-    _run(f"DROP TABLE IF EXISTS {MOVED}")
-    _run(f"CREATE TEMPORARY TABLE {MOVED} AS "
+    execute(f"DROP TABLE IF EXISTS {MOVED}")
+    execute(f"CREATE TEMPORARY TABLE {MOVED} AS "
          f"SELECT COALESCE(n.client_id, o.client_id) AS client_id, n.client_id IS NOT NULL AS n_here, "
          f"o.client_id IS NOT NULL AS o_here, {both} "
          f"FROM (SELECT {read} FROM {SCORES} WHERE run_id = %s) n "
          f"FULL JOIN (SELECT {read} FROM {SCORES} WHERE run_id = %s) o ON o.client_id = n.client_id "
          f"WHERE {differs}",
          [run.pk, previous.pk if previous else -1])
-    _run(f"ANALYZE {MOVED}")
+    execute(f"ANALYZE {MOVED}")
 
 
 def _moved_pairs(side):
@@ -144,48 +145,46 @@ def _moved_pairs(side):
 
 
 def _first_fill(clients):
-    """True when this run opens every stay from nothing (the first night, or after the stays were
-    cleared) and there are many: the one time the entries are millions rather than the movers."""
+    """True when this run opens every membership from nothing (the first night, or after the
+    memberships were cleared) and there are many: the one time the entries are millions rather
+    than the movers."""
     if clients < BULK_CLIENTS:
         return False
     return not SegmentMembership.objects.filter(left_at__isnull=True).exists()
 
 
 @contextmanager
-def _indexed_at_the_end(table, bulk):
-    """Secondary indexes of the stays table built once for the whole insert rather than
+def _indexed_at_the_end(name, bulk):
+    """Secondary indexes of the memberships table built once for the whole insert rather than
     maintained row by row.
 
-    PostgreSQL adds each inserted row to every index: on the first night that is five index entries
-    for each of millions of stays, most of the night. For that one insert the table's secondary
-    indexes are dropped and created again afterwards, each with one sort. It all happens inside the
-    night's transaction: nobody else ever sees the table without them, and a failure rolls
-    everything back, indexes included. The price, on that one night only: readers of the stays
-    (there are none open yet) wait for the commit instead of going ahead.
+    PostgreSQL adds each inserted row to every index: on the first night that is an entry in each
+    of five indexes for each of millions of memberships, most of the night. For that one insert the
+    table's secondary indexes are dropped and created again afterwards, each with one sort. It all
+    happens inside the night's transaction: nobody else ever sees the table without them, and a
+    failure rolls everything back, indexes included. The price, on that one night only: readers of
+    the memberships (there are none open yet) wait for the commit instead of going ahead.
     """
     if not bulk:
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) "
-                       "FROM pg_index i WHERE i.indrelid = CAST(%s AS regclass) AND NOT i.indisprimary "
-                       "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)", [table])
-        indexes = cursor.fetchall()
-        for name, _ in indexes:
-            cursor.execute(f"DROP INDEX {name}")
+    indexes = rows("SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) "
+                   "FROM pg_index i WHERE i.indrelid = CAST(%s AS regclass) AND NOT i.indisprimary "
+                   "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)", [name])
+    for index, _ in indexes:
+        execute(f"DROP INDEX {index}")
     yield
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = %s", [settings.CRM_NIGHTLY_WORK_MEM])
-        for _, definition in indexes:
-            cursor.execute(definition)
+    set_local("maintenance_work_mem", settings.CRM_NIGHTLY_WORK_MEM)
+    for _, definition in indexes:
+        execute(definition)
 
 
 def apply(run, previous, ids, cols):
-    """Close and open stays for this run, record every active segment's size.
+    """Close and open memberships for this run, record every active segment's size.
 
     previous: the run whose scores readers saw until now (None on the first night); ids, cols: the
     clients this run scored and their score columns (scoring.columns), as written.
-    Returns {"entered": stays opened, "left": stays closed}.
+    Returns {"entered": memberships opened, "left": memberships closed}.
     """
     moves = plan(previous) == "moves"
     first_fill = _first_fill(ids.size)
@@ -197,35 +196,35 @@ def apply(run, previous, ids, cols):
     # it; without, every active segment is.
     managed = f"SELECT id FROM {SEGMENTS} WHERE is_active" + (f" AND kind = '{RULE}'" if moves else "")
     left = _per_segment(
-        f"UPDATE {STAYS} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
-        f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {STAYS}.segment_id "
-        f"AND n.client_id = {STAYS}.client_id)",
+        f"UPDATE {MEMBERSHIPS} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
+        f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {MEMBERSHIPS}.segment_id "
+        f"AND n.client_id = {MEMBERSHIPS}.client_id)",
         [run.as_of, run.pk],
     )
     if moves and not copied:
         _collect_moved(previous, run)
-        left += _per_segment(f"UPDATE {STAYS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
+        left += _per_segment(f"UPDATE {MEMBERSHIPS} m SET left_at = %s, left_run_id = %s FROM ({_moved_pairs('o')}) v "
                              f"WHERE m.segment_id = v.segment_id AND m.client_id = v.client_id AND m.left_at IS NULL",
                              [run.as_of, run.pk], returning="m.segment_id")
-    # On the first fill there is no open stay to look for, and with the indexes gone the look-up
-    # would scan the table being filled: every member simply enters. (A duplicate pair could only
+    # On the first fill there is no open membership to look for, and with the indexes gone the
+    # look-up would scan the table being filled: every member simply enters. (A duplicate pair could only
     # come from a bug here; the unique index built afterwards would refuse it.)
     not_open = ("" if first_fill else
-                f"WHERE NOT EXISTS (SELECT 1 FROM {STAYS} m WHERE m.segment_id = n.segment_id "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIPS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
-    with _indexed_at_the_end(STAYS, bulk=first_fill):
-        entered = _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+    with _indexed_at_the_end(MEMBERSHIPS, bulk=first_fill):
+        entered = _per_segment(f"INSERT INTO {MEMBERSHIPS} (segment_id, client_id, entered_at, entered_run_id) "
                                f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
                                [run.as_of, run.pk])
         if copied:
-            entered += _copy_family_stays(run, ids, cols)
+            entered += _copy_family_memberships(run, ids, cols)
         elif moves:
-            entered += _per_segment(f"INSERT INTO {STAYS} (segment_id, client_id, entered_at, entered_run_id) "
+            entered += _per_segment(f"INSERT INTO {MEMBERSHIPS} (segment_id, client_id, entered_at, entered_run_id) "
                                     f"SELECT v.segment_id, v.client_id, %s, %s FROM ({_moved_pairs('n')}) v",
                                     [run.as_of, run.pk])
     _record_sizes(run, previous, moves, entered, left)
-    _run(f"DROP TABLE IF EXISTS {NEXT}")
-    _run(f"DROP TABLE IF EXISTS {MOVED}")
+    execute(f"DROP TABLE IF EXISTS {NEXT}")
+    execute(f"DROP TABLE IF EXISTS {MOVED}")
     return {"entered": entered.total(), "left": left.total()}
 
 
@@ -251,48 +250,45 @@ def _family_segments(ids, cols):
     return np.concatenate(segment_ids), np.concatenate(client_ids)
 
 
-def _copy_family_stays(run, ids, cols):
-    """Open every client's family stays by binary COPY (the first fill). Returns stays per segment."""
+def _copy_family_memberships(run, ids, cols):
+    """Open every client's family memberships by binary COPY (the first fill). Returns how many
+    per segment."""
     segment_ids, client_ids = _family_segments(ids, cols)
     # In (segment, client) order (clients are in order within each family): the indexes built
     # after the fill then sort input that is sorted already (PostgreSQL's sort checks for that).
     order = np.argsort(segment_ids, kind="stable")
     segment_ids, client_ids = segment_ids[order], client_ids[order]
     fields = [("segment_id", ">i8"), ("client_id", ">i8"), ("entered_at", ">i4"), ("entered_run_id", ">i8")]
-    rows = pgcopy.records(fields, segment_ids.size)
-    rows["segment_id"], rows["client_id"], rows["entered_run_id"] = segment_ids, client_ids, run.pk
-    rows["entered_at"] = (run.as_of - dt.date(2000, 1, 1)).days  # binary dates count from 2000-01-01
+    records = pgcopy.records(fields, segment_ids.size)
+    records["segment_id"], records["client_id"], records["entered_run_id"] = segment_ids, client_ids, run.pk
+    records["entered_at"] = (run.as_of - pgcopy.EPOCH).days
     with connection.cursor() as cursor:
-        pgcopy.copy_in(cursor, f"COPY {STAYS} ({', '.join(f for f, _ in fields)}) FROM STDIN (FORMAT binary)",
-                       rows.tobytes())
+        pgcopy.copy_in(cursor, f"COPY {MEMBERSHIPS} ({', '.join(f for f, _ in fields)}) FROM STDIN (FORMAT binary)",
+                       records.tobytes())
     distinct, counts = np.unique(segment_ids, return_counts=True)
     return Counter(dict(zip(distinct.tolist(), counts.tolist())))
 
 
 def _per_segment(sql, params, returning="segment_id"):
-    """Run an INSERT or UPDATE of stays; returns how many rows it wrote per segment, counted by
-    the database as it writes them (a count of the stays afterwards was a scan of the millions a
-    first night opens)."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH written AS ({sql} RETURNING {returning} AS segment_id) "
-                       f"SELECT segment_id, COUNT(*) FROM written GROUP BY segment_id", params)
-        return Counter(dict(cursor.fetchall()))
+    """Run an INSERT or UPDATE of memberships; returns how many rows it wrote per segment, counted
+    by the database as it writes them (a count afterwards would scan the millions a first night
+    opens)."""
+    return Counter(dict(rows(f"WITH written AS ({sql} RETURNING {returning} AS segment_id) "
+                             f"SELECT segment_id, COUNT(*) FROM written GROUP BY segment_id", params)))
 
 
 def _record_sizes(run, previous, moves, entered, left):
     """A SegmentSize row per active segment (size, entered, left) and Segment.size.
 
-    entered, left: stays opened and closed per segment. A segment in the temporary table has its
-    size counted there; a family segment on the moves path has the previous run's size plus who
+    entered, left: memberships opened and closed per segment. A segment in the temporary table has
+    its size counted there; a family segment on the moves path has the previous run's size plus who
     entered minus who left."""
     kinds = dict(Segment.objects.filter(is_active=True).values_list("pk", "kind"))
     stats = {segment_id: [0, 0, 0] for segment_id in kinds}
     for at, counts in ((1, entered), (2, left)):
         for segment_id, count in counts.items():
             stats.setdefault(segment_id, [0, 0, 0])[at] = count
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT segment_id, COUNT(*) FROM {NEXT} GROUP BY segment_id")
-        counted = dict(cursor.fetchall())
+    counted = dict(rows(f"SELECT segment_id, COUNT(*) FROM {NEXT} GROUP BY segment_id"))
     before = dict(SegmentSize.objects.filter(run=previous).values_list("segment_id", "size")) if previous else {}
     for segment_id, row in stats.items():
         if moves and kinds.get(segment_id) != RULE:
@@ -309,13 +305,10 @@ def _record_sizes(run, previous, moves, entered, left):
 
 def rfm_migration(previous_run, run):
     """{from: {to: clients}} between two runs' RFM segments ('' = no RFM segment, e.g. prospects)."""
-    table = ClientScore._meta.db_table
-    sql = (f"SELECT COALESCE(o.rfm_segment, ''), n.rfm_segment, COUNT(*) FROM {table} n "
-           f"LEFT JOIN {table} o ON o.client_id = n.client_id AND o.run_id = %s "
-           f"WHERE n.run_id = %s GROUP BY 1, 2")
     matrix = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [previous_run.pk if previous_run else -1, run.pk])
-        for old, new, count in cursor.fetchall():
-            matrix.setdefault(old, {})[new] = count
+    counts = rows(f"SELECT COALESCE(o.rfm_segment, ''), n.rfm_segment, COUNT(*) FROM {SCORES} n "
+                  f"LEFT JOIN {SCORES} o ON o.client_id = n.client_id AND o.run_id = %s "
+                  f"WHERE n.run_id = %s GROUP BY 1, 2", [previous_run.pk if previous_run else -1, run.pk])
+    for old, new, count in counts:
+        matrix.setdefault(old, {})[new] = count
     return matrix

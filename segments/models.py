@@ -55,8 +55,8 @@ class ClientScore(models.Model):
     """A client's scores from one run. Rows of unfinished or superseded runs are not read."""
 
     # No foreign key constraints in the database: each night writes a score row per client, and
-    # PostgreSQL checked both keys row by row at each commit (a lookup and a row lock per key, ~6 s
-    # of a million-client night) for ids the run itself read from those tables a minute earlier.
+    # PostgreSQL checked both keys row by row at each commit (a lookup and a row lock per key) for
+    # ids the run itself read from those tables a minute earlier.
     # Django still cascades deletions of clients and runs (the only way product code deletes them).
     run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores", db_index=False,
                             db_constraint=False)
@@ -95,8 +95,7 @@ class ClientScore(models.Model):
         # The unique (run, client) index is the only one: readers look scores up by run, or by run
         # and client; only the current run's rows (and the next one's, while it is written) are
         # kept, so an index leading with the client would serve nobody else. Each index costs every
-        # night a million insertions (measured: the score writes took a quarter longer with a
-        # second one).
+        # night an insertion per client: a second one made the score writes markedly slower.
         constraints = [models.UniqueConstraint(fields=["run", "client"], name="one_score_per_client_per_run")]
 
     def __str__(self):
@@ -137,12 +136,13 @@ class Segment(models.Model):
 
 
 class SegmentMembership(models.Model):
-    """A stay of a client in a segment: from the run that put them in to the run that took them out."""
+    """A client's time in a segment: from the run that put them in to the run that took them out."""
 
     # No single-column indexes on segment and entered_run: the composite indexes below lead with them.
-    # No foreign key constraints in the database, as on ClientScore: a night opens and closes stays
-    # by the hundred thousand (millions on the first), and PostgreSQL checked three keys per row at
-    # commit for ids the night took from those very tables. Django cascades and nulls on deletion.
+    # No foreign key constraints in the database, as on ClientScore: a night opens and closes
+    # memberships by the hundred thousand (millions on the first), and PostgreSQL checked three keys
+    # per row at commit for ids the night took from those very tables. Django cascades and nulls on
+    # deletion.
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False,
                                 db_constraint=False)
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="memberships", db_constraint=False)
@@ -150,8 +150,8 @@ class SegmentMembership(models.Model):
     left_at = models.DateField(_("left on"), null=True, blank=True)
     entered_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
                                     db_index=False, db_constraint=False)
-    # No index on left_run either: nothing looks stays up by the run that closed them (a night
-    # counts its closings as it writes them), and each index costs an entry per closed stay.
+    # No index on left_run either: nothing looks memberships up by the run that closed them (a
+    # night counts its closings as it writes them), and each index costs an entry per closed one.
     left_run = models.ForeignKey(ScoringRun, on_delete=models.SET_NULL, null=True, related_name="+",
                                  db_index=False, db_constraint=False)
 
@@ -164,7 +164,7 @@ class SegmentMembership(models.Model):
         ]
         # A segment's current members are found through one_open_membership (partial on left_at IS
         # NULL, leading with the segment): an index on (segment, left_at) was the same again, built
-        # on every first fill (2.4 s of a million-client night) and grown with every stay.
+        # on every first fill and grown with every membership.
         indexes = [models.Index(fields=["entered_run", "segment"], name="membership_entries")]
 
     def __str__(self):

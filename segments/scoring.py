@@ -1,10 +1,10 @@
 """From aggregates and model outputs to the columns of a ClientScore row. Pure numpy."""
 
-import datetime as dt
-
 import numpy as np
 
-from . import engagement, pgcopy, rfm
+from core import pgcopy
+
+from . import engagement, rfm
 from .aggregates import EPOCH
 
 
@@ -19,7 +19,7 @@ def churn_bands(probability, medium, high):
 
 def calendar_days(days_before_cut):
     """Whole days between the as-of date and the day of an event (0 = on the as-of day itself).
-    The cut is the midnight after the as-of day, so an event d days before it is on day ceil(d) - 1."""
+    The cut-off is the midnight after the as-of day, so an event d days before it is on day ceil(d) - 1."""
     return np.ceil(days_before_cut) - 1
 
 
@@ -85,11 +85,11 @@ ROW_COLUMNS = [
 
 
 # --- binary rows ---------------------------------------------------------------------------------
-# A million score rows turned into Python objects one value at a time cost more than all the
-# maths of the night, so the columns go as one block of fixed-width binary COPY rows
-# into a staging table (see pipeline._write_scores), built by numpy. Fixed width means no NULLs on
-# the wire: a missing number travels as NaN, a missing time or date as 'infinity', a missing R/F/M
-# as 0, and text as a code into a vocabulary; the INSERT from the staging table turns them back.
+# Score rows turned into Python objects one value at a time cost more than all the maths of the
+# night, so the columns go as one block of fixed-width binary COPY rows, built by numpy, into a
+# staging table (nightly/pipeline.py, _write_scores). Fixed width means no NULLs on the wire: a
+# missing number travels as NaN, a missing time or date as 'infinity', a missing R/F/M as 0, and
+# text as a code into a vocabulary; the INSERT from the staging table turns them back.
 # (name, staging type, big-endian numpy type)
 STAGE_COLUMNS = [
     ("client_id", "bigint", ">i8"),
@@ -116,10 +116,7 @@ STAGE_COLUMNS = [
     ("tier", "smallint", ">i2"),
 ]
 TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier")
-_PG_EPOCH = dt.date(2000, 1, 1)  # binary timestamps and dates count from here
-_PG_EPOCH_DAYS = (_PG_EPOCH - EPOCH.date()).days
-INFINITY_TIME = np.iinfo(np.int64).max  # PostgreSQL's binary 'infinity' timestamp
-INFINITY_DATE = np.iinfo(np.int32).max  # and date
+_PG_EPOCH_DAYS = (pgcopy.EPOCH - EPOCH.date()).days  # binary timestamps count from there
 
 
 def binary_rows(client_ids, cols, as_of):
@@ -133,12 +130,12 @@ def binary_rows(client_ids, cols, as_of):
     def micros(days):
         finite = np.isfinite(days)
         us = np.rint((np.where(finite, days, 0.0) - _PG_EPOCH_DAYS) * 86_400_000_000.0).astype(np.int64)
-        return np.where(finite, us, INFINITY_TIME)
+        return np.where(finite, us, pgcopy.INFINITY_TIME)
 
     next_days = cols["next_order_at"]
     finite = np.isfinite(next_days)
-    base = (as_of - _PG_EPOCH).days
-    next_date = np.where(finite, base + np.minimum(np.where(finite, next_days, 0.0), 3650), INFINITY_DATE)
+    base = (as_of - pgcopy.EPOCH).days
+    next_date = np.where(finite, base + np.minimum(np.where(finite, next_days, 0.0), 3650), pgcopy.INFINITY_DATE)
 
     vocabularies = {}
     values = {"client_id": client_ids, "first_purchase_at": micros(cols["first_purchase_at"]),

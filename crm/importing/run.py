@@ -1,4 +1,7 @@
-"""The import workflow: read and parse the file, stage it, check it, merge it, report."""
+"""The import workflow: read and parse the file, stage it, check it, merge it, report.
+
+Buys: batches parsed column by column, the cyclic collector paused while reading (bench/import_speed.py).
+"""
 
 import gc
 import sys
@@ -12,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.sql import analyze
 from crm import csvsafe
 from crm.models import ImportRun
 
@@ -149,7 +153,7 @@ def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid
                 for read in range(first, report.read + 1, PROGRESS_EVERY):
                     progress(f"{name}: {read} rows read")
             load(parse(lines, rows))
-    staging.analyze_stage(stage, report.read - report.rejected)
+    analyze(stage, report.read - report.rejected)
 
     # Checks that need the whole file or the database, done in SQL.
     late = staging.reject_duplicates(stage, spec.file_key, "/".join(spec.file_key))
@@ -190,7 +194,7 @@ _gc_was_enabled = False
 def _cyclic_gc_paused():
     """Reading makes millions of short-lived lists and tuples but no reference cycles: reference
     counting frees them all, while the cyclic collector, triggered by the allocations alone, would
-    walk every live object of the process over and over (half the parse time on a big file). The
+    walk every live object of the process over and over (a large share of the parse time). The
     collector is paused while any import reads, and restored by the last one to finish."""
     global _gc_pausers, _gc_was_enabled
     with _gc_lock:

@@ -3,6 +3,8 @@
 Rows are parsed in Python in batches, copied into the stage table (one COPY per file), checked with
 SQL (duplicates inside the file, references to unknown rows) and then merged into the real tables
 with one UPDATE and one INSERT per table. Memory stays bounded by the batch size.
+
+Buys: one binary COPY per file into a stage kept per connection, set-based merges (bench/import_speed.py).
 """
 
 import hashlib
@@ -11,11 +13,9 @@ from contextlib import contextmanager
 from django.db import connection
 from django.utils.translation import gettext
 
+from core.sql import execute, table
+
 STAGE = "crm_import_stage"  # the prefix of the stage tables' names
-# Below this many rows the planner's estimate from the table's size is good enough: ANALYZE (a sample
-# of the table, written to the system catalogs) would cost a small import, such as an API request,
-# more than any plan it could improve.
-ANALYZE_FROM_ROWS = 10_000
 
 
 def open_stage(columns):
@@ -31,10 +31,9 @@ def open_stage(columns):
     """
     defs = ", ".join(f"{name} {field.db_type(connection)}" for name, field in columns)
     stage = f"{STAGE}_{hashlib.sha1(defs.encode()).hexdigest()[:16]}"
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (line integer NOT NULL, error text, {defs}) "
-                       f"ON COMMIT DELETE ROWS")
-        cursor.execute(f"DELETE FROM {stage}")
+    execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (line integer NOT NULL, error text, {defs}) "
+            f"ON COMMIT DELETE ROWS")
+    execute(f"DELETE FROM {stage}")
     return stage
 
 
@@ -91,25 +90,21 @@ def reject_duplicates(stage, key, label):
     """
     cols = ", ".join(key)
     match = " AND ".join(f"{stage}.{name} = d.{name}" for name in key)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {stage} SET error = %s || d.first_line "
-            f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {stage} GROUP BY {cols} HAVING COUNT(*) > 1) d "
-            f"WHERE {match} AND {stage}.line <> d.first_line",
-            [f"{label}: " + gettext("duplicate of line ")],
-        )
-        return cursor.rowcount
+    return execute(
+        f"UPDATE {stage} SET error = %s || d.first_line "
+        f"FROM (SELECT {cols}, MIN(line) AS first_line FROM {stage} GROUP BY {cols} HAVING COUNT(*) > 1) d "
+        f"WHERE {match} AND {stage}.line <> d.first_line",
+        [f"{label}: " + gettext("duplicate of line ")],
+    )
 
 
 def reject_where(stage, condition, message):
     """Rows not rejected yet that match the condition are rejected with the message. Returns how many."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {stage} SET error = %s WHERE error IS NULL AND line IN "
-            f"(SELECT st.line FROM {stage} st WHERE {condition})",
-            [message],
-        )
-        return cursor.rowcount
+    return execute(
+        f"UPDATE {stage} SET error = %s WHERE error IS NULL AND line IN "
+        f"(SELECT st.line FROM {stage} st WHERE {condition})",
+        [message],
+    )
 
 
 def rejected(stage, limit=None):
@@ -117,14 +112,6 @@ def rejected(stage, limit=None):
     with connection.cursor() as cursor:
         cursor.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
         yield from cursor
-
-
-def analyze_stage(stage, rows):
-    """The stage is loaded with `rows` rows: give the planner its real size and value spread for the
-    checks and the merge, when there are enough to matter (ANALYZE_FROM_ROWS)."""
-    if rows >= ANALYZE_FROM_ROWS:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {stage}")
 
 
 def _defaults(model, given, params):
@@ -141,36 +128,33 @@ def _defaults(model, given, params):
 
 def upsert(stage, target, params):
     """Update rows that changed, insert rows that are new. Returns (created, updated)."""
-    table = target.model._meta.db_table
+    name = table(target.model)
     source = target.source_sql.format(stage=stage)
     params = dict(params)
-    match = " AND ".join(f"{table}.{k} = s.{k}" for k in target.key)
+    match = " AND ".join(f"{name}.{k} = s.{k}" for k in target.key)
     values = [c for c in target.columns if c not in target.key]
     updated = 0
-    with connection.cursor() as cursor:
-        if values:
-            assignments = [f"{c} = s.{c}" for c in values]
-            assignments += [f"{c} = {expr}" for c, expr in target.update_extra.items()]
-            changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM s.{c}" for c in values)
-            if target.frozen:
-                changed = f"({changed}) AND NOT ({target.frozen})"
-            cursor.execute(
-                f"UPDATE {table} SET {', '.join(assignments)} FROM ({source}) s WHERE {match} AND ({changed})",
-                params,
-            )
-            updated = cursor.rowcount
-        extra = dict(target.insert_extra)
-        extra |= _defaults(target.model, set(target.columns) | set(extra), params)
-        insert_cols = [*target.columns, *extra]
-        select = ", ".join([*(f"s.{c}" for c in target.columns), *extra.values()])
-        exists = " AND ".join(f"t.{k} = s.{k}" for k in target.key)
-        # A bare client another import (or API request) is creating at the same moment is no
-        # conflict: it only has to exist. Waiting for that one and skipping it beats failing.
-        skip_taken = " ON CONFLICT DO NOTHING" if target.bare_clients else ""
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(insert_cols)}) SELECT {select} FROM ({source}) s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {exists}){skip_taken}",
+    if values:
+        assignments = [f"{c} = s.{c}" for c in values]
+        assignments += [f"{c} = {expr}" for c, expr in target.update_extra.items()]
+        changed = " OR ".join(f"{name}.{c} IS DISTINCT FROM s.{c}" for c in values)
+        if target.frozen:
+            changed = f"({changed}) AND NOT ({target.frozen})"
+        updated = execute(
+            f"UPDATE {name} SET {', '.join(assignments)} FROM ({source}) s WHERE {match} AND ({changed})",
             params,
         )
-        created = cursor.rowcount
+    extra = dict(target.insert_extra)
+    extra |= _defaults(target.model, set(target.columns) | set(extra), params)
+    insert_cols = [*target.columns, *extra]
+    select = ", ".join([*(f"s.{c}" for c in target.columns), *extra.values()])
+    exists = " AND ".join(f"t.{k} = s.{k}" for k in target.key)
+    # A bare client another import (or API request) is creating at the same moment is no
+    # conflict: it only has to exist. Waiting for that one and skipping it beats failing.
+    skip_taken = " ON CONFLICT DO NOTHING" if target.bare_clients else ""
+    created = execute(
+        f"INSERT INTO {name} ({', '.join(insert_cols)}) SELECT {select} FROM ({source}) s "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {name} t WHERE {exists}){skip_taken}",
+        params,
+    )
     return created, updated

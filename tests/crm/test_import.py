@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from crm.importing import staging
 from crm.models import Activity, Client, ImportRun, Purchase, PurchaseItem
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ def _stage_tables():
     """This connection's stage tables: (oid, name, rows held)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT oid, relname FROM pg_class WHERE relname LIKE %s AND relpersistence = 't' "
-                       "AND pg_table_is_visible(oid)", ["crm_import_stage%"])
+                       "AND pg_table_is_visible(oid)", [f"{staging.STAGE}%"])
         tables = cursor.fetchall()
         for oid, name in tables:
             cursor.execute(f"SELECT COUNT(*) FROM {name}")

@@ -17,8 +17,8 @@ from django.urls import reverse
 from audiences.export import export_audience
 from crm.importing.run import run_import
 from crm.models import Activity, AuditLog, Client, Purchase, PurchaseItem, SurveyAnswer
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery, DeliveryEvent, EmailTemplate
-from mailing.sending import launch_campaign
 from nightly.pipeline import rebuild_segments
 from privacy.personal_data import erase_client, export_client, to_json
 from segments.export import rows as score_rows

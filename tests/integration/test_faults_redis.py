@@ -130,7 +130,7 @@ def launch(env, slug):
 
 
 def repair(env):
-    code = ("import datetime; from mailing.sending import repair_stuck_deliveries; "
+    code = ("import datetime; from mailing.repair import repair_stuck_deliveries; "
             "print(repair_stuck_deliveries(older_than=datetime.timedelta(0)))")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)

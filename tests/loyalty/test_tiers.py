@@ -26,7 +26,7 @@ def tier_of():
     return dict(ClientScore.objects.current().values_list("client__external_id", "tier"))
 
 
-def stays(slug):
+def memberships(slug):
     return list(SegmentMembership.objects.filter(segment__slug=slug).order_by("client__external_id", "entered_at")
                 .values_list("client__external_id", "entered_at", "left_at"))
 
@@ -59,14 +59,14 @@ def test_the_night_computes_tiers_and_records_entering_and_leaving_them(tiers, a
     act("none", "2026-03-03", kind="login")
     rebuild_segments(dt.date(2026, 3, 3))
     assert tier_of() == {"gold": "gold", "silver": "silver", "bronze": "bronze", "none": ""}
-    assert stays("tier-gold") == [("gold", dt.date(2026, 3, 3), None)]
+    assert memberships("tier-gold") == [("gold", dt.date(2026, 3, 3), None)]
 
     # A month on, the window no longer holds March's first two lessons: gold drops to silver.
     act("gold", "2026-04-01", kind="lesson")
     rebuild_segments(dt.date(2026, 4, 1))
     assert tier_of()["gold"] == "silver"
-    assert stays("tier-gold") == [("gold", dt.date(2026, 3, 3), dt.date(2026, 4, 1))]
-    assert ("gold", dt.date(2026, 4, 1), None) in stays("tier-silver")
+    assert memberships("tier-gold") == [("gold", dt.date(2026, 3, 3), dt.date(2026, 4, 1))]
+    assert ("gold", dt.date(2026, 4, 1), None) in memberships("tier-silver")
 
 
 def test_a_night_as_of_a_past_day_sees_the_tiers_of_that_day(tiers, act, rule):
@@ -118,8 +118,8 @@ def test_entering_tier_gold_triggers_a_campaign(tiers, act, rule, settings, djan
     assert "120 points" in mail.outbox[0].alternatives[0][0]
 
 
-def test_tier_moves_give_the_same_stays_as_the_full_path(tiers, act, rule, night_both_ways):
-    """An ordinary night derives stays from the score rows that changed: the tier column must be
+def test_tier_moves_give_the_same_memberships_as_the_full_path(tiers, act, rule, night_both_ways):
+    """An ordinary night derives memberships from the score rows that changed: the tier column must be
     among them (segments/membership.py, moves)."""
     rule(activity_kind="lesson", points=40)
 

@@ -1,7 +1,7 @@
 import pytest
 
+from mailing.launch import launch_campaign
 from mailing.models import Delivery
-from mailing.sending import launch_campaign
 
 
 @pytest.mark.parametrize("page", [

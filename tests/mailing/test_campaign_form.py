@@ -1,8 +1,8 @@
 import pytest
 from django_celery_beat.models import PeriodicTask
 
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, CampaignVariant
-from mailing.sending import launch_campaign
 
 
 def form_data(template, segment, **fields):

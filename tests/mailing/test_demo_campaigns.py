@@ -40,10 +40,9 @@ def test_demo_data_creates_the_campaigns_also_into_an_older_demo_database(db, ru
 def test_the_demo_has_a_finished_campaign_measured_against_its_holdout(db, mailoutbox):
     import datetime as dt
 
+    from django.db import connection
     from django.db.models import Max
     from django.utils import timezone
-
-    from django.db import connection
 
     from crm.models import Client, Purchase
     from demo import shop as demo

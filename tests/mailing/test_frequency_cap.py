@@ -9,8 +9,9 @@ from django.db import connections as db_connections
 from django.utils import timezone
 
 from mailing import tasks
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery
-from mailing.sending import launch_campaign, send_batch
+from mailing.sending import send_batch
 
 
 def earlier_sends(campaign, client, days_ago, count, state=Delivery.State.SENT):

@@ -4,8 +4,8 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 
-from mailing.models import Campaign, Delivery
-from mailing.sending import CampaignError, launch_campaign
+from mailing.launch import launch_campaign
+from mailing.models import Campaign, CampaignError, Delivery
 
 
 def test_it_sends_one_email_per_reachable_recipient_and_finishes(make_client, make_campaign, segment,
@@ -105,8 +105,8 @@ def test_every_line_a_launch_logs_names_the_campaign(make_client, make_campaign,
 
     make_client([segment])
     caplog.handler.addFilter(ContextFilter())
-    with caplog.at_level(logging.INFO, logger="mailing.sending"):
+    with caplog.at_level(logging.INFO, logger="mailing.launch"):
         launch_campaign(make_campaign(slug="spring"))
 
-    launch_lines = [r for r in caplog.records if r.name == "mailing.sending"]
+    launch_lines = [r for r in caplog.records if r.name == "mailing.launch"]
     assert launch_lines and {r.context.get("campaign") for r in launch_lines} == {"spring"}

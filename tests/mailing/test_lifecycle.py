@@ -3,8 +3,8 @@ from django.core import mail
 from django_celery_beat.models import PeriodicTask
 
 from mailing import lifecycle, sending
-from mailing.models import Campaign, Delivery
-from mailing.sending import CampaignError, launch_campaign
+from mailing.launch import launch_campaign
+from mailing.models import Campaign, CampaignError, Delivery
 from tests.mailing.backends import ScriptedBackend
 
 
@@ -95,6 +95,42 @@ def test_pausing_a_recurring_campaign_disables_its_beat_entry_and_resume_enables
     lifecycle.cancel(campaign)
     entry.refresh_from_db()
     assert not entry.enabled
+
+
+ACTIONS = ("launch", "schedule", "pause", "resume", "cancel")
+
+
+@pytest.mark.parametrize("schedule, state, allowed", [
+    (Campaign.Schedule.MANUAL, Campaign.State.DRAFT, {"launch", "cancel"}),
+    (Campaign.Schedule.MANUAL, Campaign.State.SENDING, {"launch", "pause", "cancel"}),
+    (Campaign.Schedule.MANUAL, Campaign.State.PAUSED, {"resume", "cancel"}),
+    (Campaign.Schedule.MANUAL, Campaign.State.DONE, set()),
+    (Campaign.Schedule.MANUAL, Campaign.State.CANCELLED, set()),
+    (Campaign.Schedule.RECURRING, Campaign.State.DRAFT, {"schedule", "cancel"}),
+    (Campaign.Schedule.RECURRING, Campaign.State.SCHEDULED, {"launch", "pause", "cancel"}),
+    (Campaign.Schedule.TRIGGERED, Campaign.State.SCHEDULED, {"pause", "cancel"}),
+])
+def test_the_campaign_answers_which_moves_it_may_make(make_campaign, segment, schedule, state, allowed):
+    campaign = make_campaign(schedule=schedule, state=state, cron="0 10 1 * *", trigger_segment=segment)
+
+    assert {action for action in ACTIONS if getattr(campaign, f"may_{action}")()} == allowed
+    assert {action for action in ACTIONS if not campaign.refusal(action)} == allowed
+    assert campaign.may_fire() == (state in (Campaign.State.SCHEDULED, Campaign.State.SENDING, Campaign.State.PAUSED))
+
+
+def test_a_sending_campaign_may_finish_only_with_nothing_pending_or_in_flight(make_client, make_campaign, segment,
+                                                                             django_capture_on_commit_callbacks):
+    make_client([segment])
+    campaign = make_campaign()
+    with django_capture_on_commit_callbacks(execute=False):
+        launch_campaign(campaign)  # queued, not sent
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.SENDING and not campaign.may_finish()
+    Delivery.objects.update(state=Delivery.State.SENT)
+    assert campaign.may_finish()
+    assert Campaign.objects.finish() == 1
+    campaign.refresh_from_db()
+    assert campaign.state == Campaign.State.DONE and not campaign.may_finish()
 
 
 def test_schedule_makes_a_draft_active_only_when_its_schedule_can_work(make_campaign):

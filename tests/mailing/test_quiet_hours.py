@@ -5,8 +5,9 @@ from django.core import mail
 from django.utils import timezone
 
 from mailing import tasks
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery
-from mailing.sending import launch_campaign, send_batch
+from mailing.sending import send_batch
 
 MOSCOW = zoneinfo.ZoneInfo("Europe/Moscow")
 

@@ -7,17 +7,9 @@ from django.core import mail
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from mailing import scheduling
 from mailing.models import Campaign, Delivery
-from mailing.scheduling import (
-    campaign_errors,
-    cron_slot,
-    launch_due_campaigns,
-    launch_recurring,
-    parse_cron,
-    parse_quiet_hours,
-    quiet_until,
-)
+from mailing.scheduling import launch_due_campaigns, launch_recurring
+from mailing.timing import cron_slot, parse_cron, parse_quiet_hours, quiet_until
 
 MOSCOW = zoneinfo.ZoneInfo("Europe/Moscow")
 
@@ -65,19 +57,19 @@ def test_it_tells_when_quiet_hours_end(window, now, until):
 
 
 def test_it_names_each_field_a_schedule_is_missing(segment):
-    assert campaign_errors(Campaign(schedule=Campaign.Schedule.ONCE), [], True) == {
+    assert Campaign(schedule=Campaign.Schedule.ONCE).setup_errors([], True) == {
         "send_at": "A campaign sent once at a date and time needs 'send at'."}
-    assert "cron" in campaign_errors(Campaign(schedule=Campaign.Schedule.RECURRING, cron="every day"), [], True)
-    triggered = campaign_errors(Campaign(schedule=Campaign.Schedule.TRIGGERED, reentry=Campaign.Reentry.AFTER_DAYS),
-                                [], False)
+    assert "cron" in Campaign(schedule=Campaign.Schedule.RECURRING, cron="every day").setup_errors([], True)
+    triggered = Campaign(schedule=Campaign.Schedule.TRIGGERED, reentry=Campaign.Reentry.AFTER_DAYS).setup_errors(
+        [], False)
     assert set(triggered) == {"trigger_segment", "reentry_days"}  # audience segments are optional when triggered
-    assert campaign_errors(Campaign(schedule=Campaign.Schedule.MANUAL), [], False) == {
+    assert Campaign(schedule=Campaign.Schedule.MANUAL).setup_errors([], False) == {
         "segments": "Choose at least one audience segment."}
-    bad_rule = campaign_errors(Campaign(conditions={"field": "shoe_size", "op": ">", "value": 3}), [], True)
+    bad_rule = Campaign(conditions={"field": "shoe_size", "op": ">", "value": 3}).setup_errors([], True)
     assert bad_rule["conditions"].startswith("conditions.field: 'shoe_size' is not a field")
-    assert campaign_errors(Campaign(), [60, 30], True) == {
+    assert Campaign().setup_errors([60, 30], True) == {
         "variants": "The A/B variants' splits add up to 90%, not 100%."}
-    assert campaign_errors(Campaign(schedule=Campaign.Schedule.RECURRING, cron="0 10 1 * *"), [50, 50], True) == {}
+    assert Campaign(schedule=Campaign.Schedule.RECURRING, cron="0 10 1 * *").setup_errors([50, 50], True) == {}
 
 
 def test_a_recurring_campaign_keeps_its_beat_entry_in_sync(make_campaign, settings):
@@ -189,7 +181,8 @@ def test_the_every_minute_beat_job_exists(db):
 
 
 def test_a_launch_by_hand_of_a_recurring_campaign_sends_at_most_once_a_day(make_client, make_campaign, segment):
-    from mailing.sending import CampaignError, launch_campaign
+    from mailing.launch import launch_campaign
+    from mailing.models import CampaignError
 
     make_client([segment])
     campaign = make_campaign(schedule=Campaign.Schedule.RECURRING, cron="0 10 1 * *", state=Campaign.State.SCHEDULED)
@@ -203,4 +196,4 @@ def test_a_launch_by_hand_of_a_recurring_campaign_sends_at_most_once_a_day(make_
 
     assert (first.created, second.created) == (1, 0)
     assert Delivery.objects.get().occurrence == f"{timezone.localdate().isoformat()} manual"
-    assert scheduling.manual_occurrence(Campaign(schedule=Campaign.Schedule.ONCE)) == "once"
+    assert Campaign(schedule=Campaign.Schedule.ONCE).manual_occurrence() == "once"

@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from crm.models import Client
 from mailing import lifecycle, sending, tasks
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery, EmailTemplate
-from mailing.sending import launch_campaign, repair_stuck_deliveries, send_batch
+from mailing.repair import repair_stuck_deliveries
+from mailing.sending import send_batch
 from mailing.unsubscribe import unsubscribe_url
 from tests.mailing.backends import ScriptedBackend
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from django.test import Client as Browser
 
+from mailing.launch import launch_campaign
 from mailing.models import Delivery, DeliveryEvent, Suppression
-from mailing.sending import launch_campaign
 
 URL = "/anymail/postmark/tracking/"
 SECRET = "hook:s3cret"

@@ -163,7 +163,8 @@ def test_triggers_respect_exclusions_conditions_and_the_campaign_state(make_clie
 
 
 def test_a_triggered_campaign_cannot_be_launched_by_hand(welcome):
-    from mailing.sending import CampaignError, launch_campaign
+    from mailing.launch import launch_campaign
+    from mailing.models import CampaignError
 
     with pytest.raises(CampaignError, match="is triggered: it emails clients when they enter 't-audience'"):
         launch_campaign(welcome)

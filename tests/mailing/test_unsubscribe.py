@@ -3,8 +3,8 @@ from django.core import signing
 from django.test import Client as Browser
 from django.urls import set_script_prefix
 
+from mailing.launch import launch_campaign
 from mailing.models import Delivery, Suppression
-from mailing.sending import launch_campaign
 from mailing.unsubscribe import SALT, make_token, unsubscribe_url
 
 

@@ -7,8 +7,8 @@ from django.core import signing
 from django.test import Client as Browser
 
 from crm.models import Client
+from mailing.launch import launch_campaign
 from mailing.models import Delivery, Suppression
-from mailing.sending import launch_campaign
 from mailing.unsubscribe import SALT, make_token
 from privacy.personal_data import erase_client
 

@@ -3,9 +3,9 @@ from collections import Counter
 import pytest
 from django.core import mail
 
-from mailing.models import CampaignVariant, Delivery, EmailTemplate
+from mailing.launch import launch_campaign
+from mailing.models import CampaignError, CampaignVariant, Delivery, EmailTemplate
 from mailing.recipients import in_holdout, pick_variant
-from mailing.sending import CampaignError, launch_campaign
 
 
 def test_it_splits_clients_between_variants_by_weight_and_always_the_same_way():

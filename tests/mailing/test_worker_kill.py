@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 
 from crm.models import Client
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery
-from mailing.sending import CLAIM_CHUNK, launch_campaign
+from mailing.sending import CLAIM_CHUNK
 from segments.models import SegmentMembership
 from tests.processes import database_url, wait_for
 
 pytestmark = [pytest.mark.worker]
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 3000
 NO_CONSENT = 100
 HANG_AFTER = 440  # in the middle of the 18th chunk of 25: 15 of its messages out, 10 not yet

@@ -1,8 +1,101 @@
-"""Reference implementations that the nightly run's fast paths are checked against."""
+"""Reference implementations that the nightly run's fast paths are checked against: plain, slow
+and obviously right. bench/churn_backtest.py builds its simulated shops' aggregates with them too."""
 
 import datetime as dt
 
-from segments.aggregates import EPOCH
+import numpy as np
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # day 0 of the float days the run's times travel in
+
+# The aggregates of segments/aggregates.py (Events.at), which aggregates_at gives as a reference.
+AGGREGATE_KEYS = (
+    "frequency",
+    "monetary",
+    "first_days",
+    "last_days",
+    "activity_30",
+    "activity_90",
+    "activity_days",
+    "age_days",
+)
+
+
+def aggregates_at(client_index, order_times, order_amounts, activity_client_index, activity_times,
+                  n_clients, as_of, first_seen=None):
+    """The aggregates (AGGREGATE_KEYS) of every client as of `as_of`, from plain arrays: the
+    reference for segments.aggregates.Events.at.
+
+    Times are float days since any fixed epoch, and a row counts when its time is at or before
+    `as_of` (the run counts rows strictly before its cut-off: a test shifts `as_of` a hair below it).
+    `order_*` describe completed orders only; `first_seen` is an optional per-client array of sign-up
+    times (NaN where unknown): a sign-up at or before `as_of` is when the client was first seen, else
+    the earlier of first order and first activity.
+    """
+    ci = np.asarray(client_index, dtype=np.int64)
+    ot = np.asarray(order_times, dtype=np.float64)
+    amounts = np.asarray(order_amounts, dtype=np.float64)
+    aci = np.asarray(activity_client_index, dtype=np.int64)
+    at = np.asarray(activity_times, dtype=np.float64)
+
+    past = ot <= as_of
+    ci, ot, amounts = ci[past], ot[past], amounts[past]
+    frequency = np.bincount(ci, minlength=n_clients).astype(np.int64)
+    monetary = np.bincount(ci, weights=amounts, minlength=n_clients).astype(np.float64)
+    first_order = _per_client_extreme(np.minimum, ci, ot, n_clients, np.inf)
+    last_order = _per_client_extreme(np.maximum, ci, ot, n_clients, -np.inf)
+
+    past = at <= as_of
+    aci, at = aci[past], at[past]
+    activity_30 = np.bincount(aci[at > as_of - 30.0], minlength=n_clients).astype(np.int64)
+    activity_90 = np.bincount(aci[at > as_of - 90.0], minlength=n_clients).astype(np.int64)
+    first_activity = _per_client_extreme(np.minimum, aci, at, n_clients, np.inf)
+    last_activity = _per_client_extreme(np.maximum, aci, at, n_clients, -np.inf)
+
+    seen = np.minimum(first_order, first_activity)
+    if first_seen is not None:
+        fs = np.asarray(first_seen, dtype=np.float64)
+        seen = np.where(fs <= as_of, fs, seen)  # NaN <= as_of is False: unknown sign-up falls back
+
+    def since(t):
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isfinite(t), as_of - t, np.nan)
+
+    return {
+        "frequency": frequency,
+        "monetary": monetary,
+        "first_days": since(first_order),
+        "last_days": since(last_order),
+        "activity_30": activity_30,
+        "activity_90": activity_90,
+        "activity_days": since(last_activity),
+        "age_days": since(seen),
+    }
+
+
+def _per_client_extreme(ufunc, client_index, times, n_clients, empty):
+    out = np.full(n_clients, empty, dtype=np.float64)
+    ufunc.at(out, client_index, times)
+    return out
+
+
+def _in_window(order_times, start, horizon_days):
+    t = np.asarray(order_times, dtype=np.float64)
+    return (t > start) & (t <= start + horizon_days)
+
+
+def window_orders(client_index, order_times, n_clients, start, horizon_days):
+    """Per client, the number of orders in the half-open window (start, start + horizon_days]: the
+    reference for Events.at's "orders" windows."""
+    inside = _in_window(order_times, start, horizon_days)
+    return np.bincount(np.asarray(client_index)[inside], minlength=n_clients).astype(np.int64)
+
+
+def window_revenue(client_index, order_times, order_amounts, n_clients, start, horizon_days):
+    """Per client, the total amount of orders in the half-open window (start, start + horizon_days]:
+    the reference for Events.at's "revenue" windows."""
+    inside = _in_window(order_times, start, horizon_days)
+    amounts = np.asarray(order_amounts, dtype=np.float64)[inside]
+    return np.bincount(np.asarray(client_index)[inside], weights=amounts, minlength=n_clients).astype(np.float64)
 
 
 def score_rows(client_ids, cols, as_of):

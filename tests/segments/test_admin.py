@@ -47,9 +47,9 @@ def test_a_rule_that_does_not_make_sense_is_refused_on_save(admin_client):
 def test_the_client_page_shows_scores_and_moves(admin_client, scored):
     from segments.models import SegmentMembership
 
-    stay = SegmentMembership.objects.filter(segment__kind="rfm", left_at__isnull=True).select_related("client").first()
-    page = admin_client.get(reverse("admin:crm_client_change", args=[stay.client_id])).content.decode()
-    assert f"entered {stay.segment.slug}" in page and "churn risk" in page
+    membership = SegmentMembership.objects.filter(segment__kind="rfm", left_at__isnull=True).select_related("client").first()
+    page = admin_client.get(reverse("admin:crm_client_change", args=[membership.client_id])).content.decode()
+    assert f"entered {membership.segment.slug}" in page and "churn risk" in page
 
 
 def test_segment_members_are_listed_from_the_segment(admin_client, scored):

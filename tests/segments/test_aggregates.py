@@ -1,21 +1,24 @@
-"""The aggregates of the nightly run agree with the pure reference in segments/features.py."""
+"""The aggregates of the nightly run agree with the plain reference in tests/segments/oracles.py."""
 
 import datetime as dt
 
 import numpy as np
 import pytest
 
+from core import scan
 from crm.models import Activity, Client, Purchase
 from nightly import pipeline
-from segments import aggregates, features
+from segments import aggregates
+
+from . import oracles
 
 pytestmark = pytest.mark.django_db
 
 
 # A few pages per range: the shop is read in many ranges of pages, as a big one is.
-@pytest.mark.parametrize("pages", [aggregates.SCAN_PAGES, 2])
+@pytest.mark.parametrize("pages", [scan.PAGES, 2])
 def test_aggregates_match_the_reference_at_every_cut_off(demo_shop, monkeypatch, pages):
-    monkeypatch.setattr(aggregates, "SCAN_PAGES", pages)
+    monkeypatch.setattr(scan, "PAGES", pages)
     cut = pipeline.cut_of(demo_shop)
     points = [cut, cut - 90, cut - 365]
     ids, first_seen = aggregates.client_ids(cut)
@@ -34,11 +37,11 @@ def test_aggregates_match_the_reference_at_every_cut_off(demo_shop, monkeypatch,
     # falls exactly on a cut, so a hair's shift makes the two the same.
     eps = 1e-9
     for point, sql in zip(points, at):
-        ref = features.aggregates_at(o_client, o_time, o_amount, a_client, a_time, ids.size, point - eps, first_seen)
-        for key in features.AGGREGATE_KEYS:
+        ref = oracles.aggregates_at(o_client, o_time, o_amount, a_client, a_time, ids.size, point - eps, first_seen)
+        for key in oracles.AGGREGATE_KEYS:
             assert np.allclose(sql[key], ref[key], equal_nan=True, atol=1e-6), key
-    assert np.array_equal(windows[0], features.window_orders(o_client, o_time, ids.size, cut - 90 - eps, 90))
-    assert np.allclose(windows[1], features.window_revenue(o_client, o_time, o_amount, ids.size, cut - 365 - eps, 365))
+    assert np.array_equal(windows[0], oracles.window_orders(o_client, o_time, ids.size, cut - 90 - eps, 90))
+    assert np.allclose(windows[1], oracles.window_revenue(o_client, o_time, o_amount, ids.size, cut - 365 - eps, 365))
     assert windows[0].sum() > 0 and at[0]["activity_30"].sum() > 0
 
 

@@ -3,7 +3,9 @@ import pytest
 from scipy import special
 
 from bench.simulated_shop import ShopParams, simulate_shop
-from segments import btyd, features
+from segments import btyd
+
+from . import oracles
 
 # With no comebacks the simulator is exactly BG/NBD (purchases) and Gamma-Gamma (spend).
 TRUE = ShopParams(comeback_share=0.0)
@@ -14,8 +16,8 @@ HORIZON = 90.0
 def bgnbd_shop():
     shop = simulate_shop(20000, seed=1, params=TRUE)
     as_of = shop.days - HORIZON
-    agg = features.aggregates_at(*shop.arrays(), as_of=as_of, first_seen=shop.first_seen)
-    future = features.window_orders(shop.client_index, shop.order_times, shop.n_clients, as_of, HORIZON)
+    agg = oracles.aggregates_at(*shop.arrays(), as_of=as_of, first_seen=shop.first_seen)
+    future = oracles.window_orders(shop.client_index, shop.order_times, shop.n_clients, as_of, HORIZON)
     return agg, future, btyd.fit_btyd(agg)
 
 

@@ -4,6 +4,8 @@ import pytest
 from bench.simulated_shop import simulate_shop
 from segments import btyd, features
 
+from . import oracles
+
 NAN = np.nan
 
 
@@ -21,12 +23,12 @@ def small_shop():
 
 def aggregates(as_of, first_seen=None, **overrides):
     shop = small_shop() | overrides
-    return features.aggregates_at(**shop, as_of=as_of, first_seen=first_seen)
+    return oracles.aggregates_at(**shop, as_of=as_of, first_seen=first_seen)
 
 
 def test_it_returns_every_contract_key_with_its_dtype():
     agg = aggregates(90.0)
-    assert tuple(agg) == features.AGGREGATE_KEYS
+    assert tuple(agg) == oracles.AGGREGATE_KEYS
     assert all(len(v) == 3 for v in agg.values())
     for key in ("frequency", "activity_30", "activity_90"):
         assert agg[key].dtype == np.int64
@@ -59,7 +61,7 @@ def test_it_ignores_everything_after_as_of():
         "activity_times": np.r_[shop["activity_times"], [90.001, 300.0]],
     }
     after = aggregates(as_of, **future)
-    for key in features.AGGREGATE_KEYS:
+    for key in oracles.AGGREGATE_KEYS:
         np.testing.assert_array_equal(before[key], after[key], err_msg=key)
 
 
@@ -68,7 +70,7 @@ def test_it_ignores_the_future_on_a_simulated_shop():
     as_of = 500.0
     past_orders = shop.order_times <= as_of
     past_activity = shop.activity_times <= as_of
-    truncated = features.aggregates_at(
+    truncated = oracles.aggregates_at(
         shop.client_index[past_orders],
         shop.order_times[past_orders],
         shop.order_amounts[past_orders],
@@ -78,8 +80,8 @@ def test_it_ignores_the_future_on_a_simulated_shop():
         as_of,
         first_seen=np.where(shop.first_seen <= as_of, shop.first_seen, np.nan),
     )
-    full = features.aggregates_at(*shop.arrays(), as_of=as_of, first_seen=shop.first_seen)
-    for key in features.AGGREGATE_KEYS:
+    full = oracles.aggregates_at(*shop.arrays(), as_of=as_of, first_seen=shop.first_seen)
+    for key in oracles.AGGREGATE_KEYS:
         np.testing.assert_array_equal(full[key], truncated[key], err_msg=key)
 
 
@@ -104,20 +106,20 @@ def test_it_takes_first_seen_when_known_and_not_in_the_future():
 def test_windows_are_half_open_after_the_cut_off():
     shop = small_shop()
     args = (shop["client_index"], shop["order_times"])
-    np.testing.assert_array_equal(features.window_orders(*args, 3, 10.0, 30.0), [1, 0, 0])  # (10, 40]
-    np.testing.assert_array_equal(features.window_orders(*args, 3, 40.0, 55.0), [1, 0, 0])  # (40, 95]
-    np.testing.assert_array_equal(features.window_orders(*args, 3, 95.0, 10.0), [0, 0, 0])
-    revenue = features.window_revenue(*args, shop["order_amounts"], 3, 0.0, 40.0)
+    np.testing.assert_array_equal(oracles.window_orders(*args, 3, 10.0, 30.0), [1, 0, 0])  # (10, 40]
+    np.testing.assert_array_equal(oracles.window_orders(*args, 3, 40.0, 55.0), [1, 0, 0])  # (40, 95]
+    np.testing.assert_array_equal(oracles.window_orders(*args, 3, 95.0, 10.0), [0, 0, 0])
+    revenue = oracles.window_revenue(*args, shop["order_amounts"], 3, 0.0, 40.0)
     np.testing.assert_allclose(revenue, [50.0, 0.0, 0.0])
 
 
 def test_aggregates_and_windows_add_up():
     shop = simulate_shop(3000, seed=2)
     c, h = 400.0, 90.0
-    before = features.aggregates_at(*shop.arrays(), as_of=c)
-    after = features.aggregates_at(*shop.arrays(), as_of=c + h)
-    orders = features.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, h)
-    revenue = features.window_revenue(shop.client_index, shop.order_times, shop.order_amounts, shop.n_clients, c, h)
+    before = oracles.aggregates_at(*shop.arrays(), as_of=c)
+    after = oracles.aggregates_at(*shop.arrays(), as_of=c + h)
+    orders = oracles.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, h)
+    revenue = oracles.window_revenue(shop.client_index, shop.order_times, shop.order_amounts, shop.n_clients, c, h)
     np.testing.assert_array_equal(after["frequency"] - before["frequency"], orders)
     np.testing.assert_allclose(after["monetary"] - before["monetary"], revenue, atol=1e-6)
 
@@ -135,8 +137,8 @@ def test_labelled_blocks_sample_buyers_only_and_reproducibly():
     shop = simulate_shop(3000, seed=3)
     history = []
     for c in (900.0, 870.0):
-        agg = features.aggregates_at(*shop.arrays(), as_of=c)
-        history.append((agg, features.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, 90.0)))
+        agg = oracles.aggregates_at(*shop.arrays(), as_of=c)
+        history.append((agg, oracles.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, 90.0)))
     blocks = features.labelled_blocks(history, 90.0, max_rows=1000, seed=0)
     again = features.labelled_blocks(history, 90.0, max_rows=1000, seed=0)
     assert [len(y) for _, y in blocks] == [500, 500]

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
+from core import scan, sql
 from crm.models import Client
 from demo import shop as demo
 from nightly import pipeline
@@ -209,8 +210,8 @@ def test_cut_is_the_midnight_after_the_as_of_day_in_the_shop_time_zone(settings)
 def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, monkeypatch):
     def indexes():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT indexname, indexdef FROM pg_indexes "
-                           "WHERE tablename = 'segments_segmentmembership' ORDER BY 1")
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s ORDER BY 1",
+                           [sql.table(SegmentMembership)])
             return cursor.fetchall()
 
     before = indexes()
@@ -218,53 +219,53 @@ def test_the_first_fill_builds_the_indexes_once_and_puts_them_back(demo_shop, mo
     first = rebuild_segments(demo_shop)
     assert indexes() == before and len(before) == 4
     assert len(members("all-clients")) == Client.objects.count() == first.counts["clients"]
-    second = rebuild_segments(demo_shop)  # stays are open now: the ordinary path
+    second = rebuild_segments(demo_shop)  # memberships are open now: the ordinary path
     assert second.counts["entered"] == 0 and second.counts["left"] == 0
 
 
-def test_the_first_fill_by_copy_opens_the_stays_the_statements_would(demo_shop, monkeypatch):
+def test_the_first_fill_by_copy_opens_the_memberships_the_statements_would(demo_shop, monkeypatch):
     def night(bulk_from):
         SegmentMembership.objects.all().delete()
         ScoringRun.objects.all().delete()
         monkeypatch.setattr(membership, "BULK_CLIENTS", bulk_from)
         run = rebuild_segments(demo_shop)
-        stays = set(SegmentMembership.objects.filter(left_at=None).values_list("segment__slug", "client_id"))
+        memberships = set(SegmentMembership.objects.filter(left_at=None).values_list("segment__slug", "client_id"))
         sizes = set(SegmentSize.objects.filter(run=run).values_list("segment__slug", "size", "entered", "left"))
-        return stays, sizes, run.counts
+        return memberships, sizes, run.counts
 
     by_statements = night(10**9)
     assert night(1) == by_statements
-    stays, _, counts = by_statements
-    assert {slug for slug, _ in stays} >= {"all-clients", "prospects", "churn-high", "engagement-high"}
-    assert counts["entered"] == len(stays) and counts["left"] == 0
+    memberships, _, counts = by_statements
+    assert {slug for slug, _ in memberships} >= {"all-clients", "prospects", "churn-high", "engagement-high"}
+    assert counts["entered"] == len(memberships) and counts["left"] == 0
 
 
-def test_deleting_a_client_still_takes_their_scores_and_stays_along(demo_shop):
+def test_deleting_a_client_still_takes_their_scores_and_memberships_along(demo_shop):
     # The database no longer checks these keys (segments/models.py): Django's cascade must.
     run = rebuild_segments(demo_shop)
     client = Client.objects.filter(scores__run=run, memberships__isnull=False).first()
     client.delete()
     assert not ClientScore.objects.filter(client_id=client.pk).exists()
     assert not SegmentMembership.objects.filter(client_id=client.pk).exists()
-    run_id, stays = run.pk, SegmentMembership.objects.count()
+    run_id, memberships = run.pk, SegmentMembership.objects.count()
     run.delete()
     assert not ClientScore.objects.exists()
     assert not SegmentMembership.objects.filter(entered_run_id=run_id).exists()
-    assert SegmentMembership.objects.filter(entered_run=None).count() == stays  # the history stays
+    assert SegmentMembership.objects.filter(entered_run=None).count() == memberships  # the history is kept
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
     demo.build(2500, seed=11, end=dt.date(2026, 6, 30))  # enough history for the models
     threads, readers = set(), set()
-    write, read = pipeline._write_scores, pipeline.aggregates._read_ranges
+    write, read = pipeline._write_scores, scan._read_ranges
     monkeypatch.setattr(pipeline, "_write_scores", lambda *a: threads.add(threading.get_ident()) or write(*a))
-    monkeypatch.setattr(pipeline.aggregates, "_read_ranges", lambda *a: readers.add(threading.get_ident()) or read(*a))
+    monkeypatch.setattr(scan, "_read_ranges", lambda *a: readers.add(threading.get_ident()) or read(*a))
     monkeypatch.setattr(pipeline, "RANGE_SIZE", 300)
-    monkeypatch.setattr(pipeline.aggregates, "SCAN_PAGES", 3)  # the shop's tables read in several page ranges
+    monkeypatch.setattr(scan, "PAGES", 3)  # the shop's tables read in several page ranges
 
     def night(apart):
-        monkeypatch.setattr(pipeline.apart, "may_go_apart", lambda: apart)
+        monkeypatch.setattr(sql, "may_go_apart", lambda: apart)
         run = rebuild_segments(dt.date(2026, 6, 30))
         scores = sorted(ClientScore.objects.filter(run=run).values_list(
             "client_id", "recency_days", "frequency", "monetary", "r", "f", "m", "rfm_segment", "churn_risk",

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from mailing.models import Campaign
-from mailing.sending import CampaignError, launch_campaign
+from mailing.launch import launch_campaign
+from mailing.models import Campaign, CampaignError
 
 
 class Command(BaseCommand):
