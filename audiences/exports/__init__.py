@@ -1,8 +1,8 @@
 """Remarketing audience exports, one module per ad platform; pick one by slug from PLATFORMS.
 
-The pure part: normalisation and hashing (`normalize`), the platforms (`base` and one module
-each, with a batch formatter each) and the CSV writer (`writer`). Choosing a segment's clients,
-consent and storage live in the workflow that calls `write_batches`.
+The pure part: normalisation and hashing (`normalize`: each rule once), the platforms (`base`
+and one module each, stating which rule gives each identifier) and the CSV writer (`writer`).
+Choosing a segment's clients, consent and storage live in the workflow that calls `write_batches`.
 """
 
 from .base import ClientRow, Lines, Platform

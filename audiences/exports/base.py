@@ -5,9 +5,9 @@ import csv
 import datetime
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from itertools import compress
-from operator import itemgetter
+from operator import and_
 from typing import ClassVar, NamedTuple
 
 from .normalize import rest_by_rule
@@ -21,9 +21,8 @@ except ImportError:  # pragma: no cover - the package's build is optional
 class ClientRow(NamedTuple):
     """One client as the export reads it from the database: strings are "" when unknown.
 
-    A plain tuple so a server-side cursor's rows become clients with `ClientRow._make(row)`, with no
-    model instance per client. Phones are normally E.164 already (the importer stores them so);
-    legacy or hand-edited ones may be in any form and are read in the client's `country`.
+    Phones are normally E.164 already (the importer stores them so); legacy or hand-edited ones
+    may be in any form and are read in the client's `country`.
     """
 
     external_id: str
@@ -49,28 +48,23 @@ class Lines(NamedTuple):
 class Platform(ABC):
     """An ad platform's audience: what it matches on and the file(s) it takes.
 
-    Two steps, kept apart on purpose:
+    A subclass, one module per platform, declares `name`, `label`, `min_audience`, `columns`,
+    `reads` (and `match_keys` if email or phone is not what it needs), and states its rules once,
+    in `identifier_columns`: for a batch of clients, given as a column per field it reads, each
+    identifier the platform takes (normalised and hashed as it wants, "" where missing) as a
+    column, under platform-neutral keys (`email`, `phone`, `first_name`, `last_name`, `city`,
+    `zip`, `country`, `birth_year`, `gender`, `external_id`). It works a column at a time: exports
+    format millions of clients, so each rule runs through map() over a column, or once per distinct
+    value (`normalize.HashCache`), rather than in a Python loop per client.
 
-    - `identifiers(client)` normalises and hashes the client's values by the platform's rules and
-      returns them under platform-neutral keys (`email`, `phone`, `first_name`, `last_name`,
-      `city`, `zip`, `country`, `birth_year`, `gender`, `external_id`; "" where missing), or {}
-      when the client has nothing the platform can match on. A later API push (Google Customer
-      Match / Data Manager, Meta /{audience_id}/users, Yandex modify_data, VK users lists, TikTok
-      custom_audience/update) sends these same values in its own request shape, without
-      touching the file formatters.
-    - `rows(client)` lays those values out as CSV rows, driven by the `columns` declaration alone.
+    Everything else derives from it and from the `columns` declaration:
 
-    A subclass, one module per platform, declares `name`, `label`, `min_audience` and `columns`
-    (and `match_keys` if email or phone is not what it needs), and implements `identifier_values`.
-
-    Exports format clients by the batch: `format_batch(records)` gives the CSV lines of a batch of
-    database rows holding just the client fields named in `reads`. The version here goes through
-    `rows` and is the reference; a platform overrides it with a version that works a column of
-    the batch at a time (the batch functions of `normalize`, `csv_lines`, `kept_lines`, cached
-    hashes of repeated values through map()), keeping no dict or object per client: the
-    per-client steps above cost 4 to 8 us per client, more than reading the client does. VK, with
-    two plain files, keeps a loop. Such an override must give exactly the reference's lines:
-    tests/audiences/test_platforms.py compares the two on awkward data for every platform.
+    - `format_batch(records)`: the CSV lines of a batch of database rows, for the export;
+    - `identifiers(client)`: one client's values (the same rules, over a batch of one), or {}
+      when it has nothing the platform can match on. A later API push (Google Customer Match /
+      Data Manager, Meta /{audience_id}/users, Yandex modify_data, VK users lists, TikTok
+      custom_audience/update) sends these same values in its own request shape;
+    - `rows(client)`: one client's row per file.
     """
 
     name: ClassVar[str]  # slug: google, meta, yandex, vk, tiktok
@@ -80,77 +74,79 @@ class Platform(ABC):
     columns: ClassVar[dict[str, tuple[tuple[str, str], ...]]]
     # At least one of these identifiers must be present for a client to be exported at all.
     match_keys: ClassVar[tuple[str, ...]] = ("email", "phone")
-    # The ClientRow fields identifier_values reads, in the order format_batch's records hold them:
+    # The ClientRow fields identifier_columns reads, in the order format_batch's records hold them:
     # the columns an export selects (fewer columns, faster reads: TikTok needs 3 of the 10).
     reads: ClassVar[tuple[str, ...]] = ClientRow._fields
-    # Derived from `columns`: file key -> header row, and (file key, the function that picks that
-    # file's cells out of the identifiers) pairs: an itemgetter, C speed, once per client and file.
+    # Derived from `columns`: file key -> header row.
     files: ClassVar[dict[str, tuple[str, ...]]]
-    _cells: ClassVar[tuple[tuple[str, Callable[[dict[str, str]], tuple[str, ...]]], ...]]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.files = {key: tuple(header for header, _ in layout) for key, layout in cls.columns.items()}
-        cls._cells = tuple((key, _cells_getter([ident for _, ident in layout])) for key, layout in cls.columns.items())
 
     @abstractmethod
-    def identifier_values(self, client: ClientRow) -> dict[str, str]:
-        """Every identifier the platform takes, normalised and hashed as it wants, "" if missing."""
-
-    def identifiers(self, client: ClientRow) -> dict[str, str]:
-        """`identifier_values`, or {} when none of `match_keys` is present."""
-        values = self.identifier_values(client)
-        for key in self.match_keys:
-            if values[key]:
-                return values
-        return {}
-
-    def rows(self, client: ClientRow) -> dict[str, tuple[str, ...]]:
-        """The client's row for each file it belongs in; {} when it has no usable identifier.
-
-        A file gets no row when every one of its cells would be empty: VK's phones file for a
-        client known only by email.
-        """
-        values = self.identifiers(client)
-        if not values:
-            return {}
-        rows = {}
-        for key, cells in self._cells:
-            row = cells(values)
-            if any(row):
-                rows[key] = row
-        return rows
+    def identifier_columns(self, fields: dict[str, Sequence]) -> dict[str, Sequence[str]]:
+        """Each identifier the platform takes, as a column: `fields` maps each name of `reads` to
+        that field's values for a batch of clients (in the same order)."""
 
     def format_batch(self, records: Sequence[Sequence]) -> Lines:
         """The lines of a batch of clients: each record is a key (the client's id), then the values
-        of `reads` in order. The reference version, through `rows`; see the class docstring."""
-        lines = {key: [] for key in self.files}
-        ids = {key: [] for key in self.files}
-        skipped = 0
-        reads, blank = self.reads, ClientRow(external_id="")
-        for client_id, *values in records:
-            rows = self.rows(blank._replace(**dict(zip(reads, values, strict=True))))
-            if not rows:
-                skipped += 1
-            for key, row in rows.items():
-                lines[key].append(csv_line(row))
-                ids[key].append(client_id)
-        return Lines(lines, ids, skipped)
+        of `reads` in order."""
+        if not records:
+            return Lines({key: [] for key in self.files}, {key: [] for key in self.files}, 0)
+        client_ids, *fields = zip(*records)
+        matched, files = self._cells(dict(zip(self.reads, fields, strict=True)))
+        lines, ids = {}, {}
+        for key, (keep, cells) in files.items():
+            if all(keep):
+                lines[key], ids[key] = csv_lines(*cells), list(client_ids)
+            elif keep is matched:  # a few clients without an identifier: their lines are dropped
+                lines[key] = list(compress(csv_lines(*cells), keep))
+                ids[key] = list(compress(client_ids, keep))
+            else:  # a file of one identifier (VK's) leaves out more: before they are formatted
+                lines[key] = csv_lines(*(list(compress(column, keep)) for column in cells))
+                ids[key] = list(compress(client_ids, keep))
+        return Lines(lines, ids, matched.count(False))
+
+    def identifiers(self, client: ClientRow) -> dict[str, str]:
+        """The client's identifiers, normalised and hashed, "" where missing; {} when none of
+        `match_keys` is present."""
+        values = {key: column[0] for key, column in self.identifier_columns(self._fields_of(client)).items()}
+        return values if any(values[key] for key in self.match_keys) else {}
+
+    def rows(self, client: ClientRow) -> dict[str, tuple[str, ...]]:
+        """The client's row for each file it belongs in; {} when it has no usable identifier."""
+        _, files = self._cells(self._fields_of(client))
+        return {key: tuple(column[0] for column in cells) for key, (keep, cells) in files.items() if keep[0]}
+
+    def _fields_of(self, client: ClientRow) -> dict[str, tuple]:
+        return {name: (getattr(client, name),) for name in self.reads}
+
+    def _cells(self, fields):
+        """(matched, {file key: (keep, cell columns)}) for a batch: whether each client has one of
+        `match_keys`, and for each file whether the client gets a line in it and its cells.
+
+        A matched client gets a line in each file where one of its cells is not empty: in every
+        file that holds all of `match_keys`; in VK's phones file only with a phone.
+        """
+        values = self.identifier_columns(fields)
+        matched = list(map(any, zip(*(values[key] for key in self.match_keys))))
+        files = {}
+        for key, layout in self.columns.items():
+            cells = [values[ident] for _, ident in layout]
+            idents = {ident for _, ident in layout}
+            if idents.issuperset(self.match_keys):
+                files[key] = (matched, cells)
+            else:
+                files[key] = (list(map(and_, matched, map(any, zip(*cells)))), cells)
+        return matched, files
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name}>"
 
 
-def _cells_getter(idents: list[str]) -> Callable[[dict[str, str]], tuple[str, ...]]:
-    """itemgetter that always gives a tuple: itemgetter("a") alone would give the bare value."""
-    if len(idents) == 1:
-        ident = idents[0]
-        return lambda values: (values[ident],)
-    return itemgetter(*idents)
-
-
 def csv_line(row: Sequence[str]) -> str:
-    """The row as the csv module writes it (minimal quoting, "\n" line end)."""
+    """The row as the csv module writes it (minimal quoting, "\n" line end): the rule of the files."""
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(row)
     return out.getvalue()
@@ -158,36 +154,8 @@ def csv_line(row: Sequence[str]) -> str:
 
 def csv_lines(*columns: Sequence[str]) -> list[str]:
     """`csv_line` of each row of `columns` (sequences of cells, one per file column, of equal
-    length): what the batch formatters build a file's lines with, a column at a time.
-
-    The native module joins the rows that need no quoting (the usual case: digests, digits, plain
-    ids) and answers None for the others, which go through `csv_line`.
-    """
+    length). The native module joins the rows that need no quoting (the usual case: digests,
+    digits, plain ids) and answers None for the others, which go through `csv_line`."""
     if _native_csv_lines is None:
-        rows = zip(*columns, strict=True)
-        # One scan per column says whether any cell may need quoting (digests never do), not one per row.
-        if len(columns) > 1 and not any(needs_quotes("".join(column)) for column in columns):
-            return [f"{line}\n" for line in map(",".join, rows)]
-        return [csv_line(row) if needs_quotes("".join(row)) or row == ("",) else f"{','.join(row)}\n" for row in rows]
+        return list(map(csv_line, zip(*columns, strict=True)))
     return rest_by_rule(_native_csv_lines(columns), lambda *row: csv_line(row), *columns)
-
-
-def kept_lines(key: str, lines: list[str], client_ids: Sequence, keep: Iterable) -> Lines:
-    """The batch's `Lines` for a one-file platform: the lines (and client ids) whose `keep` is true;
-    the others are the clients skipped for having nothing to match on."""
-    keep = list(keep)
-    if all(keep):
-        return Lines({key: lines}, {key: list(client_ids)}, 0)
-    client_ids = list(compress(client_ids, keep))
-    return Lines({key: list(compress(lines, keep))}, {key: client_ids}, len(lines) - len(client_ids))
-
-
-def needs_quotes(cell: str) -> bool:
-    """Whether the csv module may quote this cell: a comma, a quote or a line break is in it.
-
-    Hex digests and digits never hold one; a plain cell (an id, an address, a zip) is checked with
-    this before a line is glued together with "," and, when it is true, the line goes through
-    `csv_line`, which quotes exactly as the csv module does. Four `in` tests are memchr scans,
-    ~10x faster than a regex class.
-    """
-    return "," in cell or '"' in cell or "\n" in cell or "\r" in cell

@@ -1,7 +1,7 @@
 """TikTok Ads custom audience: SHA-256 email and phone (digits only, no `+`)."""
 
-from .base import ClientRow, Lines, Platform, csv_lines, kept_lines
-from .normalize import email, emails_sha256, phone, phones_sha256, sha256_hex
+from .base import Platform
+from .normalize import emails_sha256, phones_sha256
 
 
 class TikTok(Platform):
@@ -11,14 +11,5 @@ class TikTok(Platform):
     columns = {"audience": (("Email_SHA256", "email"), ("Phone_SHA256", "phone"))}
     reads = ("email", "phone", "country")
 
-    def identifier_values(self, client: ClientRow) -> dict[str, str]:
-        return {"email": sha256_hex(email(client.email)), "phone": sha256_hex(phone(client.phone, client.country))}
-
-    def format_batch(self, records) -> Lines:
-        # identifier_values, a column of the batch at a time (see Platform and meta.py).
-        if not records:
-            return kept_lines("audience", [], (), ())
-        client_ids, emails, phones, countries = zip(*records)
-        email_hashes, phone_hashes = emails_sha256(emails), phones_sha256(phones, countries)
-        lines = csv_lines(email_hashes, phone_hashes)
-        return kept_lines("audience", lines, client_ids, map(any, zip(email_hashes, phone_hashes)))
+    def identifier_columns(self, fields):
+        return {"email": emails_sha256(fields["email"]), "phone": phones_sha256(fields["phone"], fields["country"])}

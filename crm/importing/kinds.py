@@ -1,12 +1,8 @@
 """What each kind of CSV file holds: its columns, how each cell is parsed, and how staged rows map
 onto our tables. The workflow that uses these lives in run.py; the SQL it runs in staging.py."""
 
-import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
-from operator import attrgetter
 from typing import Any
 
 from django.conf import settings
@@ -24,9 +20,9 @@ class Column:
     model_field: Any  # the model field whose database type the staged value has
     required: bool = False
     uses_row: bool = False  # parse looks at other cells of the row (the phone reads the country)
-    # Optional fast path over one column of a batch: (cells) -> values exactly as `parse` gives them,
-    # or None when some cell is not in the common form it handles (then `parse` runs cell by cell).
-    # It may raise ValueError when a cell is surely invalid; the batch is then parsed row by row.
+    # Optional: the same rule over one column of a batch, (cells) -> the values `parse` gives them
+    # (or None to have `parse` run cell by cell). It raises ValueError when a cell is invalid; the
+    # batch is then parsed row by row, which names each problem.
     many: Callable[[tuple], list | None] | None = None
 
 
@@ -55,14 +51,7 @@ def _text(model, name, required=False):
 
 def _many_text(model, name, required=False):
     max_length = _field(model, name).max_length
-
-    def many(cells):
-        values = list(map(str.strip, cells))
-        if (required and not all(values)) or max(map(len, values), default=0) > max_length:
-            return None
-        return values
-
-    return many
+    return lambda cells: parsing.texts(cells, max_length, required=required)
 
 
 def _distinct(parse):
@@ -75,22 +64,12 @@ def _distinct(parse):
     return many
 
 
+def _decimal(max_digits, decimal_places, allow_zero=True):
+    return lambda raw, row: parsing.decimal(raw, max_digits, decimal_places, allow_zero=allow_zero)
+
+
 def _many_decimal(max_digits, decimal_places, allow_zero=True):
-    # Plain numbers such as 1234.50 (no sign, spaces or comma, few enough digits) pass every check of
-    # parsing.decimal, which gives Decimal(cell) for them: one regular expression checks the column.
-    number = rf"[0-9]{{1,{max_digits - decimal_places}}}(?:\.[0-9]{{1,{decimal_places}}})?"
-    plain = re.compile(rf"{number}(?:\n{number})*")
-
-    def many(cells):
-        text = "\n".join(cells)
-        if text.count("\n") != len(cells) - 1 or not plain.fullmatch(text):
-            return None
-        values = list(map(Decimal, cells))
-        if not allow_zero and not all(values):
-            return None
-        return values
-
-    return many
+    return lambda cells: parsing.decimals(cells, max_digits, decimal_places, allow_zero=allow_zero)
 
 
 def _tz():
@@ -98,24 +77,16 @@ def _tz():
 
 
 def _past_datetime(raw, row):
-    return parsing.datetime(raw, _tz(), now=timezone.now() + timezone.timedelta(days=1))
-
-
-_year = attrgetter("year")
-_tzinfo = attrgetter("tzinfo")
+    return parsing.datetime(raw, _tz(), now=_latest())
 
 
 def _many_past_datetime(cells):
-    """parsing.datetime over a column: the same parse, done by C code in bulk."""
-    values = list(map(dt.datetime.fromisoformat, map(str.strip, cells)))  # ValueError: a bad cell
-    if values and min(map(_year, values)) < 1900:
-        raise ValueError("a date before 1900")
-    if None in set(map(_tzinfo, values)):
-        tz = _tz()
-        values = [value if value.tzinfo is not None else value.replace(tzinfo=tz) for value in values]
-    if values and max(values) > timezone.now() + timezone.timedelta(days=1):
-        return None  # the cell-by-cell parse names the rows in the future
-    return values
+    return parsing.datetimes(cells, _tz(), now=_latest())
+
+
+def _latest():
+    """The latest time an imported event may have: a day ahead, for shops' clocks and time zones."""
+    return timezone.now() + timezone.timedelta(days=1)
 
 
 def _phone(raw, row):
@@ -254,7 +225,7 @@ class Purchases(Kind):
         Column("client_id", _text(Client, "external_id", required=True), _field(Client, "external_id"), True,
                many=_many_text(Client, "external_id", required=True)),
         Column("purchased_at", _past_datetime, _field(Purchase, "purchased_at"), True, many=_many_past_datetime),
-        Column("amount", lambda raw, row: parsing.decimal(raw, 14, 2), _field(Purchase, "amount"), True,
+        Column("amount", _decimal(14, 2), _field(Purchase, "amount"), True,
                many=_many_decimal(14, 2)),
         Column("currency", _currency, _field(Purchase, "currency"), many=_distinct(_currency)),
         Column("status", _purchase_status, _field(Purchase, "status"), many=_distinct(_purchase_status)),
@@ -285,9 +256,9 @@ class PurchaseItems(Kind):
                many=_many_text(Purchase, "external_id", required=True)),
         Column("sku", _text(PurchaseItem, "sku", required=True), _field(PurchaseItem, "sku"), True,
                many=_many_text(PurchaseItem, "sku", required=True)),
-        Column("quantity", lambda raw, row: parsing.decimal(raw, 12, 3, allow_zero=False),
-               _field(PurchaseItem, "quantity"), True, many=_many_decimal(12, 3, allow_zero=False)),
-        Column("price", lambda raw, row: parsing.decimal(raw, 14, 2), _field(PurchaseItem, "price"), True,
+        Column("quantity", _decimal(12, 3, allow_zero=False), _field(PurchaseItem, "quantity"), True,
+               many=_many_decimal(12, 3, allow_zero=False)),
+        Column("price", _decimal(14, 2), _field(PurchaseItem, "price"), True,
                many=_many_decimal(14, 2)),
         Column("name", _text(PurchaseItem, "name"), _field(PurchaseItem, "name"),
                many=_many_text(PurchaseItem, "name")),

@@ -1,18 +1,18 @@
-/* The two per-client loops of an audience export, in C, a batch's column(s) at a time.
+/* The two per-client loops of an audience export in C, a batch's column(s) at a time: the speed
+ * trick that keeps Meta's export within its target in bench/audience_export.py (compare --no-native).
  *
- * - sha256_hex_batch: the common case of campaigns.exports.normalize's email and phone hashes. In
- *   Python that is ~2 us per value (strip, lower, checks, encode, a hash object, its hex digest),
- *   a third of a Meta export.
- * - csv_lines: the CSV line of each row of a batch's columns (campaigns.exports.base.csv_lines),
- *   in half the time of a tuple per row, str.join and the line end (0.5 us per Meta line).
+ * - sha256_hex_batch: the common case of audiences.exports.normalize's emails_sha256 and
+ *   phones_sha256 (strip, lowercase and check an email, or take an E.164 phone, then hash);
+ * - csv_lines: the CSV line of each row of a batch's columns (audiences.exports.base.csv_lines).
  *
  * Only the common case is handled here: ASCII emails, E.164 phones, ASCII cells that need no
  * quoting. For anything else the result is None and the caller applies the Python rule to that
- * value or row: the rules themselves live in Python only, and tests compare both on awkward data.
+ * value or row: the rules themselves are stated in Python only, and tests/audiences compare both
+ * on awkward data (test_normalize.py, test_platforms.py, test_writer.py).
  */
 #define PY_SSIZE_T_CLEAN
 /* SHA256_Init/Update/Final: OpenSSL 3's one-shot SHA256() fetches the algorithm again on every
- * call (~1 us, more than the hash of a short value); the low-level calls, deprecated, do not. */
+ * call, which costs more than the hash of a short value; the low-level calls, deprecated, do not. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <Python.h>
 #include <openssl/sha.h>
@@ -118,10 +118,10 @@ static PyObject *sha256_hex_batch(PyObject *module, PyObject *args)
         goto fail;
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = items[i], *digest;
-        if (item == Py_None || (PyUnicode_Check(item) && PyUnicode_GET_LENGTH(item) == 0))
-            digest = Py_NewRef(empty); /* no identifier is not a hash */
-        else if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item))
+        if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item))
             digest = Py_NewRef(Py_None); /* the Python rule decides (a str subclass may strip its own way) */
+        else if (PyUnicode_GET_LENGTH(item) == 0)
+            digest = Py_NewRef(empty); /* no identifier is not a hash */
         else if (kind == EMAIL || kind == GOOGLE_EMAIL)
             digest = email_hash(PyUnicode_1BYTE_DATA(item), PyUnicode_GET_LENGTH(item), kind == GOOGLE_EMAIL, empty);
         else
@@ -140,9 +140,9 @@ fail:
     return NULL;
 }
 
-/* Whether a line's cells hold what the csv module would quote (base.needs_quotes): a comma
- * other than the `commas` separators, a quote or a line break before the line end. memchr scans
- * many bytes per step, where a loop over the bytes was slower than str.join itself. */
+/* Whether a line's cells hold what the csv module would quote: a comma other than the `commas`
+ * separators, a quote or a line break before the line end. memchr scans many bytes per step,
+ * where a loop over the bytes was slower than str.join itself. */
 static int needs_quotes(const Py_UCS1 *line, Py_ssize_t size, Py_ssize_t commas)
 {
     if (memchr(line, '"', size) || memchr(line, '\r', size) || memchr(line, '\n', size - 1))
@@ -239,7 +239,7 @@ static PyMethodDef methods[] = {
     {"sha256_hex_batch", sha256_hex_batch, METH_VARARGS,
      "sha256_hex_batch(values, kind) -> list: each value's hex SHA-256 after normalising by `kind` "
      "(0 email, 1 Google email, 2 phone digits, 3 phone with +), \"\" for no identifier, None where "
-     "the Python rule must decide."},
+     "the Python rule must decide (anything but a plain ASCII str)."},
     {"csv_lines", csv_lines, METH_O,
      "csv_lines(columns) -> list: for each row of the columns (sequences of equal length), its cells "
      "joined by \",\" with a \"\\n\" at the end; None where the csv module's rules must decide (a cell "
