@@ -69,9 +69,11 @@ def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
     assert killed.returncode == -9 and _servers_on(var / "postgres")
     manage("check")
     assert not _servers_on(var / "postgres")
-    held = subprocess.Popen([sys.executable, "manage.py", "shell", "-c", "import time; time.sleep(120)"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for(lambda: _servers_on(var / "postgres"))
+    held = subprocess.Popen([sys.executable, "manage.py", "shell", "--no-imports", "-c", "print('up', flush=True); "
+                             "import time; time.sleep(120)"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert held.stdout.readline().strip() == "up"  # Django is set up: the server runs and counts it in
+    assert _servers_on(var / "postgres")
     held.terminate()
     held.wait(timeout=60)
     _wait_for(lambda: not _servers_on(var / "postgres"))
