@@ -54,6 +54,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
 
+from core import sql
 from crm.models import Client
 from segments.models import Segment, SegmentMembership
 
@@ -77,8 +78,8 @@ READ_AHEAD = 2
 _MEMBERS = f"FROM {_MEMBERSHIP} m JOIN {_CLIENT} c ON c.id = m.client_id WHERE m.segment_id = %s AND m.left_at IS NULL"
 _ELIGIBLE = f"{_MEMBERS} AND c.ads_consent AND c.erased_at IS NULL"
 # Temporary tables of a delta; dropped at the end, and first in case a pooled connection kept them.
-_TEMP = ("campaigns_aud_eligible", "campaigns_aud_held", "campaigns_aud_candidate", "campaigns_aud_fresh",
-         "campaigns_aud_new", "campaigns_aud_old", "campaigns_aud_gone", "campaigns_aud_add", "campaigns_aud_touched")
+_TEMP = ("audience_eligible", "audience_held", "audience_candidate", "audience_fresh",
+         "audience_new", "audience_old", "audience_gone", "audience_add", "audience_touched")
 
 
 class UnknownSegment(ValueError):
@@ -222,7 +223,7 @@ class _Export:
                   f"SUM(CASE WHEN c.erased_at IS NULL AND NOT c.ads_consent THEN 1 ELSE 0 END) {_MEMBERS}")
 
     def _count_members(self):
-        self._note_counts(_fetchone(self._COUNT_SQL, [self.segment.pk]))
+        self._note_counts(sql.rows(self._COUNT_SQL, [self.segment.pk])[0])
 
     def _count_members_aside(self):
         """_count_members on a connection of its own, in a thread, while the export goes on (a
@@ -268,8 +269,8 @@ class _Export:
             counted = self._count_members_aside()
         else:
             self._count_members()
-        _execute(f"DELETE FROM {_HELD} WHERE state_id = %s", [self.state.pk])
-        sql, params = f"SELECT {_select(self.platform)} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
+        sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s", [self.state.pk])
+        query, params = f"SELECT {_select(self.platform)} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
         with contextlib.ExitStack() as stack:
             writes = {}
             for key in self.platform.files:
@@ -283,10 +284,10 @@ class _Export:
                 copy = stack.enter_context(cursor.cursor.copy(_HeldBatches.COPY.format(table=_HELD),
                                                               writer=QueuedLibpqWriter(cursor.cursor)))
                 held = _HeldBatches(_HELD, self.state.pk, copy=copy)
-                batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, sql, params))))
+                batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, query, params))))
             else:
                 held = _HeldBatches(_HELD, self.state.pk)
-                batches = stack.enter_context(contextlib.closing(_batches(sql, params)))
+                batches = stack.enter_context(contextlib.closing(_batches(query, params)))
             counts = write_batches(self.platform, batches, writes, held.write)
         if counted is not None:
             counted()
@@ -299,79 +300,79 @@ class _Export:
         self._count_members()
         state = self.state.pk
         for table in _TEMP:
-            _execute(f"DROP TABLE IF EXISTS {table}")
-        _execute("CREATE TEMPORARY TABLE campaigns_aud_eligible (client_id bigint PRIMARY KEY)")
-        _execute(f"INSERT INTO campaigns_aud_eligible (client_id) SELECT m.client_id {_ELIGIBLE}", [self.segment.pk])
+            sql.execute(f"DROP TABLE IF EXISTS {table}")
+        sql.execute("CREATE TEMPORARY TABLE audience_eligible (client_id bigint PRIMARY KEY)")
+        sql.execute(f"INSERT INTO audience_eligible (client_id) SELECT m.client_id {_ELIGIBLE}", [self.segment.pk])
         # Who is held, in which file and batch: the ids of every batch, not their lines.
-        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_held AS {_unpacked(_HELD, lines=False)} "
+        sql.execute(f"CREATE TEMPORARY TABLE audience_held AS {_unpacked(_HELD, lines=False)} "
                  f"WHERE b.state_id = %s", [state])
-        _execute("CREATE INDEX campaigns_aud_held_client ON campaigns_aud_held (client_id, file_key)")
+        sql.execute("CREATE INDEX audience_held_client ON audience_held (client_id, file_key)")
         # Candidates: eligible and not held, or held and changed since the previous export.
-        _execute("CREATE TEMPORARY TABLE campaigns_aud_candidate (client_id bigint PRIMARY KEY)")
-        not_held = "NOT EXISTS (SELECT 1 FROM campaigns_aud_held h WHERE h.client_id = e.client_id)"
+        sql.execute("CREATE TEMPORARY TABLE audience_candidate (client_id bigint PRIMARY KEY)")
+        not_held = "NOT EXISTS (SELECT 1 FROM audience_held h WHERE h.client_id = e.client_id)"
         params = []
         changed = ""
         if self.state.synced_at is not None:
             changed = f" OR EXISTS (SELECT 1 FROM {_CLIENT} c WHERE c.id = e.client_id AND c.updated_at >= %s)"
             params.append(self.state.synced_at)
-        _execute(f"INSERT INTO campaigns_aud_candidate (client_id) SELECT e.client_id FROM campaigns_aud_eligible e "
+        sql.execute(f"INSERT INTO audience_candidate (client_id) SELECT e.client_id FROM audience_eligible e "
                  f"WHERE {not_held}{changed}", params)
         # Their lines as they would be sent now, packed as the held ones, then unpacked.
-        _create_like_held("campaigns_aud_fresh")
-        candidates = (f"SELECT {_select(self.platform)} FROM campaigns_aud_candidate a "
+        _create_like_held("audience_fresh")
+        candidates = (f"SELECT {_select(self.platform)} FROM audience_candidate a "
                       f"JOIN {_CLIENT} c ON c.id = a.client_id ORDER BY c.id")
         with contextlib.closing(_batches(candidates, [])) as batches:
-            counts = write_batches(self.platform, batches, None, _HeldBatches("campaigns_aud_fresh", state).write)
+            counts = write_batches(self.platform, batches, None, _HeldBatches("audience_fresh", state).write)
         self.export.skipped = counts.skipped
-        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_new AS {_unpacked('campaigns_aud_fresh')}")
-        _execute("CREATE INDEX campaigns_aud_new_client ON campaigns_aud_new (client_id, file_key)")
+        sql.execute(f"CREATE TEMPORARY TABLE audience_new AS {_unpacked('audience_fresh')}")
+        sql.execute("CREATE INDEX audience_new_client ON audience_new (client_id, file_key)")
         # The held lines of the batches holding a client no longer eligible or a candidate. The batches
         # are named one by one: with a subquery PostgreSQL would unpack every batch before the join.
-        batch_ids = [batch_id for (batch_id,) in _fetchall(
-            "SELECT DISTINCT h.batch_id FROM campaigns_aud_held h WHERE NOT EXISTS (SELECT 1 "
-            "FROM campaigns_aud_eligible e WHERE e.client_id = h.client_id) OR EXISTS (SELECT 1 "
-            "FROM campaigns_aud_candidate a WHERE a.client_id = h.client_id)")]
-        _execute(f"CREATE TEMPORARY TABLE campaigns_aud_old AS {_unpacked(_HELD)} WHERE b.state_id = %s AND "
+        batch_ids = [batch_id for (batch_id,) in sql.rows(
+            "SELECT DISTINCT h.batch_id FROM audience_held h WHERE NOT EXISTS (SELECT 1 "
+            "FROM audience_eligible e WHERE e.client_id = h.client_id) OR EXISTS (SELECT 1 "
+            "FROM audience_candidate a WHERE a.client_id = h.client_id)")]
+        sql.execute(f"CREATE TEMPORARY TABLE audience_old AS {_unpacked(_HELD)} WHERE b.state_id = %s AND "
                  f"b.id IN ({', '.join(['%s'] * len(batch_ids)) or 'NULL'})", [state, *batch_ids])
-        _execute("CREATE INDEX campaigns_aud_old_client ON campaigns_aud_old (client_id, file_key)")
+        sql.execute("CREATE INDEX audience_old_client ON audience_old (client_id, file_key)")
         # Gone: held lines of clients no longer eligible, and of candidates whose line is not the same now.
-        _execute(
-            "CREATE TEMPORARY TABLE campaigns_aud_gone AS SELECT o.client_id, o.file_key, o.line, o.batch_id "
-            "FROM campaigns_aud_old o WHERE NOT EXISTS (SELECT 1 FROM campaigns_aud_eligible e "
-            "WHERE e.client_id = o.client_id) OR (EXISTS (SELECT 1 FROM campaigns_aud_candidate a "
-            "WHERE a.client_id = o.client_id) AND NOT EXISTS (SELECT 1 FROM campaigns_aud_new n "
+        sql.execute(
+            "CREATE TEMPORARY TABLE audience_gone AS SELECT o.client_id, o.file_key, o.line, o.batch_id "
+            "FROM audience_old o WHERE NOT EXISTS (SELECT 1 FROM audience_eligible e "
+            "WHERE e.client_id = o.client_id) OR (EXISTS (SELECT 1 FROM audience_candidate a "
+            "WHERE a.client_id = o.client_id) AND NOT EXISTS (SELECT 1 FROM audience_new n "
             "WHERE n.client_id = o.client_id AND n.file_key = o.file_key AND n.line = o.line))")
-        _execute("CREATE INDEX campaigns_aud_gone_client ON campaigns_aud_gone (client_id, file_key)")
-        # A held candidate's lines are all in campaigns_aud_old: its batches were unpacked.
-        _execute(
-            "CREATE TEMPORARY TABLE campaigns_aud_add AS SELECT n.client_id, n.file_key, n.line "
-            "FROM campaigns_aud_new n WHERE NOT EXISTS (SELECT 1 FROM campaigns_aud_old o "
+        sql.execute("CREATE INDEX audience_gone_client ON audience_gone (client_id, file_key)")
+        # A held candidate's lines are all in audience_old: its batches were unpacked.
+        sql.execute(
+            "CREATE TEMPORARY TABLE audience_add AS SELECT n.client_id, n.file_key, n.line "
+            "FROM audience_new n WHERE NOT EXISTS (SELECT 1 FROM audience_old o "
             "WHERE o.client_id = n.client_id AND o.file_key = n.file_key AND o.line = n.line)")
-        _execute(
-            "CREATE TEMPORARY TABLE campaigns_aud_touched AS SELECT t.client_id, CASE WHEN EXISTS (SELECT 1 "
-            "FROM campaigns_aud_held h WHERE h.client_id = t.client_id) THEN 1 ELSE 0 END AS was_held "
-            "FROM (SELECT client_id FROM campaigns_aud_gone UNION SELECT client_id FROM campaigns_aud_add) t")
+        sql.execute(
+            "CREATE TEMPORARY TABLE audience_touched AS SELECT t.client_id, CASE WHEN EXISTS (SELECT 1 "
+            "FROM audience_held h WHERE h.client_id = t.client_id) THEN 1 ELSE 0 END AS was_held "
+            "FROM (SELECT client_id FROM audience_gone UNION SELECT client_id FROM audience_add) t")
 
         rows = {}
-        for kind, table in (("add", "campaigns_aud_add"), ("remove", "campaigns_aud_gone")):
+        for kind, table in (("add", "audience_add"), ("remove", "audience_gone")):
             for key, header in self.platform.files.items():
                 path = self.outputs[f"{kind}/{key}"] = self.scratch / f"{kind}-{key}.csv"
                 rows[f"{kind}/{key}"] = _write_lines(
                     path, header, f"SELECT line FROM {table} WHERE file_key = %s ORDER BY client_id", [key])
 
-        added, removed, updated = (int(value or 0) for value in _fetchone(
+        added, removed, updated = (int(value or 0) for value in sql.rows(
             "SELECT SUM(CASE WHEN was_held = 0 AND held_now = 1 THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN was_held = 1 AND held_now = 0 THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN was_held = 1 AND held_now = 1 THEN 1 ELSE 0 END) "
-            "FROM (SELECT t.was_held, CASE WHEN EXISTS (SELECT 1 FROM campaigns_aud_add a "
-            "WHERE a.client_id = t.client_id) OR EXISTS (SELECT 1 FROM campaigns_aud_held h "
-            "WHERE h.client_id = t.client_id AND NOT EXISTS (SELECT 1 FROM campaigns_aud_gone g "
+            "FROM (SELECT t.was_held, CASE WHEN EXISTS (SELECT 1 FROM audience_add a "
+            "WHERE a.client_id = t.client_id) OR EXISTS (SELECT 1 FROM audience_held h "
+            "WHERE h.client_id = t.client_id AND NOT EXISTS (SELECT 1 FROM audience_gone g "
             "WHERE g.client_id = h.client_id AND g.file_key = h.file_key)) THEN 1 ELSE 0 END AS held_now "
-            "FROM campaigns_aud_touched t) x"))
+            "FROM audience_touched t) x")[0])
         if any(rows.values()):
             self._rewrite_held()
         for table in _TEMP:
-            _execute(f"DROP TABLE IF EXISTS {table}")
+            sql.execute(f"DROP TABLE IF EXISTS {table}")
 
         export = self.export
         export.exported, export.removed, export.updated, export.rows = added, removed, updated, rows
@@ -382,20 +383,20 @@ class _Export:
     def _rewrite_held(self):
         """The held batches that lost lines go, their other lines and the added ones are stored anew."""
         state = self.state.pk
-        batches = "SELECT DISTINCT batch_id FROM campaigns_aud_gone"
-        kept = ("SELECT o.file_key, o.client_id, o.line FROM campaigns_aud_old o WHERE o.batch_id IN "
-                f"({batches}) AND NOT EXISTS (SELECT 1 FROM campaigns_aud_gone g WHERE g.client_id = o.client_id "
+        batches = "SELECT DISTINCT batch_id FROM audience_gone"
+        kept = ("SELECT o.file_key, o.client_id, o.line FROM audience_old o WHERE o.batch_id IN "
+                f"({batches}) AND NOT EXISTS (SELECT 1 FROM audience_gone g WHERE g.client_id = o.client_id "
                 "AND g.file_key = o.file_key)")
         held = _HeldBatches(_HELD, state)
         with contextlib.closing(_batches(f"SELECT file_key, client_id, line FROM ({kept} UNION ALL SELECT "
-                                         f"file_key, client_id, line FROM campaigns_aud_add) x "
+                                         f"file_key, client_id, line FROM audience_add) x "
                                          f"ORDER BY file_key, client_id", [])) as rows:
             for batch in rows:
                 for key, group in itertools.groupby(batch, key=operator.itemgetter(0)):
                     group = list(group)
                     held.write(key, [client_id for _, client_id, _ in group],
                                [f"{line}{LINE_END}" for _, _, line in group])
-        _execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND id IN ({batches})", [state])
+        sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND id IN ({batches})", [state])
 
     def publish(self, published):
         """Move the finished files to the storage (or the folder); `published` lists them as they go."""
@@ -459,7 +460,7 @@ class _HeldBatches:
         if self.copy is not None:
             self.copy.write_row(row)
         else:
-            _execute(f"INSERT INTO {self.table} ({self.COLUMNS}) VALUES (%s, %s, %s, %s, %s)", row)
+            sql.execute(f"INSERT INTO {self.table} ({self.COLUMNS}) VALUES (%s, %s, %s, %s, %s)", row)
 
 
 def _unpacked(table, lines=True):
@@ -475,7 +476,7 @@ def _unpacked(table, lines=True):
 
 def _create_like_held(table):
     """A temporary table of AudienceLines' columns and storage settings."""
-    _execute(f"CREATE TEMPORARY TABLE {table} (LIKE {_HELD} INCLUDING ALL)")
+    sql.execute(f"CREATE TEMPORARY TABLE {table} (LIKE {_HELD} INCLUDING ALL)")
 
 
 def _select(platform):
@@ -611,24 +612,6 @@ def _discard(names, in_folder):
                 default_storage.delete(name)
         except Exception:
             logger.exception("could not delete %s after a failed export", name)
-
-
-def _execute(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-def _fetchone(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _fetchall(sql, params=()):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 __all__ = ["FETCH_SIZE", "UnknownSegment", "export_audience", "get_segment", "purge_old_exports", "run_syncs"]
