@@ -158,9 +158,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Nothing reads task results: without this, queueing a task also subscribes to its result on Redis,
+# and a launch with Redis down failed after 25 s in the result store rather than at once.
+CELERY_TASK_IGNORE_RESULT = True
+# Queueing with the broker down fails within seconds (a launch then says so; repair queues the rows
+# once the broker is back) instead of retrying for long inside a web request.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 # Redis hands an unacknowledged task out again after this many seconds. A batch held back by quiet
-# hours waits with an ETA of up to a day; a shorter timeout would run it twice at once. Tasks lost
-# with a dead worker are not waited for: the repair job re-queues stalled deliveries.
+# hours waits with an ETA of up to a day, and the nightly run takes hours; a shorter timeout would
+# run them twice at once. A dead worker's batches are not waited for: their lease runs out and the
+# repair job takes them over within a minute (mailing/repair.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 26 * 3600}
 # A batch being sent when the broker connection drops finishes (its claims are in the database);
 # cancelling it would turn messages already handed to the ESP into "interrupted" rows.
@@ -170,12 +178,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # --- Email: any Django backend or any anymail ESP; ANYMAIL_* variables pass through.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+# One send may take at most this long (SMTP; anymail's REQUESTS_TIMEOUT below for ESP APIs): a sending
+# task must renew its hold on its batch well within CRM_CAMPAIGN_LEASE_SECONDS.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "shop@example.com")
 ANYMAIL = {
     key.removeprefix("ANYMAIL_"): value
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_")
 }
+ANYMAIL["REQUESTS_TIMEOUT"] = float(ANYMAIL.get("REQUESTS_TIMEOUT", EMAIL_TIMEOUT))  # seconds, as requests takes it
 
 # --- Product knobs.
 CRM_CURRENCY = env_str("CRM_CURRENCY", "RUB")
@@ -202,9 +214,10 @@ CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/") 
 CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
 # Products recommended per recipient in email templates (`recommendations`); 0 turns them off.
 CRM_RECOMMENDED_PRODUCTS = env_int("CRM_RECOMMENDED_PRODUCTS", 3, minimum=0)
-# A delivery claimed longer ago than this is closed as interrupted (never resent): keep it above
-# the 10-minute time limit of a sending task.
-CRM_CAMPAIGN_STUCK_MINUTES = env_int("CRM_CAMPAIGN_STUCK_MINUTES", 15, minimum=11)
+# A sending task holds its batch this long and renews the hold while it works; a batch whose hold ran
+# out belongs to a dead worker and is taken over (mailing/sending.py, "The lease"). Must stay above
+# the longest single send, EMAIL_TIMEOUT and anymail's REQUESTS_TIMEOUT (10 s each by default).
+CRM_CAMPAIGN_LEASE_SECONDS = env_int("CRM_CAMPAIGN_LEASE_SECONDS", 30, minimum=15)
 # Campaign results: a purchase within this many days after a message counts as its conversion.
 CRM_ATTRIBUTION_DAYS = env_int("CRM_ATTRIBUTION_DAYS", 5, minimum=1)
 # Frequency cap across all campaigns: at most COUNT marketing emails per client in DAYS days (0 = no cap).

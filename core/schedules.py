@@ -5,10 +5,10 @@ apps that own them). The team may change or disable them in the admin (*Periodic
 from django.conf import settings
 
 
-def ensure_every(minutes, name, task, description):
+def ensure_every(seconds, name, task, description):
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": schedule,
                                                             "description": description})
 

@@ -11,6 +11,7 @@ from .admin_preview import TemplatePreviewMixin  # preview for a client and test
 from .admin_results import CampaignResultsMixin  # results page, its URL and links
 from .launch import launch_campaign
 from .models import Campaign, CampaignError, CampaignVariant, Delivery, EmailTemplate, EmailTemplateVersion, Suppression
+from .tasks import QueueUnavailable
 
 
 class EmailTemplateVersionInline(admin.TabularInline):
@@ -84,16 +85,16 @@ class CampaignVariantInline(admin.TabularInline):
 @admin.register(Campaign)
 class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("name", "slug", "state", "schedule", "template", "holdout_percent", "launched_at", "finished_at",
-                    "deliveries_sent", "deliveries_total")
+    list_display = ("name", "slug", "state_now", "schedule", "template", "holdout_percent", "launched_at",
+                    "finished_at", "deliveries_sent", "deliveries_total")
     list_filter = ("state", "schedule")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("segments", "exclude_segments")
-    readonly_fields = ("state", "launched_at", "finished_at", "periodic_task", "delivery_counts")
+    readonly_fields = ("state_now", "launched_at", "finished_at", "periodic_task", "delivery_counts")
     inlines = [CampaignVariantInline]
     fieldsets = [
-        (None, {"fields": ("name", "slug", "template", "from_email", "state")}),
+        (None, {"fields": ("name", "slug", "template", "from_email", "state_now")}),
         (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent")}),
         (_("When"), {"fields": ("schedule", "send_at", "cron", "periodic_task", "trigger_segment", "reentry",
                                 "reentry_days"),
@@ -106,6 +107,13 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
             _total=Count("deliveries"), _sent=Count("deliveries", filter=Q(deliveries__state=Delivery.State.SENT)))
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_now(self, obj):
+        if obj.waiting_for_worker():
+            return _("%(state)s: waiting for a worker (nothing has been sent for a while; is the task queue "
+                     "up?)") % {"state": obj.get_state_display()}
+        return obj.get_state_display()
 
     @admin.display(description=_("sent"), ordering="_sent")
     def deliveries_sent(self, obj):
@@ -141,6 +149,9 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
                 outcome = step(campaign)
             except CampaignError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+                continue
+            except QueueUnavailable as exc:
+                self.message_user(request, f"{campaign.slug}: {exc}", messages.WARNING)
                 continue
             self.message_user(request, describe(campaign, outcome), messages.SUCCESS)
 

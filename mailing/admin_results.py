@@ -73,7 +73,8 @@ def p_value(test):
 
 def display_row(group):
     return {
-        "label": group.label, "audience": group.audience, "sent": group.sent, "delivered": group.delivered,
+        "label": group.label, "audience": group.audience, "sent": group.sent, "unknown": group.unknown,
+        "delivered": group.delivered,
         "open_rate": format_percent(group.open_rate), "click_rate": format_percent(group.click_rate),
         "bounced": group.bounced, "complained": group.complained, "unsubscribed": group.unsubscribed,
         "measured": group.measured,

@@ -19,12 +19,15 @@ class MailingConfig(AppConfig):
 def _schedule(**kwargs):
     from core.schedules import ensure_every
 
-    # Every 5 minutes: deliveries a dead worker left in `sending` are closed as failed (interrupted,
-    # never resent) and campaigns with nothing left to send move to done.
-    ensure_every(5, "Email campaigns: close interrupted deliveries", "mailing.tasks.repair_stuck_deliveries",
-                 "Closes deliveries stuck in 'sending' longer than CRM_CAMPAIGN_STUCK_MINUTES as failed "
-                 "(interrupted) and finishes campaigns with nothing left to send.")
+    # Every 10 seconds (two small indexed queries when nothing is wrong): a dead worker's batches are
+    # taken over within CRM_CAMPAIGN_LEASE_SECONDS plus this, batches lost with the broker's queue are
+    # queued again, campaigns with nothing left to send move to done.
+    ensure_every(10, "Email campaigns: take over what a dead worker or a lost queue left",
+                 "mailing.tasks.repair_stuck_deliveries",
+                 "Deliveries whose task stopped renewing its hold (CRM_CAMPAIGN_LEASE_SECONDS) are taken over: "
+                 "the one being sent is closed as 'outcome unknown' (never resent), the rest queued again; "
+                 "pending deliveries lost with the queue are queued again; finished campaigns move to done.")
     # Every minute: scheduled one-off campaigns whose `send_at` has passed are launched. Launching
     # locks the campaign and moves it out of `scheduled`, so a run that overlaps another does nothing.
-    ensure_every(1, "Email campaigns: launch one-off campaigns that are due", "mailing.tasks.launch_due_campaigns",
+    ensure_every(60, "Email campaigns: launch one-off campaigns that are due", "mailing.tasks.launch_due_campaigns",
                  "Launches scheduled email campaigns sent once whose 'send at' has passed.")

@@ -14,6 +14,7 @@ lifecycle, scheduling) add the side effects: queueing, the beat entry, logging.
 """
 
 import hashlib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -327,6 +328,18 @@ class Campaign(models.Model):
         """Whether it is sending with nothing left pending or in flight (`CampaignQuerySet.finish`)."""
         return Campaign.objects.filter(pk=self.pk).finishable().exists()
 
+    def waiting_for_worker(self, now=None):
+        """Sending, with deliveries due, none held by a live task and none finished for a lease period:
+        nothing is working on it (no worker, or the task queue unreachable). Repair queues it again
+        once the queue is back (`repair`)."""
+        if self.state != Campaign.State.SENDING:
+            return False
+        now = now or timezone.now()
+        quiet = now - timedelta(seconds=settings.CRM_CAMPAIGN_LEASE_SECONDS)
+        rows = Delivery.objects.filter(campaign=self)
+        return (rows.pending().filter(Q(not_before__isnull=True) | Q(not_before__lte=now)).exists()
+                and not rows.live(now).exists() and not rows.filter(finished_at__gte=quiet).exists())
+
     def setup_refusal(self, action):
         """The refusal for a campaign whose setup cannot work (`setup_errors`); "" when it can."""
         errors = self.setup_errors()
@@ -429,13 +442,26 @@ class DeliveryQuerySet(models.QuerySet):
         """Rows in `sending` that the task with this claim token claimed."""
         return self.filter(state=Delivery.State.SENDING, claim_token=claim_token)
 
-    def stuck(self, cutoff):
-        """Rows in `sending` claimed before `cutoff`: left by a worker that died (see repair)."""
-        return self.filter(state=Delivery.State.SENDING, claimed_at__lt=cutoff)
+    def leased_by(self, claim_token):
+        """Rows not final yet that the task with this claim token holds (its batch, see `sending`)."""
+        return self.busy().filter(claim_token=claim_token)
+
+    def lease(self, claim_token, seconds):
+        """Hold these rows for the task with this token for `seconds` more (its heartbeat renews it)."""
+        return self.update(claim_token=claim_token, lease_until=timezone.now() + timedelta(seconds=seconds))
+
+    def live(self, now=None):
+        """Rows not final yet held by a task whose lease has not run out: a live task has them."""
+        return self.busy().filter(lease_until__gte=now or timezone.now())
+
+    def abandoned(self, now=None):
+        """Rows not final yet whose task let its lease run out: the worker died (see repair)."""
+        return self.busy().filter(lease_until__lt=now or timezone.now())
 
     def stalled(self, cutoff):
-        """Pending rows written before `cutoff` and due before it: their task should have run by then."""
-        return self.pending().filter(created_at__lt=cutoff).filter(
+        """Pending rows no task holds, written before `cutoff` and due before it: their task should have
+        run by then."""
+        return self.pending().filter(lease_until__isnull=True, created_at__lt=cutoff).filter(
             Q(not_before__isnull=True) | Q(not_before__lt=cutoff))
 
     def close(self, state, reason):
@@ -446,13 +472,18 @@ class DeliveryQuerySet(models.QuerySet):
         return self.close(Delivery.State.SUPPRESSED, reason)
 
     def interrupt(self):
-        """Rows left in `sending`: the message may or may not have gone out, so never resent: failed,
-        interrupted (at most once)."""
-        return self.close(Delivery.State.FAILED, Delivery.Reason.INTERRUPTED)
+        """Rows left in `sending`: the message may or may not have gone out, so never resent: outcome
+        unknown (at most once), until the ESP's webhooks tell (`tracking.reconcile`)."""
+        return self.close(Delivery.State.UNKNOWN, Delivery.Reason.INTERRUPTED)
 
     def give_back(self):
-        """Claimed rows never handed to the ESP: pending again, the claim's attempt undone."""
-        return self.update(state=Delivery.State.PENDING, claim_token="", claimed_at=None, attempts=F("attempts") - 1)
+        """Claimed rows never handed to the ESP: pending again, the claim's attempt undone. The task's
+        lease stays: it will try them again (or, if it is ending, repair takes them when it runs out)."""
+        return self.update(state=Delivery.State.PENDING, claimed_at=None, attempts=F("attempts") - 1)
+
+    def release(self):
+        """Pending rows of a dead task: no task holds them any more, ready to be queued again."""
+        return self.pending().update(claim_token="", lease_until=None)
 
 
 class Delivery(models.Model):
@@ -464,6 +495,9 @@ class Delivery(models.Model):
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
         SUPPRESSED = "suppressed", _("suppressed")
+        # The worker stopped between handing the message over and recording it: it may have gone out.
+        # Never resent; the ESP's webhooks turn it into sent or failed when they name it.
+        UNKNOWN = "unknown", _("outcome unknown")
 
     class Reason(models.TextChoices):
         # Why a recipient got no email (suppressed) ...
@@ -483,7 +517,7 @@ class Delivery(models.Model):
         GAVE_UP = "gave_up", _("temporary errors, retries exhausted")
         INTERRUPTED = "interrupted", _("worker stopped while sending; not resent")
 
-    FINAL_STATES = (State.SENT, State.FAILED, State.SUPPRESSED)
+    FINAL_STATES = (State.SENT, State.FAILED, State.SUPPRESSED, State.UNKNOWN)
     BUSY_STATES = (State.PENDING, State.SENDING)
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries",
@@ -502,8 +536,11 @@ class Delivery(models.Model):
     subject = models.CharField(_("subject as sent"), max_length=998, blank=True)
     message_id = models.CharField(_("ESP message id"), max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    # Who claimed the row: the Celery task id, which stays the same when a task is redelivered or retried.
+    # Which task holds the row: the Celery task id, which stays the same when a task is redelivered or
+    # retried. A batch task takes its rows when it starts and keeps them while `lease_until` is ahead
+    # (its heartbeat renews it); repair takes over the rows of a task whose lease ran out.
     claim_token = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(_("held by its task until"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
@@ -528,7 +565,9 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "state"], name="delivery_campaign_state"),
-            models.Index(fields=["state", "claimed_at"], name="delivery_state_claimed"),
+            # Repair, every few seconds: rows not final yet whose task's lease ran out, or no task holds.
+            models.Index(fields=["lease_until"], name="delivery_busy_lease",
+                         condition=Q(state__in=["pending", "sending"])),
             # The frequency cap counts a client's recent sends across campaigns.
             models.Index(fields=["client", "sent_at"], name="delivery_client_sent"),
             # Webhooks find the delivery by the ESP's message id.

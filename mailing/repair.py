@@ -1,9 +1,14 @@
-"""Repair, every few minutes: close the rows a dead worker left in `sending`, queue again what a lost
-queue forgot, finish the campaigns with nothing left to send.
+"""Repair, every few seconds: take over what a dead worker left, queue again what a lost queue forgot,
+finish the campaigns with nothing left to send.
 
-A row left in `sending` may have been sent, so it is failed as `interrupted`, never resent (at most
-once: see `sending`). Pending rows that nothing has worked on for a while are queued again; that
-cannot send anything twice either, since only a pending row of a sending campaign can be claimed.
+- A batch whose task let its lease run out (`sending`, "The lease") belongs to a dead worker: its
+  row in `sending` may have been sent, so it is closed as `unknown`/`interrupted`, never resent (at
+  most once); its pending rows are released and queued again at once. Recovery from a killed worker
+  thus takes CRM_CAMPAIGN_LEASE_SECONDS plus this job's period, not the broker's visibility timeout.
+- Pending rows no task ever held (their batches were lost with the broker's queue: Redis restarted
+  empty, a flushed queue) are queued again once their campaign has no live task and the broker's
+  queue is empty: while tasks wait in the queue, such rows may simply be waiting their turn.
+Queueing again cannot send anything twice: only a pending row of a sending campaign can be claimed.
 """
 
 import logging
@@ -18,41 +23,41 @@ from .models import Campaign, Delivery
 log = logging.getLogger(__name__)
 
 
-def stuck_after():
-    """How long a row may stay in `sending` before it counts as stuck (CRM_CAMPAIGN_STUCK_MINUTES): longer
-    than a batch task may run (`tasks.BATCH_TIME_LIMIT`), so such a row cannot belong to a live task."""
-    return timedelta(minutes=settings.CRM_CAMPAIGN_STUCK_MINUTES)
+def repair_stuck_deliveries(now=None, queue_empty=True):
+    """Take over dead workers' batches, queue again lost ones, finish campaigns with nothing left.
 
-
-def repair_stuck_deliveries(now=None, older_than=None):
-    """Close deliveries left in `sending` by a worker that died, queue again pending ones whose task was
-    lost, and finish campaigns with nothing left. Returns counts.
-
-    A row counts as stuck when claimed before `now - older_than` (CRM_CAMPAIGN_STUCK_MINUTES).
+    queue_empty: whether the broker's queue holds no waiting task (the task asks the broker).
+    Returns counts.
     """
     now = now or timezone.now()
-    cutoff = now - (stuck_after() if older_than is None else older_than)
-    closed = Delivery.objects.stuck(cutoff).interrupt()
+    abandoned = Delivery.objects.abandoned(now)
+    closed = abandoned.filter(state=Delivery.State.SENDING).interrupt()
     if closed:
-        log.warning("%d deliveries were interrupted mid-send and closed as failed (not resent)", closed)
-    requeued = requeue_stalled(cutoff)
+        log.warning("%d deliveries were interrupted mid-send by a worker that stopped: outcome unknown, not resent",
+                    closed)
+    orphans = list(abandoned.pending().values_list("pk", flat=True))
+    Delivery.objects.filter(pk__in=orphans).release()
+    requeued, _ = queue_pending(Delivery.objects.filter(pk__in=orphans, campaign__state=Campaign.State.SENDING))
+    if requeued:
+        log.warning("%d pending deliveries of a worker that stopped were queued again", requeued)
+    if queue_empty:
+        requeued += requeue_lost(now - timedelta(seconds=settings.CRM_CAMPAIGN_LEASE_SECONDS), now)
     finished = Campaign.objects.sending().finish()
     return {"interrupted": closed, "requeued": requeued, "campaigns_done": finished}
 
 
-def requeue_stalled(cutoff):
-    """Queue again the pending deliveries of sending campaigns that nothing has worked on since `cutoff`.
+def requeue_lost(cutoff, now):
+    """Queue again the pending rows of sending campaigns that no task holds, written and due before
+    `cutoff`, when no live task holds any row of their campaign: their tasks were lost with the queue.
 
-    Their tasks were lost with the broker's queue (Redis restarted without persistence, a flushed
-    queue): without this they would stay pending for ever. A campaign whose deliveries are still
-    being claimed is left alone, and a row whose task is only late cannot be sent twice: the claim
-    is a conditional update, so the second task finds nothing to do.
+    Called only when the broker's queue is empty; a row whose task is merely late cannot be sent
+    twice: the claim is a conditional update, so the second task finds nothing to do.
     """
     requeued = 0
     for campaign in Campaign.objects.sending():
         rows = Delivery.objects.filter(campaign=campaign)
         stalled = rows.stalled(cutoff)
-        if not stalled.exists() or rows.filter(claimed_at__gte=cutoff).exists():
+        if not stalled.exists() or rows.live(now).exists():
             continue
         pending, batches = queue_pending(stalled)
         log.warning("campaign %s: %d pending deliveries had no task (lost from the queue?); queued again in %d "

@@ -40,6 +40,9 @@ DEFINITIONS = [
     (_("Audience"), _("Delivery rows of the campaign (every occurrence): recipients sent, held out, suppressed or "
                       "failed. A client sent twice by a recurring campaign counts twice.")),
     (_("Sent"), _("Accepted by the email service.")),
+    (_("Unknown"), _("The worker stopped between handing the message to the email service and recording the "
+                     "answer: it may or may not have gone out. Never resent; it becomes sent (or failed) when "
+                     "the email service's tracking webhooks name the message. Not counted as sent.")),
     (_("Delivered, bounced, complained, unsubscribed"),
      _("Sent messages the email service reported so (tracking webhooks). Only hard bounces count; soft bounces "
        "are kept as events but neither count here nor suppress the address.")),
@@ -72,6 +75,7 @@ class GroupStats:
     name: str = ""  # the A/B variant's name
     audience: int = 0
     sent: int = 0
+    unknown: int = 0  # outcome unknown: the worker stopped mid-send
     delivered: int = 0
     opened: int = 0
     clicked: int = 0
@@ -84,7 +88,7 @@ class GroupStats:
     revenue_sq: float = 0.0  # Σ revenue² per row, for the variance of revenue per client
     open_windows: int = 0
 
-    COUNTS = ("audience", "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
+    COUNTS = ("audience", "sent", "unknown", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
               "measured", "conversions", "open_windows")
 
     def add(self, other):
@@ -178,6 +182,7 @@ def delivery_outcomes(campaign, days, now):
             "variant_id",
             holdout=_flag(Q(reason=Delivery.Reason.HOLDOUT)),
             is_sent=_flag(Q(state=Delivery.State.SENT)),
+            is_unknown=_flag(Q(state=Delivery.State.UNKNOWN)),
             is_delivered=_flag(Q(state=Delivery.State.SENT, delivered_at__isnull=False)),
             is_opened=_flag(Q(state=Delivery.State.SENT) & (Q(opened_at__isnull=False) | Q(clicked_at__isnull=False))),
             is_clicked=_flag(Q(state=Delivery.State.SENT, clicked_at__isnull=False)),
@@ -201,7 +206,7 @@ def _grouped(campaign, days, now):
     sql = (
         f"WITH outcome AS MATERIALIZED ({inner}) "
         "SELECT CASE WHEN holdout = 1 THEN NULL ELSE variant_id END, holdout, COUNT(*), SUM(is_sent), "
-        "SUM(is_delivered), SUM(is_opened), SUM(is_clicked), SUM(is_bounced), SUM(is_complained), "
+        "SUM(is_unknown), SUM(is_delivered), SUM(is_opened), SUM(is_clicked), SUM(is_bounced), SUM(is_complained), "
         "SUM(is_unsubscribed), SUM(is_measured), COUNT(spent), SUM(is_open_window), SUM(spent), SUM(spent * spent) "
         "FROM outcome GROUP BY 1, 2"
     )
@@ -211,10 +216,8 @@ def _grouped(campaign, days, now):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     groups = []
-    names = ("audience", "sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed",
-             "measured", "conversions", "open_windows")
     for variant_id, holdout, *counts, revenue, revenue_sq in rows:
-        stats = GroupStats("", **{name: int(value or 0) for name, value in zip(names, counts, strict=True)})
+        stats = GroupStats("", **{name: int(value or 0) for name, value in zip(GroupStats.COUNTS, counts, strict=True)})
         stats.revenue = Decimal(str(revenue or 0)).quantize(Decimal("0.01"))
         stats.revenue_sq = float(revenue_sq or 0)
         groups.append((variant_id, bool(holdout), stats))

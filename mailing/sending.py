@@ -9,7 +9,7 @@ The life of a delivery row:
        |                  |                      (failed "gave_up" on the task's last attempt)
        |                  |---not handed over--> pending again (rest of a chunk after an error), or
        |                  |                      suppressed "cancelled" if the campaign was cancelled
-       |                  `---worker died------> failed "interrupted" (never resent: see below)
+       |                  `---worker died------> unknown "interrupted" (never resent: see below)
        `--consent lost, frequency cap at the claim--> suppressed (reason)
 
 Chunks. A batch task (CRM_CAMPAIGN_BATCH_SIZE ids) works in chunks of CLAIM_CHUNK (25) deliveries.
@@ -39,18 +39,27 @@ committed claim, the row would be `pending` again after the restart and its mess
 At-most-once. Only a row in `pending` can be claimed, by a conditional UPDATE committed before the
 message is handed to the ESP, so no two tasks, no redelivered task and no second launch can send
 it twice. A row left in `sending` means a worker stopped between the claim and the record: the
-message may or may not have gone out, so it is never resent; it is closed as `failed` with reason
-`interrupted`:
+message may or may not have gone out, so it is never resent; it is closed as `unknown` with reason
+`interrupted` (the ESP's webhooks, when they name the message, turn it into sent or failed:
+`tracking`):
 - at once by the same task when Celery redelivers it (acks_late: a killed worker's task comes back
   with the same task id, which is the row's `claim_token`);
-- otherwise by `repair.repair_stuck_deliveries`, every few minutes, for rows claimed longer ago than
-  CRM_CAMPAIGN_STUCK_MINUTES (default 15), which is longer than a batch task may run
-  (`tasks.BATCH_TIME_LIMIT`), so such a row cannot belong to a live task.
+- otherwise by `repair`, within seconds of the worker's death, through the batch's lease.
+
+The lease. A batch task holds its pending rows from its start (`claim_token` = its task id,
+`lease_until` = now + CRM_CAMPAIGN_LEASE_SECONDS) and renews the hold while it works: each claim
+renews it, and so does a heartbeat before each message once a sixth of the lease has passed (a
+slow ESP). A single send is bounded by the email timeouts (EMAIL_TIMEOUT, anymail's
+REQUESTS_TIMEOUT), well inside the lease, so a live task's hold never runs out. When it does run
+out the worker is dead: `repair` closes the rows in `sending` as unknown and queues the pending rest
+again, without waiting for the broker to hand the dead task back (its visibility timeout is a day).
+If a live task were ever taken for dead, nothing is sent twice either: the claim stays conditional
+on `pending`, and the task's late record of what it sent overwrites "unknown" with the truth.
 With chunks, a killed worker leaves at most one chunk in `sending` (up to CLAIM_CHUNK rows, some of
-which it may not have sent yet): all of them end `interrupted`, none is resent. An error the task
-survives (a transient ESP error, the soft time limit during a send) records what went out
-and gives the never-handed-over rows back to `pending` first, so only the message in hand can stay
-`sending`.
+which it may not have sent yet, and whose earlier messages' outcomes were not written yet): all of
+them end `unknown`, none is resent. An error the task survives (a transient ESP error, the soft
+time limit during a send) records what went out and gives the never-handed-over rows back to
+`pending` first, so only the message in hand can stay `sending`.
 Transient errors (ESP 5xx/429, connection lost, timeouts) put the row back to `pending` and retry:
 a 5xx/429 answer means the ESP did not take the message; a timeout could in rare cases hide an
 accepted message, which is the one case where a retry may duplicate.
@@ -60,6 +69,7 @@ import copy
 import logging
 import smtplib
 import socket
+import time
 from datetime import timedelta
 
 import requests
@@ -125,8 +135,9 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
     logs.bind(campaign=",".join(sorted(set(slugs))))  # the campaign on the batch's log lines
     now = now or timezone.now()
     counts = {"sent": 0, "failed": 0, "suppressed": 0, "skipped": 0}
+    batch = Delivery.objects.filter(pk__in=delivery_ids)
     # Rows this very task claimed in a run that died (redelivered with the same id): never resent.
-    counts["interrupted"] = Delivery.objects.filter(pk__in=delivery_ids).claimed_by(claim_token).interrupt()
+    counts["interrupted"] = batch.claimed_by(claim_token).interrupt()
     # Only a campaign that is sending sends: rows of any other campaign (paused, cancelled) stay pending.
     ready = Delivery.objects.filter(pk__in=delivery_ids).claimable()
     quiet_until = send_not_before(now)
@@ -138,6 +149,8 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
         counts["deferred"] = ready.count()
         counts["defer_until"] = later.isoformat()
         return counts
+    batch.pending().lease(claim_token, lease_seconds())  # ours from now on: see "The lease"
+    heartbeat = Heartbeat(batch.leased_by(claim_token))
     # Prefetched, not joined: the batch's few campaigns and template versions (with their whole HTML)
     # are read and built once, not once per row.
     deliveries = list(ready.prefetch_related("campaign", "variant", "template_version").order_by("pk"))
@@ -148,13 +161,40 @@ def send_batch(delivery_ids, claim_token, final_attempt=False, now=None):
     try:
         with get_connection() as connection:
             for chunk in claim_chunks(deliveries):
-                if not _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded):
+                if not _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded,
+                                   heartbeat):
                     break  # the campaign stopped sending (paused, cancelled): the rest stays pending
     finally:
         if unrecorded:
             record(unrecorded, claim_token)
+        # What this task leaves pending (a paused campaign, a retry to come) is no longer held by it; a
+        # retry holds its rows again for its wait (`hold_for_retry`).
+        batch.leased_by(claim_token).release()
         Campaign.objects.filter(pk__in=campaign_ids).finish()
     return counts
+
+
+def lease_seconds():
+    return settings.CRM_CAMPAIGN_LEASE_SECONDS
+
+
+def hold_for_retry(delivery_ids, claim_token, wait_seconds):
+    """A batch that retries in `wait_seconds` keeps its pending rows until then (and a lease after), so
+    repair does not queue them again meanwhile."""
+    Delivery.objects.filter(pk__in=delivery_ids).pending().lease(claim_token, wait_seconds + lease_seconds())
+
+
+class Heartbeat:
+    """Renews a batch's lease while its task works, at most every sixth of the lease (one UPDATE by
+    primary key): called before each message, it matters only when a slow ESP stretches a chunk."""
+
+    def __init__(self, rows):
+        self.rows, self.every, self.last = rows, lease_seconds() / 6, time.monotonic()
+
+    def __call__(self, force=False):
+        if force or time.monotonic() - self.last >= self.every:
+            self.rows.update(lease_until=timezone.now() + timedelta(seconds=lease_seconds()))
+            self.last = time.monotonic()
 
 
 def claim_chunks(deliveries, size=None):
@@ -251,15 +291,17 @@ def _claim(ids, claim_token):
     now = timezone.now()
     with db_connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET state = %s, claim_token = %s, claimed_at = %s, attempts = attempts + 1, "  # noqa: S608
+            f"UPDATE {table} SET state = %s, claim_token = %s, claimed_at = %s, lease_until = %s, "  # noqa: S608
+            f"attempts = attempts + 1, "
             f"email = TRIM(COALESCE((SELECT c.email FROM {clients} c WHERE c.id = {table}.client_id), '')) "
             f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND state = %s AND EXISTS "
             f"(SELECT 1 FROM {campaigns} k WHERE k.id = {table}.campaign_id AND k.state = %s) RETURNING id",
-            [Delivery.State.SENDING, claim_token, now, *ids, Delivery.State.PENDING, Campaign.State.SENDING])
+            [Delivery.State.SENDING, claim_token, now, now + timedelta(seconds=lease_seconds()), *ids,
+             Delivery.State.PENDING, Campaign.State.SENDING])
         return {row[0] for row in cursor.fetchall()}
 
 
-def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded):
+def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts, unrecorded, heartbeat):
     """Claim and send one chunk; False when the campaign stopped sending (the caller stops).
 
     unrecorded: the outcomes not written yet. The previous chunk's are written by this chunk's claim;
@@ -284,6 +326,7 @@ def _send_chunk(chunk, contexts, connection, claim_token, final_attempt, counts,
                 unrecorded.append(_closed(delivery, Delivery.State.FAILED, Delivery.Reason.RENDER_ERROR, exc))
                 counts["failed"] += 1
                 continue
+            heartbeat()
             try:
                 accepted = message.send()
             except SoftTimeLimitExceeded:

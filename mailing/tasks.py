@@ -11,13 +11,16 @@ import uuid
 from datetime import datetime
 from functools import partial
 
-from celery import shared_task
+from celery import current_app, shared_task
 from django.db import InterfaceError, OperationalError, transaction
+from django.utils.translation import gettext_lazy as _
+from kombu.exceptions import ChannelError
+from kombu.exceptions import OperationalError as BrokerError
 
 from . import repair, scheduling, sending, triggers
 
-# A batch may run at most this long; CRM_CAMPAIGN_STUCK_MINUTES must stay above it, so a row
-# claimed earlier than that cannot belong to a live task (see repair.stuck_after).
+# A batch may run at most this long (its lease, renewed while it works, decides when a batch is
+# taken over: see `sending`).
 BATCH_TIME_LIMIT = 600
 MAX_RETRIES = 6
 # The database going away is worth another try; rows this task had claimed are then closed as
@@ -25,12 +28,28 @@ MAX_RETRIES = 6
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
+class QueueUnavailable(Exception):
+    """The task queue (the broker) cannot be reached: deliveries are recorded but not queued."""
+
+    MESSAGE = _("The deliveries are recorded, but the task queue (REDIS_URL) cannot be reached, so nothing is "
+                "being sent yet. Sending starts by itself within a minute of the queue's return, or launch "
+                "again then.")
+
+    def __str__(self):
+        return str(self.MESSAGE)
+
+
 def queue_batch(delivery_ids, eta=None):
-    """Queue one batch when the current transaction commits (at once outside one); eta: not before."""
-    if eta is None:
-        send_delivery_batch.delay_on_commit(list(delivery_ids))
-    else:
-        transaction.on_commit(partial(send_delivery_batch.apply_async, args=[list(delivery_ids)], eta=eta))
+    """Queue one batch when the current transaction commits (at once outside one); eta: not before.
+    Raises QueueUnavailable (after the commit: the rows stay, pending) when the broker cannot be reached."""
+    transaction.on_commit(partial(_publish, list(delivery_ids), eta))
+
+
+def _publish(delivery_ids, eta):
+    try:
+        send_delivery_batch.apply_async(args=[delivery_ids], eta=eta)
+    except BrokerError as exc:
+        raise QueueUnavailable from exc
 
 
 def backoff(retries):
@@ -49,7 +68,9 @@ def send_delivery_batch(self, delivery_ids):
     except (sending.TransientSendError, *DATABASE_ERRORS) as exc:
         if self.request.retries >= self.max_retries:
             raise
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        countdown = backoff(self.request.retries)
+        sending.hold_for_retry(delivery_ids, token, countdown)
+        raise self.retry(exc=exc, countdown=countdown) from exc
     if "defer_until" in counts and not self.request.is_eager:
         # Quiet hours: the same ids again at the end of the window (in-process tasks cannot wait:
         # the rows stay pending with `not_before`, and a later launch or resume queues them).
@@ -57,10 +78,21 @@ def send_delivery_batch(self, delivery_ids):
     return counts
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def repair_stuck_deliveries():
-    """Every few minutes: close rows a dead worker left in `sending`, finish campaigns with nothing left."""
-    return repair.repair_stuck_deliveries()
+    """Every 10 seconds: take over dead workers' batches, queue again lost ones, finish campaigns."""
+    return repair.repair_stuck_deliveries(queue_empty=queue_is_empty())
+
+
+def queue_is_empty():
+    """Whether the broker's default queue holds no waiting task."""
+    app = current_app
+    with app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(
+                queue=app.conf.task_default_queue, passive=True).message_count == 0
+        except ChannelError:  # Redis keeps no key for an empty queue: "no such queue"
+            return True
 
 
 @shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)

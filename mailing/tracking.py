@@ -159,6 +159,8 @@ def record_event(event, esp_name):
             return row, False
         if delivery is None and kind != Kind.OTHER:
             log.info("%s %s event for an unknown message %r", esp_name, kind, event.message_id)
+        if delivery is not None and delivery.state == Delivery.State.UNKNOWN:
+            reconcile(delivery, event, occurred_at)
         if delivery is not None and kind in TIMESTAMP_FIELD:
             _stamp_first(delivery, TIMESTAMP_FIELD[kind], occurred_at)
         address = normalize_email(event.recipient or (delivery.email if delivery else ""))
@@ -173,6 +175,24 @@ def record_event(event, esp_name):
                 Suppression.objects.get_or_create(email=address, defaults={
                     "reason": Suppression.Reason.UNSUBSCRIBE, "note": f"{esp_name} unsubscribe webhook"})
     return row, True
+
+
+# The ESP refused the message: it was never sent. Every other event about a message (queued, sent,
+# deferred, delivered, bounced, opened, ...) shows that the ESP took it.
+NOT_TAKEN = {EventType.REJECTED, EventType.FAILED}
+
+
+def reconcile(delivery, event, occurred_at):
+    """A delivery whose outcome is unknown (its worker stopped mid-send) learns it from the ESP's event:
+    sent (with the ESP's message id; sent when its worker claimed it, a moment before the send), or
+    failed when the ESP refused it."""
+    rows = Delivery.objects.filter(pk=delivery.pk, state=Delivery.State.UNKNOWN)
+    if event.event_type in NOT_TAKEN:
+        rows.update(state=Delivery.State.FAILED, reason=Delivery.Reason.REJECTED,
+                    error=f"outcome from the ESP's {event.event_type} event"[:2000])
+        return
+    rows.update(state=Delivery.State.SENT, reason="", message_id=str(event.message_id or "")[:255],
+                sent_at=delivery.claimed_at or occurred_at)
 
 
 def _stamp_first(delivery, field, when):

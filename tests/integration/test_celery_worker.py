@@ -18,7 +18,7 @@ def test_the_nightly_task_runs_on_a_real_worker_through_redis(celery_worker_proc
     Purchase.objects.create(external_id="o1", client=buyer, amount=Decimal(50),
                             purchased_at=dt.datetime(2026, 1, 10, tzinfo=dt.UTC))
 
-    result = nightly_rebuild.delay("2026-02-01").get(timeout=120)
+    result = nightly_rebuild.apply_async(["2026-02-01"], ignore_result=False).get(timeout=120)
 
     assert result["status"] == "succeeded" and result["as_of"] == "2026-02-01"
     assert result["counts"]["clients"] == 2 and result["counts"]["buyers"] == 1

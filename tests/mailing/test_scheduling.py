@@ -177,7 +177,7 @@ def test_a_due_one_off_campaign_whose_setup_broke_goes_back_to_draft_instead_of_
 
 def test_the_every_minute_beat_job_exists(db):
     task = PeriodicTask.objects.get(task="mailing.tasks.launch_due_campaigns")
-    assert (task.interval.every, task.interval.period, task.enabled) == (1, "minutes", True)
+    assert (task.interval.every, task.interval.period, task.enabled) == (60, "seconds", True)
 
 
 def test_a_launch_by_hand_of_a_recurring_campaign_sends_at_most_once_a_day(make_client, make_campaign, segment):

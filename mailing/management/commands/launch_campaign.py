@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mailing.launch import launch_campaign
 from mailing.models import Campaign, CampaignError
+from mailing.tasks import QueueUnavailable
 
 
 class Command(BaseCommand):
@@ -19,6 +20,8 @@ class Command(BaseCommand):
             result = launch_campaign(campaign)
         except CampaignError as exc:
             raise CommandError(str(exc)) from None
+        except QueueUnavailable as exc:
+            raise CommandError(f"{slug}: {exc}") from None
         campaign.refresh_from_db()
         self.stdout.write(
             f"{campaign.slug}: {result.created} new deliveries, {result.pending} queued in {result.batches} batches, "
