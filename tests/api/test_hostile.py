@@ -28,6 +28,34 @@ def test_it_refuses_a_body_larger_than_the_limit(api, monkeypatch):
     assert response.status_code == 413 and "smaller batches" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(("properties", "message"), [
+    ('{"price": 1e999}', "1e999 is too large a number (at price)"),
+    ('{"a": [NaN]}', "NaN is not a JSON value (at a[0])"),
+])
+def test_it_refuses_properties_text_with_a_number_json_columns_cannot_hold_by_field(post, properties, message):
+    status, body = post("/api/v1/activity/batch/", {"events": [
+        {"client_id": "C1", "kind": "login", "occurred_at": "2025-01-01", "properties": "{}"},
+        {"client_id": "C1", "kind": "view", "occurred_at": "2025-01-01", "properties": properties}]})
+    assert status == 400
+    assert body["errors"] == [{"index": 1, "field": "properties", "message": message}]
+    assert not Activity.objects.exists()
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    (b'{"events": [{"client_id": "C1", "kind": "login", "occurred_at": "2025-01-01", "properties": {"a": 1e999}}]}',
+     "1e999 is too large a number (at events[0].properties.a)"),
+    (b'{"order_id": "O1", "client_id": "C1", "purchased_at": "2025-01-01", "amount": -1e400}',
+     "-1e400 is too large a number (at amount)"),
+    (b'{"client_id": "C1", "colour": Infinity}', "Infinity is not a JSON value (at colour)"),
+])
+def test_it_refuses_a_number_too_large_for_json_columns_anywhere_in_the_body_naming_where(api, body, where):
+    url = "/api/v1/activity/batch/" if b"events" in body else "/api/v1/purchases/" if b"order_id" in body \
+        else "/api/v1/clients/"
+    response = _raw_post(api, url, body)
+    assert response.status_code == 400 and response.json() == {"detail": f"JSON parse error - {where}"}
+    assert not Activity.objects.exists() and not Client.objects.exists()
+
+
 def test_it_refuses_a_huge_value_by_field(post):
     status, body = post("/api/v1/clients/", {"client_id": "C1", "city": "x" * 1_000_000})
     assert status == 400

@@ -144,3 +144,20 @@ def test_activity_properties_that_json_columns_cannot_hold_are_refused_with_thei
                            f"client_id,kind,occurred_at,properties\nc1,login,2024-01-02,{properties}\n")
     assert not ok and f"{path}:2: properties:" in output
     assert Activity.objects.count() == 0 and ImportRun.objects.get().ok is False
+
+
+@pytest.mark.parametrize(("properties", "message"), [
+    # Python's json reads a number too large for a float as infinity, which jsonb cannot hold.
+    ('"{""price"": 1e999}"', "properties: 1e999 is too large a number (at price)"),
+    ('"{""a"": [1, {""b"": -1e400}]}"', "properties: -1e400 is too large a number (at a[1].b)"),
+    ('"{""a"": {""b"": Infinity}}"', "properties: Infinity is not a JSON value (at a.b)"),
+])
+def test_activity_properties_with_a_number_json_columns_cannot_hold_are_refused_naming_line_and_place(
+        run, properties, message):
+    ok, output, path = run("import_activity", "acts.csv", "client_id,kind,occurred_at,properties\n"
+                           f"c1,login,2024-01-02,\"{{}}\"\nc2,login,2024-01-02,{properties}\n", "--skip-invalid")
+    assert ok and f"{path}:3: {message}" in output and "rejected 1" in output
+    assert list(Activity.objects.values_list("client__external_id", flat=True)) == ["c1"]
+    with open(path.with_name("acts.rejected.csv"), encoding="utf-8", newline="") as f:
+        assert [row[0] for row in csv.reader(f)][1:] == ["c2"]  # the rejected row is kept
+
