@@ -2,11 +2,13 @@
 names the file, line and column, and nothing is half-imported or altered."""
 
 import csv
+import datetime as dt
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Activity, Client, ImportRun, Purchase
 
@@ -161,3 +163,17 @@ def test_activity_properties_with_a_number_json_columns_cannot_hold_are_refused_
     with open(path.with_name("acts.rejected.csv"), encoding="utf-8", newline="") as f:
         assert [row[0] for row in csv.reader(f)][1:] == ["c2"]  # the rejected row is kept
 
+
+def test_an_event_after_now_is_refused_and_one_of_today_in_the_shops_zone_is_not(run, settings):
+    # Kiritimati is 14 hours ahead of UTC: the shop's today may be tomorrow in UTC, and is still not the future.
+    settings.TIME_ZONE = "Pacific/Kiritimati"
+    now = timezone.now()
+    soon = (now + dt.timedelta(minutes=5)).isoformat()
+    today = timezone.localdate(now).isoformat()
+    in_an_hour_there = (timezone.localtime(now) + dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    ok, output, path = run("import_activity", "acts.csv", "client_id,kind,occurred_at\n"
+                           f"c1,login,{today}\nc2,login,{soon}\nc3,login,{in_an_hour_there}\n", "--skip-invalid")
+    assert ok and "rejected 2" in output
+    assert f"{path}:3: occurred_at: '{soon}' is in the future" in output
+    assert f"{path}:4: occurred_at: '{in_an_hour_there}' is in the future" in output
+    assert list(Activity.objects.values_list("client__external_id", flat=True)) == ["c1"]
