@@ -230,7 +230,11 @@ CRM_API_THROTTLE = env_str("CRM_API_THROTTLE", "600/min")
 if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", CRM_API_THROTTLE):
     raise ImproperlyConfigured(f"CRM_API_THROTTLE={CRM_API_THROTTLE!r} is not a rate such as 600/min "
                                "(per s, min, hour or day).")
+# The largest request body the API takes (docs/api.md). It is Django's limit on a body read into memory,
+# so there is one limit, which the API answers with a JSON 413 (api/views.py); admin forms are far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # a full batch of 1,000 orders with their lines fits many times over
 REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "api.views.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.auth.TokenScope"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
