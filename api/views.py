@@ -1,15 +1,17 @@
 """Thin views: check the envelope, call api/ingest.py or api/scores.py, answer."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import ingest, serializers
 from .scores import client_scores
 
-MAX_BODY_BYTES = 20 * 1024 * 1024  # a full batch of 1,000 orders with their lines fits many times over
 SHOWN_ERRORS = 50
 
 _ERRORS = {
@@ -17,7 +19,9 @@ _ERRORS = {
                                                         "the index and field."),
     401: OpenApiResponse(serializers.Error, description="No token, or an unknown or inactive one."),
     403: OpenApiResponse(serializers.Error, description="A read-only token."),
-    413: OpenApiResponse(serializers.Error, description=f"Body larger than {MAX_BODY_BYTES} bytes."),
+    411: OpenApiResponse(serializers.Error, description="A body without Content-Length (chunked)."),
+    413: OpenApiResponse(serializers.Error,
+                         description=f"Body larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."),
     429: OpenApiResponse(serializers.Error, description="Too many requests for this token (CRM_API_THROTTLE)."),
 }
 
@@ -33,11 +37,20 @@ def _refused(errors, total=None):
     return Response(body, status=400)
 
 
-def _content_length(request):
-    try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0  # the JSON parser then finds whatever is wrong with the body
+def exception_handler(exc, context):
+    """DRF's, and a body over the limit answered in the API's shape. Django refuses it while reading
+    (DATA_UPLOAD_MAX_MEMORY_SIZE, checked against Content-Length before a byte is read, and against
+    what was read), which would otherwise be an HTML 400."""
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": gettext("The body is larger than %(n)d bytes: send smaller batches.")
+                         % {"n": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}}, status=413)
+    return drf_exception_handler(exc, context)
+
+
+def _chunked(request):
+    # Behind WSGI, Django reads a body without Content-Length as empty: say so rather than answer
+    # as if nothing had been sent (and never read an oversized chunked body).
+    return "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH")
 
 
 class IngestView(APIView):
@@ -48,9 +61,9 @@ class IngestView(APIView):
     batch = False
 
     def post(self, request):
-        if _content_length(request) > MAX_BODY_BYTES:
-            return Response({"detail": gettext("The body is larger than %(n)d bytes: send smaller batches.")
-                             % {"n": MAX_BODY_BYTES}}, status=413)
+        if _chunked(request):
+            return Response({"detail": gettext("Send the body with a Content-Length header, not chunked.")},
+                            status=411)
         objects, problems = self._objects(request.data)
         if problems:
             return _refused(problems)

@@ -175,6 +175,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 26 * 3600}
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# --- Cache: only the API's throttle counts (api/throttling.py). On Redis when there is one, so the rate
+# holds across gunicorn workers and machines; else in each process. Short timeouts: the throttle lets
+# requests through when Redis fails, and must not hang them first. Keys are prefixed: Celery's queues
+# live in the same database.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "crm-cache",
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Email: any Django backend or any anymail ESP; ANYMAIL_* variables pass through.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
@@ -243,7 +254,11 @@ CRM_API_THROTTLE = env_str("CRM_API_THROTTLE", "600/min")
 if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", CRM_API_THROTTLE):
     raise ImproperlyConfigured(f"CRM_API_THROTTLE={CRM_API_THROTTLE!r} is not a rate such as 600/min "
                                "(per s, min, hour or day).")
+# The largest request body the API takes (docs/api.md). It is Django's limit on a body read into memory,
+# so there is one limit, which the API answers with a JSON 413 (api/views.py); admin forms are far below it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 20 * 1024 * 1024  # a full batch of 1,000 orders with their lines fits many times over
 REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "api.views.exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.auth.TokenScope"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],

@@ -11,6 +11,7 @@ message of its first cell that does.
 
 import datetime as dt
 import json
+import math
 import re
 from decimal import Decimal
 from functools import lru_cache
@@ -218,7 +219,7 @@ def json_object(value):
     if not raw:
         return {}
     try:
-        parsed = json.loads(raw, parse_constant=_not_json_constant)
+        parsed = json_loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(_("not valid JSON (%(reason)s at character %(position)d)") % {"reason": exc.msg,
                                                                               "position": exc.pos + 1}) from None
@@ -232,9 +233,67 @@ def json_object(value):
     return parsed
 
 
-def _not_json_constant(name):
-    # Python's json reads NaN and Infinity, but they are not JSON and PostgreSQL's jsonb refuses them.
-    raise ValueError(_("%(value)s is not a JSON value") % {"value": name})
+def json_loads(text):
+    """JSON as PostgreSQL's jsonb holds it, for a JSON column of a file and for the API's request bodies.
+
+    Python's json reads NaN and Infinity, which are not JSON, and turns a number too large for a float
+    (1e999) into infinity; jsonb refuses all three. They are refused here, by a ValueError naming the
+    value and where it is (e.g. `events[3].properties.price`), rather than failing in the database.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_number, parse_float=_finite)
+    except _NotStorable as exc:
+        path = _where_first_refused(text)
+        if not path:  # the whole text is that number
+            raise ValueError(exc.args[0]) from None
+        raise ValueError(_("%(problem)s (at %(path)s)") % {"problem": exc.args[0], "path": path}) from None
+
+
+class _NotStorable(ValueError):
+    pass
+
+
+def _refuse_number(name):
+    raise _NotStorable(_("%(value)s is not a JSON value") % {"value": name})
+
+
+def _finite(text):
+    number = float(text)
+    if math.isinf(number):  # NaN is only ever a constant in JSON text, refused above
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        raise _NotStorable(_("%(value)s is too large a number") % {"value": shown})
+    return number
+
+
+_REFUSED = object()
+
+
+def _marking(parse):
+    """`parse`, giving _REFUSED for a value it refuses."""
+
+    def mark(raw):
+        try:
+            return parse(raw)
+        except _NotStorable:
+            return _REFUSED
+
+    return mark
+
+
+def _where_first_refused(text):
+    """The path (`a.b[2]`) of the first value json_loads refuses in `text`, found by a second parse
+    that marks it: only on the way to an error, so valid input is parsed once."""
+    marked = json.loads(text, parse_constant=_marking(_refuse_number), parse_float=_marking(_finite))
+    pending = [("", marked)]  # by hand rather than recursion: the value may be nested deeply
+    while pending:
+        path, value = pending.pop()
+        if value is _REFUSED:
+            return path
+        if isinstance(value, dict):
+            pending += reversed([(f"{path}.{key}" if path else key, item) for key, item in value.items()])
+        elif isinstance(value, list):
+            pending += reversed([(f"{path}[{index}]", item) for index, item in enumerate(value)])
+    return ""
 
 
 def integer(value, minimum, maximum):

@@ -1,5 +1,6 @@
-"""Public pages of email campaigns (no login) and the ESP tracking webhooks: included from config/urls.py."""
+"""Public pages of email campaigns (no login) and the ESP tracking webhook: included from config/urls.py."""
 
+import re
 from functools import wraps
 
 from anymail import urls as anymail_urls
@@ -23,13 +24,19 @@ def secret_required(view):
     return guarded
 
 
-# Tracking only (POST /anymail/<esp>/tracking/): we receive no inbound mail.
-tracking_urlpatterns = [
-    URLPattern(p.pattern, secret_required(p.callback), p.default_args, p.name)
-    for p in anymail_urls.urlpatterns if p.name and p.name.endswith("_tracking_webhook")
-]
+def tracking_urlpatterns(email_backend):
+    """The tracking webhook (POST /anymail/<esp>/tracking/) of the ESP that `email_backend` names
+    (anymail.backends.<esp>.EmailBackend), and nothing for any other backend. Another ESP's webhook
+    would answer anyone with a 500, its settings missing; we receive no inbound mail."""
+    esp = re.fullmatch(r"anymail\.backends\.(\w+)\.\w+", email_backend)
+    if not esp:
+        return []
+    name = f"{esp[1]}_tracking_webhook"
+    return [URLPattern(p.pattern, secret_required(p.callback), p.default_args, p.name)
+            for p in anymail_urls.urlpatterns if p.name == name]
+
 
 urlpatterns = [
     path("u/<str:token>/", unsubscribe_view, name="campaigns-unsubscribe"),
-    path("anymail/", include(tracking_urlpatterns)),
+    path("anymail/", include(tracking_urlpatterns(settings.EMAIL_BACKEND))),
 ]

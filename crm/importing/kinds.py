@@ -76,17 +76,14 @@ def _tz():
     return timezone.get_current_timezone()
 
 
+# Events (purchases, activity, answers) have happened: a time after now is refused. A date, or a time
+# without offset, is read in the shop's zone, so today's date is never in the future.
 def _past_datetime(raw, row):
-    return parsing.datetime(raw, _tz(), now=_latest())
+    return parsing.datetime(raw, _tz(), now=timezone.now())
 
 
 def _many_past_datetime(cells):
-    return parsing.datetimes(cells, _tz(), now=_latest())
-
-
-def _latest():
-    """The latest time an imported event may have: a day ahead, for shops' clocks and time zones."""
-    return timezone.now() + timezone.timedelta(days=1)
+    return parsing.datetimes(cells, _tz(), now=timezone.now())
 
 
 def _phone(raw, row):

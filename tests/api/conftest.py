@@ -11,10 +11,12 @@ def _plain_http(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counts():
+def _fresh_throttle_counts(settings):
     # Throttle counts live in the cache, keyed by token id; ids repeat between tests (sequences restart).
-    cache.clear()
-    yield
+    # Each test counts afresh in a cache of this process: with REDIS_URL set the cache is Redis, and clearing it
+    # would flush the database the worker tests' queues are in (tests/api/test_throttling.py counts there).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "api-tests"}}
     cache.clear()
 
 

@@ -1,6 +1,8 @@
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from crm.importing import run_import
 from crm.models import Activity, Client, Purchase, PurchaseItem, SurveyAnswer
@@ -150,6 +152,20 @@ def test_it_names_the_field_of_a_bad_purchase(post, obj, field, message):
     assert status == 400
     assert [e["field"] for e in body["errors"]] == [field], body
     assert body["errors"][0]["message"].startswith(message)
+
+
+def test_it_refuses_a_time_after_now_and_takes_todays_date_in_the_shops_zone(post, settings):
+    # Samoa is 13 hours ahead of UTC: the shop's today may be tomorrow in UTC, and is still not the future.
+    settings.TIME_ZONE = "Pacific/Apia"
+    now = timezone.now()
+    soon = (now + dt.timedelta(minutes=5)).isoformat()
+    in_an_hour_there = (timezone.localtime(now) + dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    for at in (soon, in_an_hour_there):
+        status, body = post("/api/v1/purchases/", _purchase(1, purchased_at=at))
+        assert status == 400
+        assert body["errors"] == [{"index": None, "field": "purchased_at", "message": f"'{at}' is in the future"}]
+    status, _ = post("/api/v1/purchases/", _purchase(1, purchased_at=timezone.localdate(now).isoformat()))
+    assert status == 200 and Purchase.objects.count() == 1
 
 
 def test_it_wants_the_same_fields_in_every_object_of_a_batch(post):

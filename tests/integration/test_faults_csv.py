@@ -2,11 +2,13 @@
 names the file, line and column, and nothing is half-imported or altered."""
 
 import csv
+import datetime as dt
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import Activity, Client, ImportRun, Purchase
 
@@ -144,3 +146,34 @@ def test_activity_properties_that_json_columns_cannot_hold_are_refused_with_thei
                            f"client_id,kind,occurred_at,properties\nc1,login,2024-01-02,{properties}\n")
     assert not ok and f"{path}:2: properties:" in output
     assert Activity.objects.count() == 0 and ImportRun.objects.get().ok is False
+
+
+@pytest.mark.parametrize(("properties", "message"), [
+    # Python's json reads a number too large for a float as infinity, which jsonb cannot hold.
+    ('"{""price"": 1e999}"', "properties: 1e999 is too large a number (at price)"),
+    ('"{""a"": [1, {""b"": -1e400}]}"', "properties: -1e400 is too large a number (at a[1].b)"),
+    ('"{""a"": {""b"": Infinity}}"', "properties: Infinity is not a JSON value (at a.b)"),
+])
+def test_activity_properties_with_a_number_json_columns_cannot_hold_are_refused_naming_line_and_place(
+        run, properties, message):
+    ok, output, path = run("import_activity", "acts.csv", "client_id,kind,occurred_at,properties\n"
+                           f"c1,login,2024-01-02,\"{{}}\"\nc2,login,2024-01-02,{properties}\n", "--skip-invalid")
+    assert ok and f"{path}:3: {message}" in output and "rejected 1" in output
+    assert list(Activity.objects.values_list("client__external_id", flat=True)) == ["c1"]
+    with open(path.with_name("acts.rejected.csv"), encoding="utf-8", newline="") as f:
+        assert [row[0] for row in csv.reader(f)][1:] == ["c2"]  # the rejected row is kept
+
+
+def test_an_event_after_now_is_refused_and_one_of_today_in_the_shops_zone_is_not(run, settings):
+    # Kiritimati is 14 hours ahead of UTC: the shop's today may be tomorrow in UTC, and is still not the future.
+    settings.TIME_ZONE = "Pacific/Kiritimati"
+    now = timezone.now()
+    soon = (now + dt.timedelta(minutes=5)).isoformat()
+    today = timezone.localdate(now).isoformat()
+    in_an_hour_there = (timezone.localtime(now) + dt.timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    ok, output, path = run("import_activity", "acts.csv", "client_id,kind,occurred_at\n"
+                           f"c1,login,{today}\nc2,login,{soon}\nc3,login,{in_an_hour_there}\n", "--skip-invalid")
+    assert ok and "rejected 2" in output
+    assert f"{path}:3: occurred_at: '{soon}' is in the future" in output
+    assert f"{path}:4: occurred_at: '{in_an_hour_there}' is in the future" in output
+    assert list(Activity.objects.values_list("client__external_id", flat=True)) == ["c1"]

@@ -1,8 +1,11 @@
 import datetime as dt
+import importlib
 import itertools
 
 import pytest
 from django.core import mail
+from django.test import override_settings
+from django.urls import clear_url_caches
 
 from crm.models import Client
 from mailing.models import Campaign, EmailTemplate
@@ -83,3 +86,23 @@ def make_campaign(template, segment):
         return campaign
 
     return make
+
+
+@pytest.fixture
+def site_built_for():
+    """site_built_for(backend): the site's URLs as they are when EMAIL_BACKEND names `backend` (URLs are
+    built at import: mailing/urls.py mounts the tracking webhook of that ESP only); as before afterwards."""
+    import config.urls
+    import mailing.urls
+
+    before = mailing.urls.urlpatterns, config.urls.urlpatterns
+
+    def build(backend):
+        with override_settings(EMAIL_BACKEND=backend):
+            importlib.reload(mailing.urls)
+            importlib.reload(config.urls)
+        clear_url_caches()
+
+    yield build
+    mailing.urls.urlpatterns, config.urls.urlpatterns = before
+    clear_url_caches()

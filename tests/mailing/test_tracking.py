@@ -10,6 +10,7 @@ from django.test import Client as Browser
 
 from mailing.launch import launch_campaign
 from mailing.models import Delivery, DeliveryEvent, Suppression
+from mailing.urls import tracking_urlpatterns
 
 URL = "/anymail/postmark/tracking/"
 SECRET = "hook:s3cret"
@@ -18,6 +19,11 @@ SECRET = "hook:s3cret"
 @pytest.fixture(autouse=True)
 def _webhook_secret(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+@pytest.fixture(autouse=True)
+def _postmark_configured(site_built_for):
+    site_built_for("anymail.backends.postmark.EmailBackend")
 
 
 @pytest.fixture
@@ -262,3 +268,27 @@ def test_without_a_secret_configured_every_webhook_post_is_refused_and_nothing_r
     assert post(esp, bounce(ann)).status_code == 403
     assert not Suppression.objects.exists() and not DeliveryEvent.objects.exists()
     assert esp.post("/anymail/postmark/inbound/", data="{}", content_type="application/json").status_code == 404
+
+
+def test_only_the_configured_esps_webhook_is_mounted(esp, site_built_for):
+    # Another ESP's view would answer anyone with a 500 (its settings are missing); it is not there at all.
+    site_built_for("anymail.backends.mailjet.EmailBackend")
+    assert esp.post("/anymail/mailjet/tracking/", data="{}", content_type="application/json").status_code == 400
+    assert esp.post("/anymail/postmark/tracking/", data="{}", content_type="application/json").status_code == 404
+    assert esp.post("/anymail/mailgun/tracking/", data="{}", content_type="application/json").status_code == 404
+
+
+def test_without_an_esp_configured_no_tracking_webhook_is_mounted(esp, site_built_for):
+    site_built_for("django.core.mail.backends.smtp.EmailBackend")
+    assert esp.post(URL, data="{}", content_type="application/json").status_code == 404
+    assert esp.post("/anymail/mailgun/tracking/", data="{}", content_type="application/json").status_code == 404
+
+
+@pytest.mark.parametrize(("backend", "names"), [
+    ("anymail.backends.amazon_ses.EmailBackend", ["amazon_ses_tracking_webhook"]),
+    ("anymail.backends.postmark.EmailBackend", ["postmark_tracking_webhook"]),
+    ("anymail.backends.test.EmailBackend", []),  # anymail's test backend has no webhook
+    ("django.core.mail.backends.filebased.EmailBackend", []),
+])
+def test_the_webhook_mounted_is_the_one_of_the_esp_the_backend_names(backend, names):
+    assert [pattern.name for pattern in tracking_urlpatterns(backend)] == names
