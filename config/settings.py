@@ -99,17 +99,21 @@ TEMPLATES = [
 ]
 
 # --- Database: PostgreSQL, from DATABASE_URL, or else the project's own server with its data in var/.
+# Connections are kept for a minute between requests (CONN_MAX_AGE) and checked before reuse
+# (CONN_HEALTH_CHECKS): after a database restart or failover a kept connection is dead, and without
+# the check each web worker's next request would fail on it (tests/integration/test_faults_web.py).
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL (postgres://...); it names "
                                    f"{DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}.")
 else:
-    DATABASES = {"default": {**local_postgres.settings_for(VAR_DIR / "postgres"), "CONN_MAX_AGE": 60}}
+    DATABASES = {"default": {**local_postgres.settings_for(VAR_DIR / "postgres"), "CONN_MAX_AGE": 60,
+                             "CONN_HEALTH_CHECKS": True}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
