@@ -23,8 +23,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG el
 
 # --- HTTPS in production (`manage.py check --deploy` passes): redirect, secure cookies, HSTS.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-# Load balancers and orchestrators probe the health page over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# Load balancers, orchestrators and monitoring probe the health pages over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/(background/)?$"]
 # Behind a proxy that ends TLS: the header it sets to "https", e.g. X-Forwarded-Proto. Only set it
 # when the proxy always sets (or strips) that header, or a client could claim HTTPS itself.
 _proxy_header = env_str("SECURE_PROXY_SSL_HEADER")
@@ -256,7 +256,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# /health/ (config/health.py): scores older than this are a warning (one missed night and a margin).
+# /health/background/ (config/health.py): scores older than this are a warning (one missed night and a margin).
 CRM_HEALTH_STALE_HOURS = env_int("CRM_HEALTH_STALE_HOURS", 36, minimum=1)
 
 # --- Logs: one JSON object per line for log collectors (LOG_FORMAT=json), or text; each line of a
