@@ -1,22 +1,44 @@
-"""GET /health/: is this installation able to work? JSON for load balancers, uptime checks and people.
+"""Health pages: JSON for load balancers, orchestrators, monitoring and people.
 
-    200 {"status": "ok" | "warning", "checks": {...}}    it can serve and send
-    503 {"status": "error", "checks": {...}}             the database, Redis or the email backend is broken
+GET /health/ : can this web server serve? For load balancers and readiness probes.
 
-Checks:
-- database: a `SELECT 1`;
-- redis: a PING to REDIS_URL (the Celery broker), or "not configured" when tasks run in-process;
-- nightly: the last scoring run (when, status) and the age of the scores readers see. A failed last
-  run, no run yet, or scores older than CRM_HEALTH_STALE_HOURS (default 36: one missed night) is a
-  *warning*, not a 503: the site and the campaigns still work on the previous scores, and a load
-  balancer must not take the web servers out of service for it. Alert on `status: warning`;
-- email: the EMAIL_BACKEND class and whether it can be built with its settings (as crm.checks does
-  at start-up).
-No personal data and no error text (it could name hosts or users): a failing part gives the
-exception's type; the details go to the log.
+    200 {"status": "ok", "checks": {"database": {...}, "background": {...}}}
+    503 {"status": "error", "checks": {...}}     the database does not answer
+
+  The admin, the API and the unsubscribe pages need only the database, so only the database decides
+  the answer: taking the web servers out because Redis or a worker is down would stop pages that
+  still work. `background` is information, never a 503 here: the summary of /health/background/,
+  {"status": ..., "checks": {"broker": "ok", "worker": "error", ...}}, read with a short Redis
+  timeout so that an unreachable Redis cannot make this probe time out.
+
+GET /health/background/ : can background work run (sending, the nightly run, triggers)? For
+alerting and worker monitoring.
+
+    200 {"status": "ok" | "warning", "checks": {...}}
+    503 {"status": "error", "checks": {...}}     the broker, a live worker, the email backend or the
+                                                 database (read for the nightly check) is missing
+
+  Checks:
+  - broker: a PING to REDIS_URL (the Celery broker), or "not configured" when tasks run in-process;
+  - worker: how many Celery workers wrote their heartbeat in the last WORKER_SILENT_SECONDS, and how
+    long ago the last one did. Each worker writes it into a sorted set in Redis on Celery's own
+    heartbeat (every 2 s, written at most every WORKER_HEARTBEAT_SECONDS; config/celery.py): one
+    read answers, where `app.control.ping` would broadcast to every worker and wait out its timeout
+    on every probe. A worker only beats while it is connected to the broker and its main loop runs;
+    the set stores host names and times, which this page does not show;
+  - nightly: the last scoring run (when, status) and the age of the scores readers see. A failed last
+    run, no run yet, or scores older than CRM_HEALTH_STALE_HOURS (default 36: one missed night) is a
+    *warning*, not a 503: the site and the campaigns still work on the previous scores;
+  - email: the EMAIL_BACKEND class and whether it can be built with its settings (as crm.checks does
+    at start-up).
+
+Each check is {"status": "ok" | "warning" | "error" | "not configured" | "unknown", ...}. No personal
+data and no error text (it could name hosts or users): a failing part gives the exception's type;
+the details go to the log.
 """
 
 import logging
+import time
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -28,6 +50,38 @@ from django.views.decorators.http import require_safe
 
 log = logging.getLogger(__name__)
 REDIS_TIMEOUT_SECONDS = 2
+# /health/ reads the background's state only as information: a load balancer's probe may give up
+# after a second, so an unreachable Redis must not hold it longer than this.
+INFO_REDIS_TIMEOUT_SECONDS = 0.3
+WORKERS_KEY = "crm:health:workers"  # sorted set: worker host name -> time of its last heartbeat
+WORKER_HEARTBEAT_SECONDS = 10
+# Several missed heartbeats, and room for clocks of the web and worker machines a little apart.
+WORKER_SILENT_SECONDS = 60
+FORGET_WORKERS_AFTER_SECONDS = 24 * 3600  # workers renamed or gone for good leave the set
+_last_heartbeat = 0.0
+
+
+def _redis(timeout):
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def record_worker_heartbeat(hostname):
+    """Called in the worker's main process on each Celery heartbeat (config/celery.py)."""
+    global _last_heartbeat
+    now = time.time()
+    if not settings.REDIS_URL or now - _last_heartbeat < WORKER_HEARTBEAT_SECONDS:
+        return
+    try:
+        with _redis(REDIS_TIMEOUT_SECONDS) as client, client.pipeline() as pipe:
+            pipe.zadd(WORKERS_KEY, {hostname: now})
+            pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - FORGET_WORKERS_AFTER_SECONDS)
+            pipe.execute()
+    except Exception as exc:  # a missed beat shows on the page; it must not disturb the worker
+        log.warning("health: the worker heartbeat could not be written: %s", exc)
+        return
+    _last_heartbeat = now
 
 
 def check_database():
@@ -41,22 +95,25 @@ def check_database():
     return {"status": "ok", "vendor": connection.vendor}
 
 
-def check_redis():
+def check_broker_and_worker(timeout=REDIS_TIMEOUT_SECONDS, now=None):
+    """The broker's PING and the workers' heartbeats, over one Redis connection."""
     if not settings.REDIS_URL:
-        return {"status": "not configured"}
-    import redis
-
+        return {"status": "not configured"}, {"status": "not configured"}
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                      socket_timeout=REDIS_TIMEOUT_SECONDS)
-        try:
+        with _redis(timeout) as client:
             client.ping()
-        finally:
-            client.close()
+            beats = [score for _, score in client.zrange(WORKERS_KEY, 0, -1, withscores=True)]
     except Exception as exc:
         log.warning("health: Redis check failed: %s", exc)
-        return {"status": "error", "error": type(exc).__name__}
-    return {"status": "ok"}
+        return ({"status": "error", "error": type(exc).__name__},
+                {"status": "unknown", "warning": "the broker cannot be read"})
+    now = now or time.time()
+    live = sum(1 for beat in beats if now - beat <= WORKER_SILENT_SECONDS)
+    worker = {"status": "ok" if live else "error", "workers": live,
+              "last_seen_seconds_ago": round(now - max(beats), 1) if beats else None}
+    if not live:
+        worker["warning"] = f"no Celery worker has reported in the last {WORKER_SILENT_SECONDS} seconds"
+    return {"status": "ok"}, worker
 
 
 def check_nightly(now=None):
@@ -94,23 +151,43 @@ def check_email():
     return {**result, "status": "ok"}
 
 
-def report():
-    checks = {"database": check_database(), "redis": check_redis(), "email": check_email()}
-    if checks["database"]["status"] == "ok":
+def overall(checks):
+    statuses = {check["status"] for check in checks.values()}
+    return "error" if "error" in statuses else "warning" if statuses & {"warning", "unknown"} else "ok"
+
+
+def background_report(redis_timeout=REDIS_TIMEOUT_SECONDS, database_ok=True):
+    broker, worker = check_broker_and_worker(redis_timeout)
+    checks = {"broker": broker, "worker": worker, "email": check_email()}
+    if not database_ok:  # already known: do not wait for the database a second time
+        checks["nightly"] = {"status": "unknown", "warning": "the database cannot be read"}
+    else:
         try:
             checks["nightly"] = check_nightly()
-        except Exception as exc:
+        except Exception as exc:  # the database, read by the nightly run and every task, is part of it
             log.warning("health: nightly run check failed: %s", exc)
             checks["nightly"] = {"status": "error", "error": type(exc).__name__}
-    else:
-        checks["nightly"] = {"status": "unknown", "warning": "the database cannot be read"}
-    statuses = {check["status"] for check in checks.values()}
-    status = "error" if "error" in statuses else "warning" if statuses & {"warning", "unknown"} else "ok"
-    return status, checks
+    return overall(checks), checks
+
+
+def web_report():
+    database = check_database()
+    status, background = background_report(INFO_REDIS_TIMEOUT_SECONDS, database_ok=database["status"] == "ok")
+    summary = {"status": status, "checks": {name: check["status"] for name, check in background.items()}}
+    return ("ok" if database["status"] == "ok" else "error"), {"database": database, "background": summary}
+
+
+def _answer(status, checks):
+    return JsonResponse({"status": status, "checks": checks}, status=503 if status == "error" else 200)
 
 
 @never_cache
 @require_safe
 def health_view(request):
-    status, checks = report()
-    return JsonResponse({"status": status, "checks": checks}, status=503 if status == "error" else 200)
+    return _answer(*web_report())
+
+
+@never_cache
+@require_safe
+def background_health_view(request):
+    return _answer(*background_report())

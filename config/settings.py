@@ -23,8 +23,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG el
 
 # --- HTTPS in production (`manage.py check --deploy` passes): redirect, secure cookies, HSTS.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-# Load balancers and orchestrators probe the health page over plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# Load balancers, orchestrators and monitoring probe the health pages over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/(background/)?$"]
 # Behind a proxy that ends TLS: the header it sets to "https", e.g. X-Forwarded-Proto. Only set it
 # when the proxy always sets (or strips) that header, or a client could claim HTTPS itself.
 _proxy_header = env_str("SECURE_PROXY_SSL_HEADER")
@@ -99,17 +99,21 @@ TEMPLATES = [
 ]
 
 # --- Database: PostgreSQL, from DATABASE_URL, or else the project's own server with its data in var/.
+# Connections are kept for a minute between requests (CONN_MAX_AGE) and checked before reuse
+# (CONN_HEALTH_CHECKS): after a database restart or failover a kept connection is dead, and without
+# the check each web worker's next request would fail on it (tests/integration/test_faults_web.py).
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+        DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not usable: {exc}") from None
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL (postgres://...); it names "
                                    f"{DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}.")
 else:
-    DATABASES = {"default": {**local_postgres.settings_for(VAR_DIR / "postgres"), "CONN_MAX_AGE": 60}}
+    DATABASES = {"default": {**local_postgres.settings_for(VAR_DIR / "postgres"), "CONN_MAX_AGE": 60,
+                             "CONN_HEALTH_CHECKS": True}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -280,7 +284,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# /health/ (config/health.py): scores older than this are a warning (one missed night and a margin).
+# /health/background/ (config/health.py): scores older than this are a warning (one missed night and a margin).
 CRM_HEALTH_STALE_HOURS = env_int("CRM_HEALTH_STALE_HOURS", 36, minimum=1)
 
 # --- Logs: one JSON object per line for log collectors (LOG_FORMAT=json), or text; each line of a

@@ -9,8 +9,9 @@ class MailingConfig(AppConfig):
 
     def ready(self):
         # Signal receivers: batches queued as launch announces them, triggered campaigns after a
-        # nightly run, beat entries that follow campaigns, ESP tracking events onto deliveries.
-        from . import receivers, scheduling, tracking  # noqa: F401
+        # nightly run, beat entries that follow campaigns, ESP tracking events onto deliveries;
+        # and the deploy checks of the email settings.
+        from . import checks, receivers, scheduling, tracking  # noqa: F401
 
         post_migrate.connect(_schedule, sender=apps.get_app_config("django_celery_beat"),
                              dispatch_uid="mailing.schedule")

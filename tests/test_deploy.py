@@ -15,9 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def production_env(tmp_path, **overrides):
     base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("DJANGO_", "SECURE_", "ANYMAIL_", "LOG_")) and k not in ("DATABASE_URL", "REDIS_URL")}
+            if not k.startswith(("DJANGO_", "SECURE_", "ANYMAIL_", "LOG_", "EMAIL_"))
+            and k not in ("DATABASE_URL", "REDIS_URL", "CRM_PUBLIC_URL")}
     env = {**base, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "crm.example.com",
-           "ANYMAIL_WEBHOOK_SECRET": "esp:" + secrets.token_urlsafe(16), "CRM_VAR_DIR": str(tmp_path)}
+           "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend", "ANYMAIL_MAILGUN_API_KEY": "key-" + "0" * 32,
+           "ANYMAIL_WEBHOOK_SECRET": "esp:" + secrets.token_urlsafe(16), "CRM_PUBLIC_URL": "https://crm.example.com",
+           "CRM_VAR_DIR": str(tmp_path)}
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -56,6 +59,11 @@ def test_behind_a_tls_proxy_the_check_still_passes(tmp_path):
     ({"DJANGO_SECRET_KEY": "short"}, "security.W009"),
     ({"SECURE_SSL_REDIRECT": "0"}, "security.W008"),
     ({"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
+    # Email: the defaults write messages to files and link to http://127.0.0.1:8000.
+    ({"EMAIL_BACKEND": None, "ANYMAIL_MAILGUN_API_KEY": None}, "mailing.W011"),
+    ({"CRM_PUBLIC_URL": None}, "mailing.W012"),
+    ({"CRM_PUBLIC_URL": "https://10.1.2.3"}, "mailing.W013"),
+    ({"ANYMAIL_WEBHOOK_SECRET": None}, "mailing.W010"),
 ])
 def test_the_deploy_check_fails_on_what_production_must_not_have(tmp_path, overrides, named):
     code, output = manage(production_env(tmp_path, **overrides), "check", "--deploy", "--fail-level", "WARNING")
