@@ -157,29 +157,37 @@ def _rebuild(run, progress):
     if ids.size and not (current["frequency"] > 0).any():
         run.notes.append(gettext("No purchases yet: every client is a prospect; RFM, churn and value wait for orders."))
 
-    with _stage(run, "loyalty", progress):  # points granted and expired, tiers as of the night
-        tier, run.metrics["loyalty"] = loyalty_stage(run.as_of, ids)
+    # One transaction from here on, so the night is all or nothing: the points it grants and expires
+    # commit with the memberships and the run's success, and a night that fails or is killed after
+    # its loyalty stage leaves no ledger rows (the next night grants them). The scores are written
+    # on other connections where work may go apart; a failed run's scores are deleted and were
+    # never read (readers take the current run's). They need none of this transaction's rows, so
+    # whether they may go apart is decided before it opens.
+    apart = sql.may_go_apart()
+    with transaction.atomic():
+        with _stage(run, "loyalty", progress):  # points granted and expired, tiers as of the night
+            tier, run.metrics["loyalty"] = loyalty_stage(run.as_of, ids)
 
-    with _stage(run, "write scores", progress):
-        cols = scoring.columns(current, churn_result, value_result, cuts, levels,
-                               (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
-        _write_ranges(run, ids, cols, progress)
-        # The statistics must know this run's rows before the segments stage joins them with the
-        # previous run's: taken for none, the join of two runs' score sets was planned as a nested
-        # loop, many times slower (autovacuum would come too late, if it is on).
-        sql.execute(f"ANALYZE {sql.table(ClientScore)}")
+        with _stage(run, "write scores", progress):
+            cols = scoring.columns(current, churn_result, value_result, cuts, levels,
+                                   (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
+            _write_ranges(run, ids, cols, progress, apart)
+            # The statistics must know this run's rows before the segments stage joins them with the
+            # previous run's: taken for none, the join of two runs' score sets was planned as a nested
+            # loop, many times slower (autovacuum would come too late, if it is on).
+            sql.execute(f"ANALYZE {sql.table(ClientScore)}")
 
-    with _stage(run, "segments", progress), transaction.atomic():
-        sql.set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)  # room for the anti-joins to hash in memory
-        previous = ScoringRun.objects.current()
-        moved = membership.apply(run, previous, ids, cols)
-        run.migration = membership.rfm_migration(previous, run)
-        buyers = int((current["frequency"] > 0).sum())
-        run.counts = {"clients": int(ids.size), "buyers": buyers, "prospects": int(ids.size) - buyers, **moved}
-        run.status = ScoringRun.Status.SUCCEEDED
-        run.finished_at = timezone.now()
-        run.save()
-        ClientScore.objects.exclude(run=run).delete()
+        with _stage(run, "segments", progress):
+            sql.set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)  # room for the anti-joins to hash in memory
+            previous = ScoringRun.objects.current()
+            moved = membership.apply(run, previous, ids, cols)
+            run.migration = membership.rfm_migration(previous, run)
+            buyers = int((current["frequency"] > 0).sum())
+            run.counts = {"clients": int(ids.size), "buyers": buyers, "prospects": int(ids.size) - buyers, **moved}
+            run.status = ScoringRun.Status.SUCCEEDED
+            run.finished_at = timezone.now()
+            run.save()
+            ClientScore.objects.exclude(run=run).delete()
     ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=run.stage_seconds)
     run_succeeded.send(sender=ScoringRun, run=run)
 
@@ -195,17 +203,18 @@ def _plain(metrics):
     return {k: plain(v) for k, v in (metrics or {}).items()}
 
 
-def _write_ranges(run, ids, cols, progress):
+def _write_ranges(run, ids, cols, progress, apart):
     """Every client's scores, range by range, each range in a transaction of its own; where work
-    may go apart, WRITERS ranges at once, each through a connection of its own, so that the
-    database's share (checking keys, filling the indexes) runs on as many cores."""
+    may go apart (`apart`: the run is not inside a caller's transaction), WRITERS ranges at once,
+    each through a connection of its own, so that the database's share (checking keys, filling the
+    indexes) runs on as many cores."""
     ranges = [slice(start, start + RANGE_SIZE) for start in range(0, ids.size, RANGE_SIZE)]
 
     def write(part):
         _write_scores(run, ids[part], {k: v[part] for k, v in cols.items()})
         return part.stop
 
-    at_once = sql.may_go_apart() and WRITERS > 1 and len(ranges) > 1
+    at_once = apart and WRITERS > 1 and len(ranges) > 1
     with ThreadPoolExecutor(WRITERS) as pool:
         for stop in pool.map(sql.on_own_connection(write), ranges) if at_once else map(write, ranges):
             if progress:
