@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The suite on every core (pytest-xdist); PYTEST_WORKERS= runs it in one process.
 PYTEST_WORKERS ?= -n auto --dist loadgroup
 
-.PHONY: demo test setup lint run stack bench messages
+.PHONY: demo test setup lint run stack bench messages browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt $(wildcard native/*/*.c native/*/setup.py)
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,15 @@ test: export DJANGO_SECRET_KEY ?= tests-only-not-secret
 
 # In CI (CI=true) the machine's PostgreSQL and Redis must be there. Elsewhere, without them, the tests run
 # on the project's own PostgreSQL server (var/postgres) and those needing Redis and a worker are skipped.
-test: lint
+# The browser tests drive Debian's chromium and chromium-driver: installed here when missing (as root,
+# or through sudo). Where that is not possible they are skipped with a message, except in CI.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+			|| (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)' \
+		|| echo "chromium and chromium-driver could not be installed: the browser tests will be skipped"
+
+test: lint browser
 	@if [ "$$CI" = "true" ] || $(PY) -m tests.services_up $(PG_URL) $(TEST_REDIS_URL); then \
 		DATABASE_URL=$(PG_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_WORKERS); \
 	else \

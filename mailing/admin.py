@@ -111,8 +111,8 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
     @admin.display(description=_("state"), ordering="state")
     def state_now(self, obj):
         if obj.waiting_for_worker():
-            return _("%(state)s: waiting for a worker (nothing has been sent for a while; is the task queue "
-                     "up?)") % {"state": obj.get_state_display()}
+            # Nothing has worked on it for a while: no worker, or the task queue is down (docs/campaigns.md).
+            return _("%(state)s: waiting for a worker") % {"state": obj.get_state_display()}
         return obj.get_state_display()
 
     @admin.display(description=_("sent"), ordering="_sent")

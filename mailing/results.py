@@ -40,7 +40,7 @@ DEFINITIONS = [
     (_("Audience"), _("Delivery rows of the campaign (every occurrence): recipients sent, held out, suppressed or "
                       "failed. A client sent twice by a recurring campaign counts twice.")),
     (_("Sent"), _("Accepted by the email service.")),
-    (_("Unknown"), _("The worker stopped between handing the message to the email service and recording the "
+    (_("Outcome unknown"), _("The worker stopped between handing the message to the email service and recording the "
                      "answer: it may or may not have gone out. Never resent; it becomes sent (or failed) when "
                      "the email service's tracking webhooks name the message. Not counted as sent.")),
     (_("Delivered, bounced, complained, unsubscribed"),
