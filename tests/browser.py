@@ -36,7 +36,13 @@ class Browser:
         self.driver.find_element(By.NAME, "username").send_keys(username)
         self.driver.find_element(By.NAME, "password").send_keys(password)
         self.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        self.wait(lambda driver: "/login/" not in driver.current_url)  # a click does not wait for the page
         return self
+
+    def wait(self, condition, seconds=30):
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, seconds).until(condition)
 
     def text(self):
         return self.driver.find_element("tag name", "body").text
