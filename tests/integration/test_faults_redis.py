@@ -13,7 +13,6 @@ recovered and how:
 Figures (how long Redis was down, deliveries, recovery time, duplicates) are printed: run with -s.
 """
 
-import collections
 import datetime as dt
 import os
 import shutil
@@ -30,7 +29,7 @@ from crm.models import Client
 from mailing.apps import _schedule
 from mailing.models import Campaign, Delivery, EmailTemplate
 from segments.models import Segment, SegmentMembership
-from tests.mailing.backends import RecordingBackend
+from tests.mailing.backends import RecordingBackend, outcomes, physical_sends
 from tests.processes import CeleryProcesses, database_url, wait_for
 
 pytestmark = [pytest.mark.worker]
@@ -146,11 +145,7 @@ def test_it_resumes_by_itself_within_a_minute_after_redis_restarts_empty_with_no
              "the campaign to finish")
     recovery = time.monotonic() - back
 
-    states = collections.Counter(deliveries.values_list("state", "reason"))
-    physical = collections.Counter(int(path.name.split(".")[0]) for path in outbox.iterdir())
-    sent_ids = set(deliveries.filter(state=Delivery.State.SENT).values_list("pk", flat=True))
-    interrupted = set(deliveries.filter(reason=Delivery.Reason.INTERRUPTED).values_list("pk", flat=True))
-    duplicates = sum(count - 1 for count in physical.values())
+    states, physical, sent_ids, interrupted, duplicates = outcomes(deliveries, outbox)
     print(f"\nRedis restart: down {DOWN_SECONDS} s after {sent_at_kill} sends; every delivery final {recovery:.1f} s "
           f"after its return; {RECIPIENTS} deliveries: {dict(states)}; physical sends {sum(physical.values())}, "
           f"duplicates {duplicates}")
@@ -196,5 +191,5 @@ def test_a_launch_with_redis_down_says_so_in_one_line_and_sends_once_redis_is_ba
     celery.worker("after-outage", "--pool", "solo")
     assert "120 queued" in launch(env, campaign.slug)  # launching again finishes it
     wait_for(lambda: Campaign.objects.get(pk=campaign.pk).state == Campaign.State.DONE, 60, "the campaign to finish")
-    physical = collections.Counter(int(path.name.split(".")[0]) for path in outbox.iterdir())
+    physical = physical_sends(outbox)
     assert len(physical) == 120 and max(physical.values()) == 1

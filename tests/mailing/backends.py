@@ -1,5 +1,6 @@
 """Email backends for the campaign tests."""
 
+import collections
 import os
 import time
 import uuid
@@ -44,3 +45,20 @@ class RecordingBackend(BaseEmailBackend):
             if RecordingBackend.sends == hang_after:
                 time.sleep(3600)
         return len(messages)
+
+
+def physical_sends(folder):
+    """{delivery id: how many times RecordingBackend physically sent it} from its outbox folder."""
+    return collections.Counter(int(path.name.split(".")[0]) for path in Path(folder).iterdir())
+
+
+def outcomes(deliveries, folder):
+    """What a campaign's rows say against what RecordingBackend sent: (rows by (state, reason), physical
+    sends by delivery id, ids recorded sent, ids of unknown outcome, duplicates sent)."""
+    from mailing.models import Delivery
+
+    physical = physical_sends(folder)
+    return (collections.Counter(deliveries.values_list("state", "reason")), physical,
+            set(deliveries.filter(state=Delivery.State.SENT).values_list("pk", flat=True)),
+            set(deliveries.filter(state=Delivery.State.UNKNOWN).values_list("pk", flat=True)),
+            sum(count - 1 for count in physical.values()))

@@ -9,7 +9,6 @@ they had in `sending` as "outcome unknown" (never resent) and queues their pendi
 Figures (sends at the kill, in flight, recovery time) are printed: run with -s to see them.
 """
 
-import collections
 import datetime as dt
 import os
 import signal
@@ -24,6 +23,7 @@ from mailing.launch import launch_campaign
 from mailing.models import Campaign, Delivery
 from mailing.sending import CLAIM_CHUNK
 from segments.models import SegmentMembership
+from tests.mailing.backends import outcomes
 from tests.processes import CeleryProcesses, database_url, wait_for
 
 pytestmark = [pytest.mark.worker]
@@ -87,11 +87,7 @@ def test_a_killed_worker_costs_at_most_a_minute_and_no_message_is_sent_twice(cel
              "the campaign to finish")
     recovery = time.monotonic() - started
 
-    states = collections.Counter(deliveries.values_list("state", "reason"))
-    physical = collections.Counter(int(path.name.split(".")[0]) for path in outbox.iterdir())
-    sent_ids = set(deliveries.filter(state=Delivery.State.SENT).values_list("pk", flat=True))
-    unknown = set(deliveries.filter(state=Delivery.State.UNKNOWN).values_list("pk", flat=True))
-    duplicates = sum(count - 1 for count in physical.values())
+    states, physical, sent_ids, unknown, duplicates = outcomes(deliveries, outbox)
     print(f"\nworker killed after {len(out_at_kill)} sends ({len(in_flight_at_kill)} rows in flight, "
           f"{len(out_at_kill - recorded)} of them out); every delivery final {recovery:.1f} s after the new worker "
           f"started; {dict(states)}; physical sends {sum(physical.values())}, duplicates {duplicates}")
