@@ -1,7 +1,10 @@
 import datetime as dt
 import itertools
 import os
+import shutil
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -28,6 +31,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "worker" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def server_folder():
+    """A fresh CRM_VAR_DIR for a process that runs the project's own PostgreSQL server.
+
+    Not under tmp_path: that lies in /tmp/pytest-of-<user>, which every pytest process that starts
+    (an xdist worker, another session) sets back to mode 0700, and run by root the server works as
+    a system user of its own, which must reach its folder: initdb failed when it could not.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="crm-server-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

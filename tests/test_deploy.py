@@ -13,14 +13,14 @@ from django.urls import reverse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def production_env(tmp_path, **overrides):
+def production_env(var_dir, **overrides):
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("DJANGO_", "SECURE_", "ANYMAIL_", "LOG_", "EMAIL_"))
             and k not in ("DATABASE_URL", "REDIS_URL", "CRM_PUBLIC_URL")}
     env = {**base, "DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "crm.example.com",
            "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend", "ANYMAIL_MAILGUN_API_KEY": "key-" + "0" * 32,
            "ANYMAIL_WEBHOOK_SECRET": "esp:" + secrets.token_urlsafe(16), "CRM_PUBLIC_URL": "https://crm.example.com",
-           "CRM_VAR_DIR": str(tmp_path)}
+           "CRM_VAR_DIR": str(var_dir)}
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -35,17 +35,17 @@ SHOW = ("from django.conf import settings as s; print(s.DEBUG, s.SESSION_COOKIE_
         "s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.LOG_FORMAT)")
 
 
-def test_production_settings_pass_the_deploy_check_with_no_warning(tmp_path):
-    code, output = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
+def test_production_settings_pass_the_deploy_check_with_no_warning(server_folder):
+    code, output = manage(production_env(server_folder), "check", "--deploy", "--fail-level", "WARNING")
     assert code == 0, output
     assert "System check identified no issues" in output
     # Secure cookies, HTTPS only, a year of HSTS, no debug pages, JSON logs.
-    code, output = manage(production_env(tmp_path), "shell", "-c", SHOW)
+    code, output = manage(production_env(server_folder), "shell", "-c", SHOW)
     assert code == 0 and "False True True True 31536000 True json" in output, output
 
 
-def test_behind_a_tls_proxy_the_check_still_passes(tmp_path):
-    env = production_env(tmp_path, SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto", SECURE_HSTS_SECONDS="63072000",
+def test_behind_a_tls_proxy_the_check_still_passes(server_folder):
+    env = production_env(server_folder, SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto", SECURE_HSTS_SECONDS="63072000",
                          SECURE_HSTS_PRELOAD="1")
     code, output = manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert code == 0, output
@@ -65,8 +65,8 @@ def test_behind_a_tls_proxy_the_check_still_passes(tmp_path):
     ({"CRM_PUBLIC_URL": "https://10.1.2.3"}, "mailing.W013"),
     ({"ANYMAIL_WEBHOOK_SECRET": None}, "mailing.W010"),
 ])
-def test_the_deploy_check_fails_on_what_production_must_not_have(tmp_path, overrides, named):
-    code, output = manage(production_env(tmp_path, **overrides), "check", "--deploy", "--fail-level", "WARNING")
+def test_the_deploy_check_fails_on_what_production_must_not_have(server_folder, overrides, named):
+    code, output = manage(production_env(server_folder, **overrides), "check", "--deploy", "--fail-level", "WARNING")
     assert code != 0 and named in output
 
 
@@ -75,8 +75,8 @@ def test_the_deploy_check_fails_on_what_production_must_not_have(tmp_path, overr
     ({"SECURE_HSTS_SECONDS": "a year"}, "SECURE_HSTS_SECONDS='a year' is not a whole number"),
     ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml'; use json or text"),
 ])
-def test_a_bad_production_setting_stops_the_start_and_names_it(tmp_path, overrides, message):
-    code, output = manage(production_env(tmp_path, **overrides), "check")
+def test_a_bad_production_setting_stops_the_start_and_names_it(server_folder, overrides, message):
+    code, output = manage(production_env(server_folder, **overrides), "check")
     assert code != 0 and message in output
 
 

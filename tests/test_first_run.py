@@ -36,8 +36,8 @@ def _wait_for(condition, seconds=60):
         time.sleep(0.2)
 
 
-def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
-    var = tmp_path / "var"
+def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path, server_folder):
+    var = server_folder
     (tmp_path / "clients.csv").write_text(CLIENTS)
     (tmp_path / "orders.csv").write_text(PURCHASES)
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
@@ -81,14 +81,14 @@ def test_a_first_run_starts_its_own_server_imports_and_scores_a_shop(tmp_path):
     assert "listening on Unix socket" in log and "listening on IPv4" not in log
 
 
-def test_a_folder_left_by_an_interrupted_first_start_is_set_up_again(tmp_path):
+def test_a_folder_left_by_an_interrupted_first_start_is_set_up_again(server_folder):
     # initdb was cut short (a kill, a full disk): files in the folder but no PG_VERSION; initdb refuses
     # a folder that is not empty, so the first try fails and the second starts from an empty folder.
-    data = tmp_path / "var" / "postgres"
+    data = server_folder / "postgres"
     (data / "base").mkdir(parents=True)
     (data / "postgresql.conf").write_text("# half-written\n")
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(CRM_VAR_DIR=str(tmp_path / "var"), DJANGO_DEBUG="1")
+    env.update(CRM_VAR_DIR=str(server_folder), DJANGO_DEBUG="1")
 
     done = subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
