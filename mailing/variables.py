@@ -144,8 +144,8 @@ def panel():
 def _list_rows(entry, path):
     first = entry.fields[0].name
     snippet = f"{{% for {entry.loop} in {path} %}}{{{{ {entry.loop}.{first} }}}} {{% endfor %}}"
-    rows = [(snippet, f"{{% for {entry.loop} in {path} %}}", gettext("loop over %(what)s") % {
-        "what": entry.description})]
+    rows = [(snippet, f"{{% for {entry.loop} in {path} %}}", gettext("a loop over the list: the names below go "
+                                                                     "inside it"))]
     for var in entry.fields:
         if isinstance(var, List):
             rows += _list_rows(var, f"{entry.loop}.{var.name}")
