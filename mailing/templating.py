@@ -66,8 +66,10 @@ def template_errors(content, contexts=None):
         except TemplateSyntaxError as exc:
             errors[field] = [syntax_message(exc)]
             continue
+        if contexts is None:
+            contexts = sample_contexts()  # read once for the fields, only when one compiles
         found = []
-        for context in (sample_contexts() if contexts is None else contexts):
+        for context in contexts:
             found += [message for message in render_problems(template, source, context) if message not in found]
         if found:
             errors[field] = found
