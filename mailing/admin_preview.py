@@ -1,14 +1,15 @@
 """Preview an email template rendered for a chosen client, and send a test message, from its admin page.
 
 EmailTemplateAdmin takes `TemplatePreviewMixin` as a base: it adds the page
-/admin/mailing/emailtemplate/<id>/preview/ and a "Preview and test" button on the change page.
+/admin/mailing/emailtemplate/<id>/preview/ and a "Preview and test" button on the change page, and
+the change page's side panel of variables (a click inserts one at the cursor: template_editor.js).
 Both need the change permission on templates (a test sends mail); choosing a client also needs
 the permission to view clients, since the page then shows that client's personal data.
 
 The preview renders the template's saved content (its current version) exactly as a campaign
 would: the client's context (scores, last orders, recommendations ...), CSS inlined, the text body
-generated when empty. The HTML is shown in a sandboxed iframe (no scripts, no same-origin access),
-so a template cannot act in the admin's page.
+generated when empty. The HTML is shown at a desktop and a phone width (600 and 375 px), each in a
+sandboxed iframe (no scripts, no same-origin access), so a template cannot act in the admin's page.
 
 A test message goes through the configured EMAIL_BACKEND, built like a campaign's (same headers,
 List-Unsubscribe included), with the subject prefixed [TEST] and no delivery row. Its unsubscribe
@@ -33,6 +34,7 @@ from .recommendations import recommend
 from .sending import build_message
 from .templating import build_contexts, render_message
 from .unsubscribe import unsubscribe_url
+from .variables import panel
 
 TEST_PREFIX = "[TEST] "
 PREVIEW_CAMPAIGN = {"name": "Preview", "slug": "preview"}
@@ -93,6 +95,11 @@ def send_test(template, client, address):
 
 class TemplatePreviewMixin:
     change_form_template = "admin/mailing/emailtemplate/change_form.html"
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        # The editor's side panel: every variable, from the one list (mailing/variables.py).
+        context["variable_panel"] = panel()
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.preview_view)

@@ -418,6 +418,13 @@ class CampaignVariant(models.Model):
     def __str__(self):
         return f"{self.campaign_id}/{self.name}"
 
+    def clean(self):
+        # The subject replaces the template's when sending: checked as a template's subject is.
+        from .templating import template_errors
+
+        if self.subject and (errors := template_errors({"subject": self.subject})):
+            raise ValidationError(errors)
+
 
 class DeliveryQuerySet(models.QuerySet):
     def pending(self):

@@ -1,12 +1,16 @@
 """Compile, validate and render email templates; build the personalization context in bulk.
 
-Templates are Django templates run by the project's engine (so `humanize` and the built-in tags
-work). A missing value renders as an empty string: `{{ client.first_name|default:"friend" }}`.
+Templates are Django templates run by the sandboxed engine of `sandbox` (its own tags and filters,
+nothing to include or load), the same one when saving, previewing and sending. What the context holds
+is listed once, in `variables`; saving renders a template against a sample client with every name
+checked (`template_errors`). A missing value renders as an empty string:
+`{{ client.first_name|default:"friend" }}`.
 CSS from <style> blocks is inlined into style="" attributes after rendering, because many email
 clients (Gmail apps, Outlook) drop or ignore <style>; @media rules cannot be inlined and stay in a
 <style> block for the clients that honour them.
 """
 
+import difflib
 import functools
 import html
 import logging
@@ -16,23 +20,24 @@ from html.parser import HTMLParser
 import css_inline
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Context, TemplateSyntaxError
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from crm.models import Purchase, PurchaseItem
+from crm.models import Client, Purchase, PurchaseItem
 from loyalty.context import loyalty_contexts
+from loyalty.models import PointsEntry
 from segments.models import ClientScore
 
-from . import recommendations
+from . import recommendations, variables
+from .sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, TAGS
 
 log = logging.getLogger(__name__)
 
 FIELDS = ("subject", "preheader", "html_body", "text_body")
 LAST_ORDERS = 3
-CLIENT_FIELDS = ("first_name", "last_name", "city", "country", "email", "external_id", "gender", "birth_date")
-SCORE_FIELDS = ("rfm_segment", "churn_band", "churn_risk", "predicted_clv", "recency_days", "frequency", "monetary",
-                "avg_order_value", "engagement_band")
+CLIENT_FIELDS = variables.model_fields("client")
+SCORE_FIELDS = variables.model_fields("scores")
 
 
 # No remote stylesheets: fetching URLs named in a template would be a request per message to
@@ -46,18 +51,141 @@ _STYLE_TAG = re.compile(r"<style[\s>]", re.IGNORECASE)
 def compile_template(source):
     """The compiled template for a source text. Kept: a batch renders the same few sources hundreds of
     times, and compiling costs more than rendering. A compiled Django template is safe to share."""
-    return Engine.get_default().from_string(source)
+    return ENGINE.from_string(source)
 
 
-def template_errors(content):
-    """{field: message} for each part of a template that does not compile (unknown tag or filter, bad syntax)."""
+def template_errors(content, contexts=None):
+    """{field: [messages]} for each part of a template that does not compile (unknown tag or filter, bad
+    syntax, a refused tag: with its line), or that names a variable or attribute the context does not
+    have, rendered against `contexts` (default: `sample_contexts()`), with the closest name."""
     errors = {}
     for field in FIELDS:
+        source = content.get(field) or ""
         try:
-            compile_template(content.get(field) or "")
+            template = compile_template(source)
         except TemplateSyntaxError as exc:
-            errors[field] = gettext("Template error: %(error)s") % {"error": exc}
+            errors[field] = [syntax_message(exc)]
+            continue
+        if contexts is None:
+            contexts = sample_contexts()  # read once for the fields, only when one compiles
+        found = []
+        for context in contexts:
+            found += [message for message in render_problems(template, source, context) if message not in found]
+        if found:
+            errors[field] = found
     return errors
+
+
+def _line(exc):
+    debug = getattr(exc, "template_debug", None)
+    return debug["line"] if debug else None
+
+
+def _with_line(line, message):
+    return gettext("Line %(line)s: %(error)s") % {"line": line, "error": message} if line else message
+
+
+def syntax_message(exc):
+    """The compile error in plain words, with its line, the closest allowed tag or filter where one was unknown."""
+    text = str(exc)
+    tag = re.match(r"Invalid block tag on line \d+: '([^']+)'", text)
+    filter_ = re.match(r"Invalid filter: '([^']+)'", text)
+    if tag:
+        message = gettext("unknown tag {%% %(name)s %%}.") % {"name": tag[1]}
+        closest = difflib.get_close_matches(tag[1], TAGS, n=1)
+        text = message + (" " + gettext("Did you mean {%% %(name)s %%}?") % {"name": closest[0]} if closest else "")
+    elif filter_:
+        message = gettext("unknown filter |%(name)s.") % {"name": filter_[1]}
+        closest = difflib.get_close_matches(filter_[1], FILTERS + HUMANIZE_FILTERS + ("money",), n=1)
+        text = message + (" " + gettext("Did you mean |%(name)s?") % {"name": closest[0]} if closest else "")
+    return _with_line(_line(exc), text)
+
+
+class _StrictContext(Context):
+    """A context that reports a top-level name it does not have (Django renders it as "")."""
+
+    def __init__(self, values, problems, autoescape):
+        super().__init__(values, autoescape=autoescape)
+        self.problems = problems
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            known = {name for values in self.dicts for name in values if name not in ("True", "False", "None")}
+            problem = variables.UnknownName("", key, known)
+            problem.top = True
+            self.problems.append(problem)
+            raise
+
+
+def render_problems(template, source, context):
+    """What is wrong when `template` is rendered with `context`: unknown names first (Django would
+    render them as empty text, and a few tags swallow any error), else an error of the render itself."""
+    problems = []
+    try:
+        template.render(_StrictContext(variables.strict_context(context, problems), problems, autoescape=True))
+        error = None
+    except Exception as exc:  # a filter failing on the sample's values fails when sending too
+        error = _with_line(_line(exc), f"{type(exc).__name__}: {exc}")
+    messages = []
+    for problem in problems:
+        message = _unknown_message(problem, source)
+        if message not in messages:
+            messages.append(message)
+    return messages or ([error] if error else [])
+
+
+def _unknown_message(problem, source):
+    name = re.escape(problem.name)
+    closest = problem.closest()
+    if getattr(problem, "top", False):
+        found = re.search(rf"(?<![\w.'\"]){name}(?:\.\w+)*", source)
+        expression = found[0] if found else problem.name
+        text = gettext("%(expression)s: no variable '%(name)s'") % {"expression": expression, "name": problem.name}
+    else:
+        found = re.search(rf"(?<![\w.'\"])([A-Za-z_]\w*(?:\.\w+)*?)\.{name}(?!\w)", source)
+        owner = found[1] if found else "?"
+        expression = f"{owner}.{problem.name}"
+        if getattr(problem, "is_list", False):
+            text = gettext("%(expression)s: '%(owner)s' is a list: loop over it with {%% for %%}, or take one "
+                           "by its number, e.g. %(owner)s.0") % {"expression": expression, "owner": owner}
+            closest = None
+        else:
+            text = gettext("%(expression)s: '%(owner)s' has no '%(name)s'") % {
+                "expression": expression, "owner": owner, "name": problem.name}
+    if closest:
+        text += "; " + gettext("did you mean '%(name)s'?") % {"name": closest}
+    elif problem.known:
+        text += "; " + gettext("it has: %(names)s") % {"names": ", ".join(problem.known)}
+    line = source.count("\n", 0, found.start()) + 1 if found else None
+    return _with_line(line, text)
+
+
+def sample_contexts():
+    """The contexts a template is checked against on save: the built-in sample (every value set, every
+    list two items long) and, when the shop has one, a real client with scores, orders and loyalty."""
+    contexts = [variables.sample_context()]
+    client = sample_client()
+    if client is not None:
+        contexts.append({**build_contexts([client])[client.pk], "campaign": contexts[0]["campaign"],
+                         "unsubscribe_url": contexts[0]["unsubscribe_url"]})
+    return contexts
+
+
+def sample_client():
+    """A client with as much to show as the shop has: current scores, completed orders, loyalty points."""
+    clients = Client.objects.filter(erased_at__isnull=True).order_by("pk")
+    scored = clients.filter(pk__in=ClientScore.objects.current().values("client_id"))
+    bought = Purchase.objects.filter(status=Purchase.Status.COMPLETED)
+    for candidates in (scored.filter(pk__in=bought.values("client_id")).filter(
+                           pk__in=PointsEntry.objects.values("client_id")),
+                       scored.filter(pk__in=bought.values("client_id")), scored, clients.filter(
+                           pk__in=bought.values("client_id"))):
+        client = candidates.first()
+        if client is not None:
+            return client
+    return None
 
 
 def render_message(version, context):

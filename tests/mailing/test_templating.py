@@ -120,7 +120,7 @@ def test_it_converts_html_to_readable_text():
     ("html_body", "<p>{% frobnicate %}</p>", "frobnicate"),
     ("subject", "Hi {{ client.first_name|shout }}", "shout"),
     ("text_body", "{% if client %}unclosed", "endif"),
-    ("preheader", "{% load nosuchlib %}", "nosuchlib"),
+    ("preheader", "{% load nosuchlib %}", "{% load %} is not allowed"),
 ])
 def test_it_refuses_a_template_that_does_not_compile(db, field, source, message):
     template = EmailTemplate(name="broken", subject="s", html_body="<p>ok</p>")
@@ -140,7 +140,7 @@ def test_it_refuses_a_broken_template_in_the_admin(admin_client):
     })
 
     assert response.status_code == 200
-    assert "Invalid block tag" in response.content.decode() and "frobnicate" in response.content.decode()
+    assert "Line 1: unknown tag {% frobnicate %}" in response.content.decode()
     assert not EmailTemplate.objects.exists()
 
 
