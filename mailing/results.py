@@ -316,8 +316,10 @@ def _grouped(campaign, days, now):
         "SUM(is_unknown), SUM(is_delivered), SUM(is_opened), SUM(is_clicked), SUM(is_bounced), SUM(is_complained), "
         "SUM(is_unsubscribed), SUM(is_measured), COUNT(spent), SUM(is_open_window), SUM(spent), SUM(spent * spent) "
         "FROM (SELECT *, CASE WHEN holdout = 1 THEN NULL ELSE variant_id END AS grp, "
-        "  LEAST(%s, FLOOR(EXTRACT(EPOCH FROM first_bought - starts) / 86400))::int AS day, "
-        "  LEAST(%s, GREATEST(0, CEIL(EXTRACT(EPOCH FROM %s - starts) / 86400)))::int AS reached "
+        "  CASE WHEN first_bought IS NOT NULL "  # LEAST and GREATEST skip NULLs: a row without one stays NULL
+        "    THEN LEAST(%s, FLOOR(EXTRACT(EPOCH FROM first_bought - starts) / 86400))::int END AS day, "
+        "  CASE WHEN starts IS NOT NULL "
+        "    THEN LEAST(%s, GREATEST(0, CEIL(EXTRACT(EPOCH FROM %s - starts) / 86400)))::int END AS reached "
         "  FROM outcome) AS measured_rows "
         "GROUP BY GROUPING SETS ((grp, holdout), (grp, holdout, day), (grp, holdout, reached))"
     )

@@ -192,7 +192,8 @@ def test_the_daily_chart_counts_each_clients_first_conversion_against_who_has_re
     assert daily[0].sent_rate == 0.5 and daily[2].holdout_rate == 0.5
 
     closed = campaign_results(campaign, now=LATER).daily
-    assert [d.day for d in closed] == [1, 2, 3, 4, 5] and closed[4].sent_reached == 4
+    assert [(d.day, d.sent_conversions, d.sent_reached, d.holdout_conversions, d.holdout_reached) for d in closed] == [
+        (1, 2, 4, 0, 2), (2, 1, 4, 0, 2), (3, 0, 4, 1, 2), (4, 0, 4, 0, 2), (5, 0, 4, 0, 2)]
 
 
 def test_the_daily_csv_gives_the_charts_numbers(admin_client, small):
@@ -203,6 +204,7 @@ def test_the_daily_csv_gives_the_charts_numbers(admin_client, small):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][0] == "day" and rows[0][3] == "sent group: conversion rate, %"
     assert rows[2] == ["2", "4", "10", "40.0", "1", "10", "10.0"]  # the purchases came a day after sending
+    assert [row[1] for row in rows[1:]] == ["0", "4", "0", "0", "0"]
     assert len(rows) == 1 + 5
 
 
