@@ -100,6 +100,9 @@ FINISHED_HOLDOUT = 20  # percent: a clearer comparison than 10% on a demo audien
 # own history, for both groups alike), this share of the sent group buys once more within the
 # attribution window, more often after a click.
 EXTRA_PURCHASE, EXTRA_PURCHASE_AFTER_CLICK = 0.02, 0.10
+# What it cost, so that its results page shows a return on spend: an email service's price per
+# message and a fixed cost for the design and copy (in the shop's currency).
+FINISHED_COST_PER_MESSAGE, FINISHED_COST = Decimal("0.30"), Decimal("5000")
 
 
 def create_finished_campaign(seed=1):
@@ -123,7 +126,8 @@ def create_finished_campaign(seed=1):
         campaign = Campaign.objects.create(
             slug=FINISHED, name="Spring win-back", template=_template("Win-back"),
             schedule=Campaign.Schedule.MANUAL, holdout_percent=FINISHED_HOLDOUT, state=Campaign.State.DONE,
-            launched_at=launched, finished_at=launched + dt.timedelta(hours=1))
+            launched_at=launched, finished_at=launched + dt.timedelta(hours=1),
+            cost_per_message=FINISHED_COST_PER_MESSAGE, cost_per_campaign=FINISHED_COST)
         campaign.segments.set(Segment.objects.filter(slug="at-risk"))
         for client in lapsing:
             client_id, email = client.pk, client.email

@@ -6,7 +6,10 @@ from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from . import lifecycle
+from . import (
+    admin_client,  # noqa: F401  the client page's emails: registers the client admin's mailing layer
+    lifecycle,
+)
 from .admin_preview import TemplatePreviewMixin  # preview for a client and test send, its URL and button
 from .admin_results import CampaignResultsMixin  # results page, its URL and links
 from .launch import launch_campaign
@@ -42,7 +45,8 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ("name", "slug", "template", "from_email", "segments", "exclude_segments", "conditions",
-                  "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "reentry", "reentry_days")
+                  "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "reentry", "reentry_days",
+                  "cost_per_message", "cost_per_campaign")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -100,6 +104,8 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
                                 "reentry_days"),
                      "description": _("Times are in the shop's time zone. A draft never sends by itself: use "
                                       "the Schedule action to make a scheduled campaign active.")}),
+        (_("Cost"), {"fields": (("cost_per_message", "cost_per_campaign"),),
+                     "description": _("Optional: the results page then shows the return on spend.")}),
         (_("Deliveries"), {"fields": ("launched_at", "finished_at", "delivery_counts")}),
     ]
     actions = ["launch", "schedule_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]

@@ -15,6 +15,7 @@ lifecycle, scheduling) add the side effects: queueing, the beat entry, logging.
 
 import hashlib
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -209,6 +210,17 @@ class Campaign(models.Model):
     holdout_percent = models.PositiveSmallIntegerField(
         _("holdout, %"), default=0, validators=[MinValueValidator(0), MaxValueValidator(50)],
         help_text=_("A random share of the audience that is recorded but not sent, to measure uplift."))
+    # What the campaign cost, for its return on spend (results page); empty: not known.
+    cost_per_message = models.DecimalField(
+        _("cost per message"), max_digits=12, decimal_places=4, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Optional, in the shop's currency: what sending one message costs (the email service's "
+                    "price). Counted for every message sent or possibly sent (outcome unknown)."))
+    cost_per_campaign = models.DecimalField(
+        _("cost per campaign"), max_digits=14, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("Optional, in the shop's currency: the fixed cost of the campaign (design, copy, "
+                    "discounts paid for). With the cost per message it gives the return on spend."))
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
     # When it sends: now (manual launch), once at send_at, on a cron schedule, or when a client enters
     # trigger_segment in a nightly run.
@@ -238,6 +250,16 @@ class Campaign(models.Model):
 
     def __str__(self):
         return self.name
+
+    def cost(self, messages, share=1):
+        """What sending `messages` cost, with `share` (0..1) of the fixed cost; None when no cost is entered.
+
+        A part of the campaign (an A/B variant) carries the fixed cost in proportion to its messages.
+        """
+        if self.cost_per_message is None and self.cost_per_campaign is None:
+            return None
+        total = (self.cost_per_message or 0) * messages + (self.cost_per_campaign or 0) * Decimal(str(share))
+        return Decimal(total).quantize(Decimal("0.01"))
 
     @property
     def sender(self):

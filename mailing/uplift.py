@@ -10,6 +10,11 @@ Pure functions on counts and sums (no database), so the admin page, tests and a 
   large; with thousands per group the t and normal intervals are the same.
 - A/B: the two-proportion z-test with the pooled proportion under "no difference", two-sided;
   significant when p < 0.05.
+- Incremental conversions and revenue: the per-recipient difference (rate or mean, sent − holdout)
+  times the number of recipients measured in the sent group, interval and all: what sending added
+  over what those recipients would have done anyway, as the holdout shows.
+- Return on spend: (incremental revenue − cost) / cost. It rises with the incremental revenue, so
+  its interval is the revenue interval's two ends put through the same formula.
 Everything returns None where a group is empty (or too small for a variance) rather than a number
 that looks meaningful.
 """
@@ -83,6 +88,25 @@ def mean_difference(n1, sum1, sumsq1, n2, sum2, sumsq2, confidence=0.95):
     df = (a + b) ** 2 / (a * a / (n1 - 1) + b * b / (n2 - 1))
     half = float(student_t.ppf(1 - (1 - confidence) / 2, df)) * se
     return Interval(diff, diff - half, diff + half)
+
+
+def scaled(interval, n):
+    """A per-recipient difference times n recipients (incremental conversions or revenue); None stays None."""
+    if interval is None:
+        return None
+    return Interval(interval.estimate * n, interval.low * n, interval.high * n)
+
+
+def return_on_spend(incremental_revenue, cost):
+    """(incremental revenue − cost) / cost, with its interval; None without a revenue interval or a cost above 0."""
+    if incremental_revenue is None or cost is None or cost <= 0:
+        return None
+    cost = float(cost)
+
+    def net(revenue):
+        return (revenue - cost) / cost
+
+    return Interval(net(incremental_revenue.estimate), net(incremental_revenue.low), net(incremental_revenue.high))
 
 
 def two_proportion_z_test(x1, n1, x2, n2):

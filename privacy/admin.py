@@ -1,5 +1,5 @@
 """The client page's personal-data actions: export (JSON) and erase, each with a permission of its own and
-recorded in the audit log. The page itself is built up by the apps below (crm, segments, loyalty)."""
+recorded in the audit log. The page itself is built up by the apps below (crm, segments, loyalty, mailing)."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.models import Client
-from loyalty.admin import LoyaltyClientAdmin
+from mailing.admin_client import MailingClientAdmin
 
 from . import personal_data as privacy
 
@@ -18,7 +18,7 @@ from . import personal_data as privacy
 ERASE_AT_ONCE = 100
 
 
-class ClientAdmin(LoyaltyClientAdmin):
+class ClientAdmin(MailingClientAdmin):
     actions = ["export_personal_data", "erase_personal_data"]
 
     def has_export_client_data_permission(self, request):

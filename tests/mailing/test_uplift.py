@@ -1,15 +1,19 @@
 """The statistics of campaign results, against values worked out by hand."""
 
 import math
+from decimal import Decimal
 
 import pytest
 
 from mailing.uplift import (
+    Interval,
     best_of,
     mean_and_variance,
     mean_difference,
     proportion_difference,
     rate,
+    return_on_spend,
+    scaled,
     two_proportion_z_test,
 )
 
@@ -102,3 +106,33 @@ def test_a_tie_or_a_single_variant_has_no_winner_to_test():
     assert best_of([("A", 10, 100), ("B", 10, 100)]).winner is None
     assert best_of([("A", 10, 100), ("B", 5, 0)]).test is None
     assert best_of([]).winner is None
+
+
+def test_incremental_totals_are_the_per_recipient_difference_times_the_recipients():
+    # A conversion uplift of 0.05 (0.0146 … 0.0854) on 1,000 recipients: 50 more buyers (14.6 … 85.4).
+    total = scaled(proportion_difference(60, 500, 35, 500), 1_000)
+
+    assert (total.estimate, total.low, total.high) == pytest.approx((50, 50 - 36.2145, 50 + 36.2145), abs=1e-3)
+    assert total.excludes_zero
+    assert scaled(None, 1_000) is None
+
+
+def test_return_on_spend_carries_the_revenue_interval_through_the_same_formula():
+    # +41,000 (12,000 … 70,000) on 10,000 spent: (41,000 − 10,000) / 10,000 = 3.1, ends 0.2 and 6.0.
+    revenue = Interval(41_000, 12_000, 70_000)
+
+    roi = return_on_spend(revenue, Decimal("10000"))
+
+    assert (roi.estimate, roi.low, roi.high) == pytest.approx((3.1, 0.2, 6.0))
+    assert roi.excludes_zero
+    # Revenue clearly above zero but not clearly above the cost: the return could be a loss.
+    assert not return_on_spend(revenue, 20_000).excludes_zero
+    assert return_on_spend(Interval(-500, -900, -100), 1_000).high == pytest.approx(-1.1)
+
+
+def test_there_is_no_return_on_spend_without_a_cost_or_a_revenue_interval():
+    revenue = Interval(41_000, 12_000, 70_000)
+
+    assert return_on_spend(revenue, None) is None
+    assert return_on_spend(revenue, 0) is None
+    assert return_on_spend(None, 10_000) is None
