@@ -6,6 +6,8 @@ from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from segments.widgets import RuleBuilder
+
 from . import lifecycle
 from .admin_preview import TemplatePreviewMixin  # preview for a client and test send, its URL and button
 from .admin_results import CampaignResultsMixin  # results page, its URL and links
@@ -43,6 +45,7 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ("name", "slug", "template", "from_email", "segments", "exclude_segments", "conditions",
                   "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "reentry", "reentry_days")
+        widgets = {"conditions": RuleBuilder(count_hint=_("these conditions alone, before the segments"))}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
