@@ -18,13 +18,21 @@
     return node;
   }
 
+  // The same JSON value, whatever the order of keys (PostgreSQL's jsonb keeps its own order).
   function same(a, b) {
-    return JSON.stringify(a) === JSON.stringify(b);
+    const sorted = (v) => (Array.isArray(v) ? v.map(sorted) : v && typeof v === "object"
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])])) : v);
+    return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
   }
 
   // Percent shown for a share: 0.6 -> 60 (rounded so that 0.07 does not show as 7.000000000000001).
   function percentOf(share) {
     return Number((share * 100).toFixed(10));
+  }
+
+  // Not the hidden attribute: the admin's own styles (errornote) would show the node all the same.
+  function shown(node, visible) {
+    node.style.display = visible ? "" : "none";
   }
 
   function Builder(root) {
@@ -38,7 +46,7 @@
     } catch (e) { /* an old browser shows the codes */ }
 
     const tree = el("div", {class: "rb-tree"});
-    const note = el("p", {class: "rb-note errornote", hidden: ""});
+    const note = el("p", {class: "rb-note errornote", style: "display: none"});
     const count = el("p", {class: "rb-count help", "aria-live": "polite"});
     const toggle = el("a", {href: "#", class: "rb-toggle"});
     root.insertBefore(tree, textarea);
@@ -63,7 +71,19 @@
       if (!field) throw new Error(String(rule.field));
       const ops = config.operators[field.kind].map((o) => o[0]);
       if (!ops.includes(rule.op)) throw new Error(rule.field + " " + rule.op);
+      if (!fits(field, rule.op, rule.value)) throw new Error(JSON.stringify(rule));
       return {field: rule.field, op: rule.op, value: rule.value};
+    }
+
+    // Whether the value's inputs can show this value (else the rule is shown as JSON, not mangled).
+    function fits(field, op, value) {
+      const isText = (v) => typeof v === "string";
+      if (op === "is empty" || field.kind === "bool") return typeof value === "boolean";
+      if (op === "in" || op === "not in") return Array.isArray(value) && value.every(isText);
+      if (value === null) return true; // not filled in yet: the server names it on save
+      if (op.endsWith("days ago")) return Number.isInteger(value);
+      if (field.kind === "choice" || field.kind === "text" || field.kind === "date") return isText(value);
+      return typeof value === "number";
     }
 
     function read(rule) {
@@ -252,11 +272,11 @@
       } catch (e) {
         return showAdvanced(e.message);
       }
-      textarea.value = JSON.stringify(rule); // the same rule, written as the builder writes it
+      textarea.value = JSON.stringify(write()); // the same rule, written as the builder writes it
       advanced = false;
-      note.hidden = true;
-      textarea.hidden = true;
-      tree.hidden = false;
+      shown(note, false);
+      shown(textarea, false);
+      shown(tree, true);
       toggle.textContent = text.advanced;
       draw();
       recount();
@@ -264,10 +284,10 @@
 
     function showAdvanced(reason) {
       advanced = true;
-      note.hidden = !reason;
+      shown(note, Boolean(reason));
       note.textContent = reason ? text.cannotShow.replace("%(reason)s", reason) : "";
-      textarea.hidden = false;
-      tree.hidden = true;
+      shown(textarea, true);
+      shown(tree, false);
       toggle.textContent = text.builder;
       recount();
     }
