@@ -14,6 +14,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from crm.models import Client
 from crm.money import ENGLISH_SIGNS, RUSSIAN_SIGNS
@@ -27,15 +28,22 @@ MAX_CHOICES = 300
 
 
 def _operators():
-    number = [("=", _("equals")), ("!=", _("is not")), ("<", _("less than")), ("<=", _("at most")),
-              (">", _("greater than")), (">=", _("at least")), ("is empty", _("is empty"))]
-    text = [("=", _("is")), ("!=", _("is not")), ("in", _("is one of")), ("not in", _("is none of")),
-            ("is empty", _("is empty"))]
-    date = [("more than days ago", _("more than … days ago")), ("less than days ago", _("less than … days ago")),
-            ("<", _("before")), ("<=", _("on or before")), ("=", _("on")), ("!=", _("not on")),
-            (">=", _("on or after")), (">", _("after")), ("is empty", _("is empty"))]
+    # Literal pgettext calls, so that makemessages finds them; "is", "on" and "after" mean other things elsewhere.
+    number = [("=", pgettext("rule operator", "equals")), ("!=", pgettext("rule operator", "is not")),
+              ("<", pgettext("rule operator", "less than")), ("<=", pgettext("rule operator", "at most")),
+              (">", pgettext("rule operator", "greater than")), (">=", pgettext("rule operator", "at least")),
+              ("is empty", pgettext("rule operator", "is empty"))]
+    text = [("=", pgettext("rule operator", "is")), ("!=", pgettext("rule operator", "is not")),
+            ("in", pgettext("rule operator", "is one of")), ("not in", pgettext("rule operator", "is none of")),
+            ("is empty", pgettext("rule operator", "is empty"))]
+    date = [("more than days ago", pgettext("rule operator", "more than … days ago")),
+            ("less than days ago", pgettext("rule operator", "less than … days ago")),
+            ("<", pgettext("rule operator", "before")), ("<=", pgettext("rule operator", "on or before")),
+            ("=", pgettext("rule operator", "on")), ("!=", pgettext("rule operator", "not on")),
+            (">=", pgettext("rule operator", "on or after")), (">", pgettext("rule operator", "after")),
+            ("is empty", pgettext("rule operator", "is empty"))]
     return {"number": number, "percent": number, "money": number, "choice": text, "text": text, "date": date,
-            "bool": [("=", _("is"))]}
+            "bool": [("=", pgettext("rule operator", "is"))]}
 
 
 def _choices():

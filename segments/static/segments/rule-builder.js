@@ -47,7 +47,7 @@
 
     const tree = el("div", {class: "rb-tree"});
     const note = el("p", {class: "rb-note errornote", style: "display: none"});
-    const count = el("p", {class: "rb-count help", "aria-live": "polite"});
+    const count = el("div", {class: "rb-count", "aria-live": "polite"});
     const toggle = el("a", {href: "#", class: "rb-toggle"});
     root.insertBefore(tree, textarea);
     root.insertBefore(note, textarea);
