@@ -136,6 +136,9 @@ def test_rules_read_into_the_builder_come_out_the_same_and_others_open_as_json(b
         assert json.loads(driver.find_element(By.ID, "id_rule").get_attribute("value")) == rule
     load(browser, '{"all": [')
     assert "not valid JSON" in note.text
+    load(browser, json.dumps({"all": [{"field": "frequency", "op": ">", "value": 1},
+                                      {"any": [{"field": "frequency", "op": "~", "value": 1}]}]}))
+    assert 'condition 2.1: the builder has no operator "~" for this field' in note.text
 
 
 def test_a_saved_rule_the_builder_cannot_show_opens_as_json_with_a_note(browser, marketer, scores):
@@ -143,7 +146,8 @@ def test_a_saved_rule_the_builder_cannot_show_opens_as_json_with_a_note(browser,
     browser.login(*marketer)
     browser.open(f"/admin/segments/segment/{segment.pk}/change/")
     assert browser.driver.find_element(By.ID, "id_rule").is_displayed()
-    assert "The builder cannot show this rule" in browser.text()
+    assert ("The builder cannot show this rule, so it is shown as JSON: condition 1: no operator (op) is given"
+            in browser.text())
     browser.shot("rule-builder-cannot-show")
 
 

@@ -58,21 +58,38 @@
     let advanced = false;
 
     // --- JSON -> model (throws with a reason when the builder cannot show a part) ---
-    function readGroup(rule, isRoot) {
-      const key = "all" in rule ? "all" : "any";
-      if (Object.keys(rule).length !== 1 || !Array.isArray(rule[key]) || !rule[key].length) throw new Error("group");
-      return {group: key, bare: false, parts: rule[key].map((part) => readPart(part))};
+    function fail(template, path, detail) {
+      const number = path.length ? path.map((i) => i + 1).join(".") : "1";
+      throw new Error(template.replace("%(number)s", number).replace("%(detail)s", detail));
     }
 
-    function readPart(rule) {
-      if (rule === null || typeof rule !== "object" || Array.isArray(rule)) throw new Error("part");
-      if ("all" in rule || "any" in rule) return readGroup(rule);
+    function readGroup(rule, path) {
+      const key = "all" in rule ? "all" : "any";
+      if (Object.keys(rule).length !== 1 || !Array.isArray(rule[key]) || !rule[key].length) {
+        fail(text.badGroup, path, JSON.stringify(rule).slice(0, 80));
+      }
+      return {group: key, bare: false, parts: rule[key].map((part, i) => readPart(part, path.concat([i])))};
+    }
+
+    function readPart(rule, path) {
+      if (rule === null || typeof rule !== "object" || Array.isArray(rule)) fail(text.badPart, path, JSON.stringify(rule));
+      if ("all" in rule || "any" in rule) return readGroup(rule, path);
       const field = fields[rule.field];
-      if (!field) throw new Error(String(rule.field));
+      if (!field) fail(text.badField, path, JSON.stringify(rule.field));
       const ops = config.operators[field.kind].map((o) => o[0]);
-      if (!ops.includes(rule.op)) throw new Error(rule.field + " " + rule.op);
-      if (!fits(field, rule.op, rule.value)) throw new Error(JSON.stringify(rule));
+      if (!("op" in rule)) fail(text.noOp, path, "");
+      if (!ops.includes(rule.op)) fail(text.badOp, path, JSON.stringify(rule.op));
+      const extra = Object.keys(rule).filter((k) => !["field", "op", "value"].includes(k));
+      if (extra.length) fail(text.badPart, path, extra.join(", "));
+      if (!fits(field, rule.op, rule.value)) fail(text.badValue, path, JSON.stringify(rule.value));
       return {field: rule.field, op: rule.op, value: rule.value};
+    }
+
+    function read(rule) {
+      if (rule === null || typeof rule !== "object" || Array.isArray(rule)) fail(text.badPart, [], JSON.stringify(rule));
+      if (!Object.keys(rule).length) return {group: "all", bare: true, parts: []};
+      if ("all" in rule || "any" in rule) return readGroup(rule, []);
+      return {group: "all", bare: true, parts: [readPart(rule, [])]};
     }
 
     // Whether the value's inputs can show this value (else the rule is shown as JSON, not mangled).
@@ -84,13 +101,6 @@
       if (op.endsWith("days ago")) return Number.isInteger(value);
       if (field.kind === "choice" || field.kind === "text" || field.kind === "date") return isText(value);
       return typeof value === "number";
-    }
-
-    function read(rule) {
-      if (rule === null || typeof rule !== "object" || Array.isArray(rule)) throw new Error("rule");
-      if (!Object.keys(rule).length) return {group: "all", bare: true, parts: []};
-      if ("all" in rule || "any" in rule) return readGroup(rule, true);
-      return {group: "all", bare: true, parts: [readPart(rule)]};
     }
 
     // --- model -> JSON ---
@@ -268,7 +278,7 @@
       }
       try {
         model = read(rule);
-        if (!same(write(), rule)) throw new Error(JSON.stringify(rule));
+        if (!same(write(), rule)) throw new Error(text.differs);
       } catch (e) {
         return showAdvanced(e.message);
       }
