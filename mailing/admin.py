@@ -6,6 +6,8 @@ from django.db.models import Count, Q
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from segments.widgets import RuleBuilder
+
 from . import (
     admin_client,  # noqa: F401  the client page's emails: registers the client admin's mailing layer
     lifecycle,
@@ -47,6 +49,7 @@ class CampaignForm(forms.ModelForm):
         fields = ("name", "slug", "template", "from_email", "segments", "exclude_segments", "conditions",
                   "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "reentry", "reentry_days",
                   "cost_per_message", "cost_per_campaign")
+        widgets = {"conditions": RuleBuilder(count_hint=_("these conditions alone, before the segments"))}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -300,7 +300,7 @@ class Campaign(models.Model):
                 errors["segments"] = gettext("Choose at least one audience segment.")
         if self.conditions:
             try:
-                to_q(self.conditions, "conditions")
+                to_q(self.conditions)
             except RuleError as exc:
                 errors["conditions"] = str(exc)
         if variant_weights is None:

@@ -18,8 +18,9 @@ from crm.money import format_money, format_percent
 
 from . import dashboard, export
 from .builtin import band_name, description_for, segment_name
-from .models import ClientScore, ScoringRun, Segment, SegmentMembership
+from .models import ClientScore, ScoringRun, Segment, SegmentMembership, count_matching
 from .rules import RuleError, to_q
+from .widgets import RuleBuilder
 
 
 class SegmentFilter(admin.SimpleListFilter):
@@ -101,10 +102,9 @@ class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ["name", "slug", "description", "rule", "is_active"]
-        widgets = {"rule": forms.Textarea(attrs={"rows": 12, "cols": 90, "class": "vLargeTextField"})}
-        help_texts = {"rule": _(
-            'Conditions: {"field": "predicted_clv", "op": ">", "value": 5000}. Groups: {"all": [...]} (AND), '
-            '{"any": [...]} (OR). Operators: = != < <= > >= in, not in, is empty.')}
+        widgets = {"rule": RuleBuilder(count_hint=_("in the last night's scores"))}
+        help_texts = {"rule": _("Pick a field, an operator and a value; groups combine their conditions with AND "
+                                "or OR. The advanced view shows the rule as it is stored (JSON).")}
 
     def clean_rule(self):
         rule = self.cleaned_data["rule"]
@@ -124,7 +124,6 @@ class SegmentAdmin(admin.ModelAdmin):
     list_filter = ("kind", "is_active")
     search_fields = ("slug", "name")
     readonly_fields = ("kind", "size", "size_history")
-    change_form_template = "admin/segments/segment/change_form.html"
 
     def get_readonly_fields(self, request, obj=None):
         if obj and obj.kind != Segment.Kind.RULE:
@@ -174,17 +173,20 @@ class SegmentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def get_urls(self):
-        return [path("preview/", self.admin_site.admin_view(self.preview_view), name="segments_segment_preview"),
+        return [path("count/", self.admin_site.admin_view(self.count_view), name="segments_segment_count"),
                 *super().get_urls()]
 
-    def preview_view(self, request):
-        """Live count while the rule is edited: how many clients it selects in the current scores."""
+    def count_view(self, request):
+        """The live count beside a rule being edited: GET ?rule=<JSON> -> {"count": N} clients matching in
+        the current scores, or 400 {"error": "..."} naming the wrong condition."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
-            rule = json.loads(request.GET.get("rule") or "{}")
-            count = ClientScore.objects.current().filter(to_q(rule)).count()
-        except (json.JSONDecodeError, RuleError) as exc:
+            count = count_matching(json.loads(request.GET.get("rule") or "{}"))
+        except json.JSONDecodeError as exc:
+            return JsonResponse({"error": gettext("The rule is not valid JSON: %(error)s") % {"error": exc}},
+                                status=400)
+        except RuleError as exc:
             return JsonResponse({"error": str(exc)}, status=400)
         return JsonResponse({"count": count})
 

@@ -25,6 +25,7 @@ producing them in SQL.
 Buys: a usual night writes only the movers; a first night copies in (bench/segmentation.py, "segments").
 """
 
+import datetime as dt
 from collections import Counter
 from contextlib import contextmanager
 
@@ -93,8 +94,12 @@ def _collect(run, families):
              f"CROSS JOIN LATERAL (VALUES {values}) AS f(kind, slug) "
              f"JOIN {SEGMENTS} s ON s.slug = f.slug AND s.kind = f.kind AND s.is_active WHERE cs.run_id = %s",
              [run.pk])
+    # "N days ago" counts from the day after the as-of date: today on an ordinary night, and the same
+    # day again when an old night is recomputed.
+    today = run.as_of + dt.timedelta(days=1)
     for segment in Segment.objects.filter(kind=RULE, is_active=True).exclude(rule={}):
-        members = ClientScore.objects.filter(run=run).filter(to_q(segment.rule)).values_list("client_id", flat=True)
+        members = ClientScore.objects.filter(run=run).filter(to_q(segment.rule, today)).values_list("client_id",
+                                                                                                   flat=True)
         sql, params = members.query.sql_with_params()
         execute(f"INSERT INTO {NEXT} (segment_id, client_id) SELECT %s, x.client_id FROM ({sql}) x",
              [segment.pk, *params])

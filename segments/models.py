@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 
+from .rules import to_q
+
 
 class ScoringRunQuerySet(models.QuerySet):
     def current(self):
@@ -49,6 +51,12 @@ class ClientScoreQuerySet(models.QuerySet):
     def current(self):
         run = ScoringRun.objects.current()
         return self.filter(run=run) if run else self.none()
+
+
+def count_matching(rule):
+    """How many clients a rule selects in the current scores now (the live count beside a rule being
+    edited); RuleError when the rule is wrong."""
+    return ClientScore.objects.current().filter(to_q(rule)).count()
 
 
 class ClientScore(models.Model):

@@ -31,7 +31,7 @@ def variants(*rows):
     ({"schedule": "triggered", "segments": []}, "A triggered campaign needs the segment whose entrants it emails."),
     ({"schedule": "manual", "segments": []}, "Choose at least one audience segment."),
     ({"conditions": '{"field": "rfm_segment", "op": ">", "value": "x"}'},
-     "conditions.op: rfm_segment is text; use =, !=, in or not in"),
+     "condition 1: RFM segment is text; use =, !=, in, not in or is empty"),
     (variants(("A", 60, "One"), ("B", 30, "Two")), "splits add up to 90%; they must add up to 100%."),
 ])
 def test_the_campaign_form_refuses_a_schedule_that_cannot_work_and_names_it(admin_client, template, segment, fields,

@@ -66,7 +66,7 @@ def test_it_names_each_field_a_schedule_is_missing(segment):
     assert Campaign(schedule=Campaign.Schedule.MANUAL).setup_errors([], False) == {
         "segments": "Choose at least one audience segment."}
     bad_rule = Campaign(conditions={"field": "shoe_size", "op": ">", "value": 3}).setup_errors([], True)
-    assert bad_rule["conditions"].startswith("conditions.field: 'shoe_size' is not a field")
+    assert bad_rule["conditions"].startswith("condition 1: 'shoe_size' is not a field")
     assert Campaign().setup_errors([60, 30], True) == {
         "variants": "The A/B variants' splits add up to 90%, not 100%."}
     assert Campaign(schedule=Campaign.Schedule.RECURRING, cron="0 10 1 * *").setup_errors([50, 50], True) == {}

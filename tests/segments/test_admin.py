@@ -28,19 +28,21 @@ def test_the_scores_csv_downloads_from_the_admin(admin_client, scored):
     assert body.count("\n") == scored.counts["clients"] + 1
 
 
-def test_the_live_preview_counts_what_a_rule_selects(admin_client, scored):
+def test_the_live_count_counts_what_a_rule_selects_or_names_the_mistake(admin_client, scored):
     rule = {"field": "rfm_segment", "op": "=", "value": "champions"}
-    response = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": json.dumps(rule)})
+    response = admin_client.get(reverse("admin:segments_segment_count"), {"rule": json.dumps(rule)})
     assert response.json() == {"count": Segment.objects.get(slug="champions").size}
-    bad = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": '{"field": "nope"}'})
-    assert bad.status_code == 400 and "is not a field" in bad.json()["error"]
+    bad = admin_client.get(reverse("admin:segments_segment_count"), {"rule": '{"field": "nope"}'})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("condition 1: 'nope' is not a field")
+    broken = admin_client.get(reverse("admin:segments_segment_count"), {"rule": '{"field": '})
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
 
 
 def test_a_rule_that_does_not_make_sense_is_refused_on_save(admin_client):
     response = admin_client.post(reverse("admin:segments_segment_add"), {
         "name": "Big", "slug": "big", "description": "", "is_active": "on",
         "rule": json.dumps({"field": "monetary", "op": ">", "value": "lots"})})
-    assert response.status_code == 200 and "expected a number" in response.content.decode()
+    assert response.status_code == 200 and "condition 1: revenue needs a number, got &#x27;lots&#x27;" in response.content.decode()
     assert not Segment.objects.filter(slug="big").exists()
 
 
