@@ -48,7 +48,7 @@ class TokenAuthentication(BaseAuthentication):
         if lockout.api_address_locked(address):
             raise exceptions.Throttled(
                 wait=settings.CRM_LOGIN_COOLOFF_MINUTES * 60,
-                detail=_("Too many unknown tokens from this address: the API refuses it for a while."))
+                detail=str(_("Too many unknown tokens from this address: the API refuses it for a while.")))
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(_("The Authorization header must be 'Bearer <token>'."))
         try:

@@ -28,8 +28,8 @@ def client_ip(request):
 def cool_off_for(failures, limit, base_minutes):
     """The cool-off after `failures` failed sign-ins in the last day: the base for the first lock-out,
     doubled for each further `limit` failures, at most a day. Pure, so the growth is tested alone."""
-    lockouts = max(1, failures // limit)
-    return min(dt.timedelta(minutes=base_minutes) * 2 ** (lockouts - 1), LONGEST_COOL_OFF)
+    doublings = min(max(1, failures // limit) - 1, 16)  # 2**16 base periods is past a day for any base
+    return min(dt.timedelta(minutes=base_minutes) * 2 ** doublings, LONGEST_COOL_OFF)
 
 
 def cool_off(request=None):
@@ -94,5 +94,26 @@ def lockout_response(request, original_response, credentials):
     from django.shortcuts import render
 
     minutes = max(1, round(cool_off(request).total_seconds() / 60))
-    context = {**admin.site.each_context(request), "title": _("Signing in is locked"), "cooloff_minutes": minutes}
+    context = {**admin.site.each_context(request), "title": _("Signing in is locked"), "cooloff_minutes": minutes,
+               "is_nav_sidebar_enabled": False}
     return render(request, "admin/accounts/locked_out.html", context, status=429)
+
+
+def _axes_backend():
+    from axes.backends import AxesStandaloneBackend
+
+    return AxesStandaloneBackend
+
+
+class LockOutBackend(_axes_backend()):
+    """django-axes' backend, marking a sign-in refused because the lock-out was already on (the password
+    not checked), so the audit log tells it from the failure that starts a lock-out (signals.py)."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        from axes.exceptions import AxesBackendPermissionDenied
+
+        try:
+            return super().authenticate(request, username, password, **kwargs)
+        except AxesBackendPermissionDenied:
+            request.crm_refused_locked = True
+            raise

@@ -32,13 +32,13 @@ def signed_in(sender, request, user, **kwargs):
 def sign_in_failed(sender, credentials, request=None, **kwargs):
     username = (credentials or {}).get("username", "")
     detail = {"address": _address(request)}
-    if getattr(request, "axes_locked_out", False) and not hasattr(request, "axes_failures_since_start"):
+    if getattr(request, "crm_refused_locked", False):
         detail["refused"] = "locked out"  # the password was not even checked
     record("sign_in_failed", _target(username), actor_name=f"login:{username}"[:150], **detail)
 
 
 def locked_out(sender, request, username, ip_address, **kwargs):
-    if not hasattr(request, "axes_failures_since_start"):
+    if getattr(request, "crm_refused_locked", False):
         return  # a further attempt during the lock-out: already recorded as a refused sign-in
     from axes.helpers import get_cool_off
 

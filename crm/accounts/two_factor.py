@@ -80,6 +80,11 @@ def new_recovery_codes(user):
     return codes
 
 
+def devices(user):
+    """Every device of the user, confirmed or not."""
+    return [*TOTPDevice.objects.filter(user=user), *StaticDevice.objects.filter(user=user)]
+
+
 def reset(user):
     """Remove the user's second factor (a lost phone): they enrol again at their next sign-in."""
     TOTPDevice.objects.filter(user=user).delete()

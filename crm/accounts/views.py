@@ -23,7 +23,8 @@ class CodeForm(forms.Form):
 
 
 def _context(request, **extra):
-    return {**admin.site.each_context(request), **extra}
+    # No app list beside these pages: before the second factor, every link in it leads back here.
+    return {**admin.site.each_context(request), "is_nav_sidebar_enabled": False, **extra}
 
 
 def _target(user):

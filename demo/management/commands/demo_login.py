@@ -22,6 +22,13 @@ def admin_device(user):
     return device
 
 
+def share_device(user, key):
+    """The analyst exports the scores CSV (personal data), so it needs a second factor too: the demo gives
+    it the administrator's key, so one code signs in either."""
+    TOTPDevice.objects.filter(user=user).exclude(key=key).delete()
+    TOTPDevice.objects.get_or_create(user=user, key=key, defaults={"name": two_factor.APP_DEVICE, "confirmed": True})
+
+
 class Command(BaseCommand):
     help = ("Create (or reset) the demo administrator 'admin' and the users 'manager' and 'analyst' "
             "(one per role) with a fresh random password, and print it. 'admin' holds personal data, so it "
@@ -49,8 +56,10 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             user.groups.set([Group.objects.get(name=role)])
+            if two_factor.holds_personal_data(users.get(pk=user.pk)):
+                share_device(user, device.key)
         self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  login: admin  password: {password}")
         self.stdout.write(f"       the same password for 'manager' ({roles.MARKETING_MANAGER}) and "
                           f"'analyst' ({roles.ANALYST})")
-        self.stdout.write(f"       'admin' then asks for a two-factor code: `make demo-code` prints it, or add "
-                          f"the key {two_factor.secret_text(device)} to an authenticator app")
+        self.stdout.write(f"       'admin' and 'analyst' then ask for a two-factor code: `make demo-code` prints it, "
+                          f"or add the key {two_factor.secret_text(device)} to an authenticator app")
