@@ -11,7 +11,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The suite on every core (pytest-xdist); PYTEST_WORKERS= runs it in one process.
 PYTEST_WORKERS ?= -n auto --dist loadgroup
 
-.PHONY: demo test setup lint run stack bench messages browser
+.PHONY: demo demo-code test setup lint run stack bench messages browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt $(wildcard native/*/*.c native/*/setup.py)
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: setup
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py launch_campaign champions-thanks
 	DJANGO_DEBUG=1 $(PY) manage.py demo_login
 	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+
+# The demo administrator's current two-factor code (it signs in with a second factor: docs/privacy.md).
+demo-code:
+	DJANGO_DEBUG=1 $(PY) manage.py demo_login --code
 
 # The production stack: web (gunicorn), Celery worker and Celery beat, on PostgreSQL and Redis.
 # Needs DATABASE_URL, REDIS_URL, DJANGO_SECRET_KEY and ALLOWED_HOSTS in the environment.

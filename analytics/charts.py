@@ -87,7 +87,7 @@ class Chart:
                 heat = None
                 if i in self.heat_columns and value is not None and (n, i) not in self.heat_skip:
                     heat = value / top if top else 0
-                cells.append({"text": column.shown(value), "style": heat_style(heat), "number": column.kind != TEXT})
+                cells.append({"text": column.shown(value), "heat": heat_class(heat), "number": column.kind != TEXT})
             out.append(cells)
         return out
 
@@ -117,12 +117,17 @@ def _number(value, decimals):
     return formats.number_format(rounded, decimals, use_l10n=True, force_grouping=True)
 
 
-def heat_style(heat):
-    """A heat-map cell's colour: from pale to deep blue; white text on the deep end."""
+HEAT_LEVELS = 10
+
+
+def heat_class(heat):
+    """A heat-map cell's colour as a class of analytics/dashboard.css, from pale (heat-0) to deep blue
+    (heat-10), white text on the deep end. Classes, not style="" attributes: the Content Security Policy
+    refuses inline styles."""
     if heat is None:
         return ""
-    heat = min(max(float(heat), 0.0), 1.0)
-    return f"background-color: rgba(32, 105, 160, {0.06 + 0.84 * heat:.2f});" + (" color: #fff;" if heat > 0.5 else "")
+    level = round(min(max(float(heat), 0.0), 1.0) * HEAT_LEVELS)
+    return f"heat heat-{level}" + (" heat-dark" if level > HEAT_LEVELS / 2 else "")
 
 
 def _point(column, value):

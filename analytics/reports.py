@@ -16,7 +16,7 @@ from segments import builtin, rfm
 from segments.models import Segment, SegmentSize
 
 from . import metrics
-from .charts import MONEY, NONE_LABEL, NUMBER, POINTS, SCORE, SHARE, TEXT, Chart, Column, heat_style
+from .charts import MONEY, NONE_LABEL, NUMBER, POINTS, SCORE, SHARE, TEXT, Chart, Column, heat_class
 from .models import MarketingSpend
 from .months import first_day, parse
 
@@ -149,7 +149,7 @@ def rfm_grid(report):
     chart.grid = [{"r": row["r"], "cells": [
         {"name": _rfm_name(cell["segment"]), "clients_text": Column("").shown(cell["clients"]),
          "revenue_text": Column("", MONEY).shown(cell["revenue"]),
-         "style": heat_style(cell["clients"] / top if top else 0)} for cell in row["cells"]]}
+         "heat": heat_class(cell["clients"] / top if top else 0)} for cell in row["cells"]]}
         for row in report.data["rfm_grid"]]
     return chart
 

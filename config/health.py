@@ -2,14 +2,15 @@
 
 GET /health/ : can this web server serve? For load balancers and readiness probes.
 
-    200 {"status": "ok", "checks": {"database": {...}, "background": {...}}}
+    200 {"status": "ok", "checks": {"database": {...}, "background": {...}, "two_factor": {...}}}
     503 {"status": "error", "checks": {...}}     the database does not answer
 
   The admin, the API and the unsubscribe pages need only the database, so only the database decides
   the answer: taking the web servers out because Redis or a worker is down would stop pages that
   still work. `background` is information, never a 503 here: the summary of /health/background/,
   {"status": ..., "checks": {"broker": "ok", "worker": "error", ...}}, read with a short Redis
-  timeout so that an unreachable Redis cannot make this probe time out.
+  timeout so that an unreachable Redis cannot make this probe time out. `two_factor` is information
+  too: "warning" when CRM_TWO_FACTOR_REQUIRED is off, naming the roles that can export personal data.
 
 GET /health/background/ : can background work run (sending, the nightly run, triggers)? For
 alerting and worker monitoring.
@@ -151,6 +152,21 @@ def check_email():
     return {**result, "status": "ok"}
 
 
+def check_two_factor():
+    """Whether the roles that can take personal data out sign in with a second factor (crm/accounts/).
+    Information on /health/, never a 503: the site works either way, but monitoring should see it."""
+    from django.contrib.auth.models import Group
+
+    from crm.accounts import two_factor
+
+    roles = sorted(Group.objects.filter(permissions__in=two_factor.personal_data_permissions())
+                   .values_list("name", flat=True).distinct())
+    if settings.CRM_TWO_FACTOR_REQUIRED:
+        return {"status": "ok", "required_for": [*roles, "superusers"]}
+    return {"status": "warning", "warning": "two-factor sign-in is off (CRM_TWO_FACTOR_REQUIRED) for roles that "
+            "can export personal data", "roles": [*roles, "superusers"]}
+
+
 def overall(checks):
     statuses = {check["status"] for check in checks.values()}
     return "error" if "error" in statuses else "warning" if statuses & {"warning", "unknown"} else "ok"
@@ -174,7 +190,14 @@ def web_report():
     database = check_database()
     status, background = background_report(INFO_REDIS_TIMEOUT_SECONDS, database_ok=database["status"] == "ok")
     summary = {"status": status, "checks": {name: check["status"] for name, check in background.items()}}
-    return ("ok" if database["status"] == "ok" else "error"), {"database": database, "background": summary}
+    checks = {"database": database, "background": summary}
+    if database["status"] == "ok":
+        try:
+            checks["two_factor"] = check_two_factor()
+        except Exception as exc:  # information only: it must not turn a serving web server into a 503
+            log.warning("health: two-factor check failed: %s", exc)
+            checks["two_factor"] = {"status": "unknown", "error": type(exc).__name__}
+    return ("ok" if database["status"] == "ok" else "error"), checks
 
 
 def _answer(status, checks):

@@ -7,6 +7,7 @@ import zoneinfo
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +52,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_celery_beat",
+    "axes",  # failed sign-ins counted per user and per address, lock-outs (crm/accounts/)
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # authenticator apps
+    "django_otp.plugins.otp_static",  # recovery codes
+    "csp",  # the Content-Security-Policy header, with a nonce per response
     "core",  # logging context; no models (core/)
     "anymail",
     "crm",
@@ -76,9 +82,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): signed in with the second factor
+    "crm.accounts.middleware.SessionTimeoutMiddleware",  # idle timeout and absolute lifetime
+    "crm.accounts.middleware.TwoFactorMiddleware",  # enrol or verify before the admin
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into its page
 ]
+
+# Axes first: it refuses a locked-out user or address before the password is even checked.
+AUTHENTICATION_BACKENDS = ["crm.accounts.lockout.LockOutBackend", "django.contrib.auth.backends.ModelBackend"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -93,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",  # {{ CSP_NONCE }} for a page's own <script> or <style>
             ],
         },
     },
@@ -282,6 +297,57 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# --- Accounts (docs/privacy.md, "Accounts"). Sign-in lock-out: after CRM_LOGIN_FAILURE_LIMIT wrong
+# passwords for one user name, or from one address, both are refused for CRM_LOGIN_COOLOFF_MINUTES,
+# doubled for each further limit's worth of failures in the last day (crm/accounts/lockout.py), up to a day.
+CRM_LOGIN_FAILURE_LIMIT = env_int("CRM_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+CRM_LOGIN_COOLOFF_MINUTES = env_int("CRM_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = CRM_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = "crm.accounts.lockout.cool_off"
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]  # each counted on its own
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # the failures of the last day make the cool-off grow
+AXES_DISABLE_ACCESS_LOG = True  # sign-ins go to our audit log (crm/accounts/signals.py)
+AXES_VERBOSE = False
+# Behind a proxy (load balancer, nginx): the header in which it sends the client's address, e.g.
+# X-Forwarded-For (its last address, the one the proxy saw, counts). Unset: the connection's address,
+# which behind a proxy is the proxy's, so every user would share one address's count.
+CRM_CLIENT_IP_HEADER = env_str("CRM_CLIENT_IP_HEADER", "")
+if CRM_CLIENT_IP_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", CRM_CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(f"CRM_CLIENT_IP_HEADER={CRM_CLIENT_IP_HEADER!r} is not a header name such as "
+                               "X-Forwarded-For.")
+AXES_CLIENT_IP_CALLABLE = "crm.accounts.lockout.client_ip"
+# The API: after this many unknown tokens from one address in the cool-off, that address gets 429.
+CRM_API_BAD_TOKEN_LIMIT = env_int("CRM_API_BAD_TOKEN_LIMIT", 20, minimum=1)
+# Two-factor sign-in: required for every role holding a personal-data permission (crm/roles.py).
+CRM_TWO_FACTOR_REQUIRED = env_bool("CRM_TWO_FACTOR_REQUIRED", True)
+OTP_TOTP_ISSUER = env_str("CRM_TWO_FACTOR_ISSUER", "Retention CRM")
+# Sessions: signed out after this long without a request, and after this long in any case.
+CRM_SESSION_IDLE_MINUTES = env_int("CRM_SESSION_IDLE_MINUTES", 60, minimum=1)
+CRM_SESSION_MAX_HOURS = env_int("CRM_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = CRM_SESSION_MAX_HOURS * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Content Security Policy on every response (django-csp; docs/production.md, "Content Security
+# Policy"): scripts and styles only from our static files or carrying the response's nonce; no page may
+# be framed. A page that must differ (the email preview's frame) replaces it with csp_replace.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 # /health/background/ (config/health.py): scores older than this are a warning (one missed night and a margin).

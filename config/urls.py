@@ -4,6 +4,7 @@ from django.urls import include, path
 from .health import background_health_view, health_view
 
 urlpatterns = [
+    path("admin/", include("crm.accounts.urls")),  # two-factor enrolment and verification (crm/accounts/)
     path("admin/", admin.site.urls),
     # Load balancers probe /health/ (the database); monitoring /health/background/ (broker, workers,
     # nightly run, email backend): config/health.py.

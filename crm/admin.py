@@ -122,3 +122,6 @@ class AuditLogAdmin(ReadOnlyAdmin):
     search_fields = ("=target", "^actor_name")
     date_hierarchy = "at"
     readonly_fields = ("at", "actor", "actor_name", "action", "target", "detail")
+
+
+from .accounts import admin as accounts_admin  # noqa: E402,F401  (lock-outs and users in the admin)

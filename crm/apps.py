@@ -9,6 +9,9 @@ class CrmConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the checks)
+        from .accounts import signals
+
+        signals.connect()
 
         # After the last app's migrations, when every permission the groups hold can exist.
         last = [config for config in apps.get_app_configs() if config.models_module][-1]

@@ -170,12 +170,24 @@ class SurveyAnswer(models.Model):
 
 
 class AuditLog(models.Model):
-    """Who did what to personal data: downloads of files with personal data, client exports, erasures."""
+    """Who did what to personal data (downloads of files with personal data, client exports, erasures),
+    and the staff accounts' security: sign-ins, failures, lock-outs, two-factor, sessions ended."""
 
     class Action(models.TextChoices):
         DOWNLOAD = "download", _("downloaded personal data")
         EXPORT_CLIENT = "export_client", _("exported a client's data")
         ERASE_CLIENT = "erase_client", _("erased a client")
+        SIGN_IN = "sign_in", _("signed in with a password")
+        SIGN_IN_FAILED = "sign_in_failed", _("failed to sign in")
+        LOCKED_OUT = "locked_out", _("locked out after failed sign-ins")
+        LOCKOUT_LIFTED = "lockout_lifted", _("lifted a lock-out")
+        SIGN_OUT = "sign_out", _("signed out")
+        SESSIONS_ENDED = "sessions_ended", _("signed a user out everywhere")
+        TWO_FACTOR_ENROLLED = "two_factor_enrolled", _("set up two-factor sign-in")
+        TWO_FACTOR_VERIFIED = "two_factor_verified", _("passed the two-factor step")
+        TWO_FACTOR_FAILED = "two_factor_failed", _("gave a wrong two-factor code")
+        TWO_FACTOR_RESET = "two_factor_reset", _("reset a user's two-factor sign-in")
+        API_LOCKED_OUT = "api_locked_out", _("API address locked out after unknown tokens")
 
     at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,

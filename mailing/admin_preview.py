@@ -10,6 +10,9 @@ The preview renders the template's saved content (its current version) exactly a
 would: the client's context (scores, last orders, recommendations ...), CSS inlined, the text body
 generated when empty. The HTML is shown at a desktop and a phone width (600 and 375 px), each in a
 sandboxed iframe (no scripts, no same-origin access), so a template cannot act in the admin's page.
+The frames load it from its own URL (…/preview/html/) with a Content Security Policy of its own
+(FRAME_POLICY): no script at all, the email's inline styles and images allowed; the admin's policy,
+which refuses inline styles, would spoil the email's look.
 
 A test message goes through the configured EMAIL_BACKEND, built like a campaign's (same headers,
 List-Unsubscribe included), with the subject prefixed [TEST] and no delivery row. Its unsubscribe
@@ -23,9 +26,11 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from crm.models import Client
 
@@ -37,6 +42,13 @@ from .unsubscribe import unsubscribe_url
 from .variables import panel
 
 TEST_PREFIX = "[TEST] "
+# The email's HTML inside the preview frame: never a script (nor in a frame, form or plugin of its own);
+# its inline styles and remote images, as a mail client would show them; framed only by our own pages.
+FRAME_POLICY = {
+    "default-src": ["'none'"], "script-src": ["'none'"], "style-src": ["'unsafe-inline'"],
+    "img-src": ["https:", "http:", "data:"], "font-src": ["https:", "data:"], "connect-src": ["'none'"],
+    "frame-src": ["'none'"], "form-action": ["'none'"], "frame-ancestors": ["'self'"], "sandbox": [True],
+}
 PREVIEW_CAMPAIGN = {"name": "Preview", "slug": "preview"}
 
 
@@ -102,8 +114,27 @@ class TemplatePreviewMixin:
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_urls(self):
+        from csp.decorators import csp_replace
+
         view = self.admin_site.admin_view(self.preview_view)
-        return [path("<int:object_id>/preview/", view, name="mailing_emailtemplate_preview"), *super().get_urls()]
+        frame = self.admin_site.admin_view(xframe_options_sameorigin(csp_replace(FRAME_POLICY)(self.preview_html_view)))
+        return [path("<int:object_id>/preview/", view, name="mailing_emailtemplate_preview"),
+                path("<int:object_id>/preview/html/", frame, name="mailing_emailtemplate_preview_html"),
+                *super().get_urls()]
+
+    def preview_html_view(self, request, object_id):
+        """The rendered HTML alone, for the preview's frame (same permissions as the preview page)."""
+        template = get_object_or_404(EmailTemplate, pk=object_id)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        form = PreviewForm({"client": request.GET.get("client", "")})
+        if not form.is_valid():
+            return HttpResponse(status=404)
+        client = form.cleaned_data["client"]
+        if client is not None and not request.user.has_perm("crm.view_client"):
+            raise PermissionDenied
+        preview = self._render_preview(template, client)
+        return HttpResponse(preview.get("html", ""), content_type="text/html; charset=utf-8")
 
     def preview_view(self, request, object_id):
         template = get_object_or_404(EmailTemplate, pk=object_id)
@@ -119,6 +150,8 @@ class TemplatePreviewMixin:
             if request.method == "POST":
                 return self._send_test(request, template, form)
             preview = self._render_preview(template, client)
+            preview["frame_url"] = (reverse("admin:mailing_emailtemplate_preview_html", args=[template.pk]) + "?"
+                                    + urlencode({"client": form.data.get("client", "")}))
         context = {
             **self.admin_site.each_context(request),
             "title": _("Preview: %(name)s") % {"name": template.name},

@@ -47,6 +47,11 @@ class Browser:
     def text(self):
         return self.driver.find_element("tag name", "body").text
 
+    def console_errors(self):
+        """The browser console's errors since the last call (a blocked resource, a refused inline script or
+        style, a script error): Chromium logs them at SEVERE."""
+        return [entry["message"] for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
+
     def shot(self, name):
         SHOTS.mkdir(parents=True, exist_ok=True)
         path = SHOTS / f"{name}-{self.lang}.png"
@@ -68,6 +73,7 @@ def start(live_server, lang):
                      f"--window-size={WIDTH},{HEIGHT}", f"--lang={lang}"):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # for console_errors()
     driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
     driver.set_page_load_timeout(60)
     return Browser(driver, live_server.url, lang)

@@ -16,6 +16,13 @@ def _media_in_tmp(settings, tmp_path):
     # Tests run with production defaults (DEBUG off), which redirect plain HTTP to HTTPS; the test
     # client speaks plain HTTP. tests/test_deploy.py checks the production settings themselves.
     settings.SECURE_SSL_REDIRECT = False
+    # Two-factor sign-in is required in production for roles holding personal data; the suite's tests
+    # sign in with force_login and no second factor. tests/crm/test_accounts.py turns it back on.
+    settings.CRM_TWO_FACTOR_REQUIRED = False
+    # The API's count of unknown tokens per address lives in the cache, across tests: start each at zero.
+    from crm.accounts import lockout
+
+    lockout.api_lift("127.0.0.1")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -107,6 +107,13 @@ def test_no_request_fails_after_every_database_connection_is_terminated(web_serv
     admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
     browser = BrowserClient()
     browser.force_login(admin)  # a session row in the database, as a login leaves it
+    # The server runs with production settings: a superuser signs in with a second factor too.
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    session = browser.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.create(user=admin, name="app").persistent_id
+    session.save()
     pages = [
         ("/health/", {}),
         ("/api/v1/clients/c1/scores/", {"Authorization": f"Bearer {token}"}),
