@@ -6,7 +6,6 @@ on the change page. Viewing results needs only the view permission on campaigns.
 """
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import formats
@@ -14,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_denied import MissingPermission
 from crm.money import format_money, format_percent
 
 from .models import Campaign
@@ -41,7 +41,7 @@ class CampaignResultsMixin:
     def results_view(self, request, object_id):
         campaign = get_object_or_404(Campaign, pk=object_id)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise MissingPermission("mailing.view_campaign")
         return render_results(request, campaign, self.admin_site.each_context(request))
 
 
