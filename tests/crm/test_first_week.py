@@ -17,6 +17,13 @@ from crm.models import Client
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _language_back():
+    # LocaleMiddleware leaves a Russian request's language active in the thread: later tests expect English.
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def login(client, django_user_model):
     def as_role(role, language="en"):

@@ -93,6 +93,10 @@ def test_the_main_pages_in_russian_have_no_english_of_ours(shop, browser, browse
         browser.open(path).shot(f"walk-{name}")
         browser_ru.open(path)
         browser_ru.shot(f"walk-{name}")
+        if name == "client":  # the segment history, further down
+            for b in (browser, browser_ru):
+                b.driver.execute_script("document.querySelector('.field-segment_history').scrollIntoView()")
+                b.shot("walk-client-history")
         text = browser_ru.text()
         found = sorted(f for f in fragments if f in text)
         if found:
@@ -103,3 +107,19 @@ def test_the_main_pages_in_russian_have_no_english_of_ours(shop, browser, browse
         culprits = browser_ru.driver.execute_script(WIDER) if wide > 1 else []
         assert wide <= 1, f"the {name} page is {wide}px wider than the window: {culprits}"
     assert left == {}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_refused_page_says_what_is_missing_and_who_grants_it(request, transactional_db, lang):
+    from django.contrib.auth.models import Group
+
+    from crm import roles
+
+    user = get_user_model().objects.create_user("analyst", password="a-long-test-password", is_staff=True)
+    user.groups.add(Group.objects.get(name=roles.ANALYST))
+    browser = request.getfixturevalue("browser" if lang == "en" else "browser_ru")
+    browser.login("analyst", "a-long-test-password")
+    browser.open(reverse("admin:crm_importrun_upload"))
+    browser.shot("permission-denied")
+    expected = {"en": ("“add clients”", "Administrator role"), "ru": ("«добавление: клиенты»", "«Администратор»")}[lang]
+    assert all(words in browser.text() for words in expected)

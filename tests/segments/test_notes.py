@@ -7,6 +7,12 @@ from django.utils import translation
 from segments import churn, clv, notes
 
 
+@pytest.fixture(autouse=True)
+def _english():
+    with translation.override("en"):
+        yield
+
+
 def test_a_note_is_kept_as_message_and_values_and_said_again_in_russian():
     note = notes.Note("model: boosted trees on aggregates + BG/NBD over %(cutoffs)d cut-offs; back-test on the "
                       "newest window AUC %(auc).3f (recency %(baseline_auc).3f, BG/NBD %(bgnbd_auc).3f), Brier "
