@@ -21,9 +21,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt $(wildcard native/*/*.
 
 setup: $(VENV)/.installed
 
-# The demo's email goes to files in var/outbox, sent in-process (no Redis): the nightly rebuild fires
-# the triggered campaigns (welcome, win-back), then champions-thanks is launched once by hand.
-DEMO_MAIL := env -u REDIS_URL EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend EMAIL_FILE_PATH=var/outbox
+# The demo's email goes to files in var/outbox (the settings' default), sent in-process (no Redis): the
+# nightly rebuild fires the triggered campaigns (welcome, win-back), then champions-thanks is launched once
+# by hand. The server (demo_serve: runserver plus demo/scheduler.py) launches scheduled campaigns when due.
+DEMO_MAIL := env -u REDIS_URL EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend
 
 demo: setup
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --verbosity 0
@@ -31,7 +32,7 @@ demo: setup
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py rebuild_segments
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py launch_campaign champions-thanks
 	DJANGO_DEBUG=1 $(PY) manage.py demo_login
-	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py demo_serve 127.0.0.1:8000
 
 # The demo administrator's current two-factor code (it signs in with a second factor: docs/privacy.md).
 demo-code:

@@ -7,12 +7,12 @@ and never the big tables.
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_denied import MissingPermission
 from crm.admin_readonly import ReadOnlyAdmin
 from crm.money import format_money
 
@@ -39,7 +39,7 @@ class DashboardAdmin(ReadOnlyAdmin):  # no rows: the dashboards' pages hang on i
 
     def _check(self, request):
         if not self.has_view_permission(request):
-            raise PermissionDenied
+            raise MissingPermission("analytics.view_dashboard")
 
     def page_view(self, request, name):
         self._check(request)
@@ -109,8 +109,10 @@ class MarketingSpendAdmin(admin.ModelAdmin):
                 *super().get_urls()]
 
     def import_view(self, request):
-        if not (self.has_add_permission(request) and self.has_change_permission(request)):
-            raise PermissionDenied
+        if not self.has_add_permission(request):
+            raise MissingPermission("analytics.add_marketingspend")
+        if not self.has_change_permission(request):
+            raise MissingPermission("analytics.change_marketingspend")
         form = SpendImportForm(request.POST or None, request.FILES or None)
         errors = []
         if request.method == "POST" and form.is_valid():

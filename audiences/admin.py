@@ -7,7 +7,6 @@ files download only with the `campaigns.download_audience` permission, and every
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
@@ -18,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm import audit
+from crm.admin_denied import MissingPermission
 from crm.admin_readonly import ReadOnlyAdmin
 
 from .models import AudienceDownload, AudienceExport, AudienceSync
@@ -178,7 +178,7 @@ class AudienceExportAdmin(ReadOnlyAdmin):
     def download_view(self, request, export_id, file_key):
         """One file of an export, to a user with the download permission; the download is recorded."""
         if not request.user.has_perm(DOWNLOAD_PERMISSION):
-            raise PermissionDenied
+            raise MissingPermission(DOWNLOAD_PERMISSION)
         export = get_object_or_404(AudienceExport, pk=export_id)
         name = export.files.get(file_key)
         if name is None or not export.downloadable:

@@ -207,7 +207,8 @@ else:
 
 # --- Email: any Django backend or any anymail ESP; ANYMAIL_* variables pass through.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
-EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+# One outbox folder, the demo's and the default alike (README, docs/campaigns.md).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))
 # One send may take at most this long (SMTP; anymail's REQUESTS_TIMEOUT below for ESP APIs): a sending
 # task must renew its hold on its batch well within CRM_CAMPAIGN_LEASE_SECONDS.
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)

@@ -57,9 +57,17 @@ class ClientAdmin(FastListMixin, admin.ModelAdmin):
         link = reverse("admin:crm_activity_changelist") + f"?client__id__exact={obj.pk}"
         body = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((a.occurred_at.strftime("%Y-%m-%d %H:%M"), a.kind, a.properties or "") for a in rows),
+            ((a.occurred_at.strftime("%Y-%m-%d %H:%M"), a.kind, properties_text(a.properties)) for a in rows),
         )
         return format_html("<table>{}</table><a href='{}'>{}</a>", body, link, _("all activity"))
+
+
+def properties_text(properties):
+    """An activity's properties as a person reads them ("page: /sale, source: email"), not as JSON."""
+    if not isinstance(properties, dict):
+        return "" if properties in (None, "", [], {}) else str(properties)
+    return ", ".join(f"{key}: {value}" for key, value in properties.items())
+
 
 class PurchaseItemInline(admin.TabularInline):
     model = PurchaseItem

@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -57,6 +59,11 @@ class Client(models.Model):
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{self.external_id} {name}".strip()
+
+    def clean(self):
+        # The same rule as the import's and the API's (crm.parsing.birth_date), for the admin's form.
+        if self.birth_date and self.birth_date > timezone.localdate():
+            raise ValidationError({"birth_date": _("A birth date cannot be in the future.")})
 
 
 class Purchase(models.Model):

@@ -107,6 +107,15 @@ def date(value):
     return parsed
 
 
+def birth_date(value, today):
+    """A date of birth: a `date`, and not after `today` (nobody is born in the future; such a date is a
+    typo, and would make the client's age negative in every segment rule on age)."""
+    parsed = date(value)
+    if parsed > today:
+        raise ValueError(_("%(value)s is in the future") % {"value": repr(value)})
+    return parsed
+
+
 def datetime(value, tz, now=None):
     """ISO 8601 date or datetime; a date or naive datetime is read in `tz`. Not in the future."""
     return datetimes((value,), tz, now)[0]

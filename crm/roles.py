@@ -14,9 +14,13 @@ in the right place when the groups are synced again (`manage.py sync_roles`).
 Users also need "staff status" to enter the admin; a group does not give it.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 ADMINISTRATOR = "Administrator"
 MARKETING_MANAGER = "Marketing manager"
 ANALYST = "Analyst"
+# The groups keep the English names above (a rename would orphan them); pages say them translated.
+LABELS = {ADMINISTRATOR: _("Administrator"), MARKETING_MANAGER: _("Marketing manager"), ANALYST: _("Analyst")}
 
 # The shop's own apps: what the two working roles may read.
 SHOP_APPS = {"crm", "segments", "mailing", "audiences", "analytics", "loyalty"}

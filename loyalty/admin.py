@@ -1,12 +1,13 @@
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.admin_denied import MissingPermission
 from crm.models import Client
 from segments.admin import ScoredClientAdmin
 from segments.models import Segment
@@ -128,7 +129,7 @@ class PointsEntryAdmin(admin.ModelAdmin):
 
     def analytics_view(self, request):
         if not self.has_view_permission(request):
-            raise PermissionDenied
+            raise MissingPermission("loyalty.view_pointsentry")
         names, sizes = analytics.tier_sizes()
         context = {**self.admin_site.each_context(request), "title": gettext("Loyalty: points and tiers"),
                    "months": analytics.points_by_month(), "tier_names": names, "tier_sizes": sizes,

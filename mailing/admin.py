@@ -1,8 +1,11 @@
 """Admin for email campaigns."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
@@ -66,7 +69,13 @@ class CampaignForm(forms.ModelForm):
         campaign.pk = self.instance.pk
         campaign.trigger_segment = cleaned.get("trigger_segment")
         # Variants are checked by their inline formset, which sees the rows being edited.
-        errors = campaign.setup_errors(variant_weights=[], has_segments=bool(cleaned.get("segments")))
+        # A time already past is refused only where it is being set: a sent campaign keeps its old one.
+        # (Compared to the second: the form shows no fractions of one, so an unmoved time looks changed.)
+        old, new = self.instance.send_at, cleaned.get("send_at")
+        moved = new is not None and (old is None or abs(new - old) >= timedelta(seconds=1))
+        setting_time = moved or "schedule" in self.changed_data
+        errors = campaign.setup_errors(variant_weights=[], has_segments=bool(cleaned.get("segments")),
+                                       now=timezone.now() if setting_time else None)
         for field, message in errors.items():
             self.add_error(field if field in self.fields else None, message)
         return cleaned

@@ -24,7 +24,6 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -32,6 +31,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from crm.admin_denied import MissingPermission
 from crm.models import Client
 
 from .models import Campaign, Delivery, EmailTemplate
@@ -139,14 +139,14 @@ class TemplatePreviewMixin:
     def preview_view(self, request, object_id):
         template = get_object_or_404(EmailTemplate, pk=object_id)
         if not self.has_change_permission(request, template):
-            raise PermissionDenied
+            raise MissingPermission("mailing.change_emailtemplate")
         data = request.POST if request.method == "POST" else request.GET
         form = PreviewForm(data if data else None)
         preview = None
         if form.is_bound and form.is_valid():
             client = form.cleaned_data["client"]
             if client is not None and not request.user.has_perm("crm.view_client"):
-                raise PermissionDenied  # the page would show this client's personal data
+                raise MissingPermission("crm.view_client")  # the page would show this client's personal data
             if request.method == "POST":
                 return self._send_test(request, template, form)
             preview = self._render_preview(template, client)

@@ -11,7 +11,6 @@ import io
 
 from django.conf import settings
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
@@ -21,6 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import csvsafe
+from crm.admin_denied import MissingPermission
 from crm.money import format_money, format_percent
 
 from .models import Campaign
@@ -51,13 +51,13 @@ class CampaignResultsMixin:
     def results_view(self, request, object_id):
         campaign = get_object_or_404(Campaign, pk=object_id)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise MissingPermission("mailing.view_campaign")
         return render_results(request, campaign, self.admin_site.each_context(request))
 
     def daily_csv_view(self, request, object_id):
         campaign = get_object_or_404(Campaign, pk=object_id)
         if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
+            raise MissingPermission("mailing.view_campaign")
         response = HttpResponse(daily_csv(campaign_results(campaign).daily), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-daily-conversions.csv"'
         return response

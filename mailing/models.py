@@ -272,17 +272,20 @@ class Campaign(models.Model):
             return f"{timezone.localdate(now or timezone.now()).isoformat()} manual"
         return "once"
 
-    def setup_errors(self, variant_weights=None, has_segments=None):
+    def setup_errors(self, variant_weights=None, has_segments=None, now=None):
         """{field: message} when the campaign's schedule, audience or variants cannot work.
 
         Used by the admin form and before a campaign is scheduled or fires. variant_weights: the weights
         of its variants (None: read them from the database); has_segments: whether it has audience
-        segments (None: read).
+        segments (None: read). now: given where a person sets the schedule (the form, "schedule"), so a
+        one-off time already past is refused; not when it fires, since by then its time has come.
         """
         errors = {}
         schedule = self.schedule
         if schedule == Campaign.Schedule.ONCE and self.send_at is None:
             errors["send_at"] = gettext("A campaign sent once at a date and time needs 'send at'.")
+        elif schedule == Campaign.Schedule.ONCE and now is not None and self.send_at < now:
+            errors["send_at"] = gettext("'Send at' is in the past; choose a date and time from now on.")
         if schedule == Campaign.Schedule.RECURRING:
             try:
                 parse_cron(self.cron)
@@ -364,7 +367,7 @@ class Campaign(models.Model):
 
     def setup_refusal(self, action):
         """The refusal for a campaign whose setup cannot work (`setup_errors`); "" when it can."""
-        errors = self.setup_errors()
+        errors = self.setup_errors(now=timezone.now() if action == "schedule" else None)
         if not errors:
             return ""
         listed = "; ".join(f"{field}: {message}" for field, message in errors.items())

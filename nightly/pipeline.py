@@ -25,11 +25,11 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext_noop
 
 from core import logs, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
-from segments import aggregates, churn, clv, features, membership, scoring
+from segments import aggregates, churn, clv, features, membership, notes, scoring
 from segments.models import ClientScore, ScoringRun
 from segments.signals import run_succeeded
 
@@ -153,9 +153,11 @@ def _rebuild(run, progress):
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
                    "cuts": cuts}
-    run.notes = [note for note in (churn_result.note, value_result.note) if note]
+    # Kept as message and values, so the admin says them in each reader's language (segments/notes.py).
+    run.notes = [notes.stored(note) for note in (churn_result.note, value_result.note) if note]
     if ids.size and not (current["frequency"] > 0).any():
-        run.notes.append(gettext("No purchases yet: every client is a prospect; RFM, churn and value wait for orders."))
+        run.notes.append(notes.stored(notes.Note(
+            gettext_noop("No purchases yet: every client is a prospect; RFM, churn and value wait for orders."))))
 
     # One transaction from here on, so the night is all or nothing: the points it grants and expires
     # commit with the memberships and the run's success, and a night that fails or is killed after

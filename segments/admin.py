@@ -2,21 +2,21 @@ import json
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import audit, csvsafe
 from crm.admin import ClientAdmin
+from crm.admin_denied import MissingPermission
 from crm.models import Client
 from crm.money import format_money, format_percent
 
-from . import dashboard, export
+from . import dashboard, export, notes
 from .builtin import band_name, description_for, segment_name
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership, count_matching
 from .rules import RuleError, to_q
@@ -77,20 +77,21 @@ class ScoredClientAdmin(ClientAdmin):
 
 
 def history_lines(memberships):
-    """'2026-11-20: moved from loyal to at-risk' for RFM moves; entered / left for the others (by slug)."""
+    """'20 Nov 2026: moved from Loyal to At risk' for RFM moves; entered / left for the others. Segments by
+    their names in the user's language (a slug is for the system), dates as the language writes them."""
     memberships = list(memberships)
-    rfm_left = {s.left_at: s.segment.slug for s in memberships if s.segment.kind == Segment.Kind.RFM and s.left_at}
+    rfm_left = {s.left_at: s.segment for s in memberships if s.segment.kind == Segment.Kind.RFM and s.left_at}
     lines = []
     for s in memberships:
+        values = {"date": date_format(s.entered_at), "segment": s.segment.display_name}
         if s.segment.kind == Segment.Kind.RFM and s.entered_at in rfm_left:
             lines.append(gettext("%(date)s: moved from %(old)s to %(new)s") % {
-                "date": s.entered_at, "old": rfm_left[s.entered_at], "new": s.segment.slug})
+                "date": values["date"], "old": rfm_left[s.entered_at].display_name, "new": values["segment"]})
         elif s.left_at:
             lines.append(gettext("%(date)s: entered %(segment)s, left %(left)s") % {
-                "date": s.entered_at, "segment": s.segment.slug, "left": s.left_at})
+                **values, "left": date_format(s.left_at)})
         else:
-            lines.append(gettext("%(date)s: entered %(segment)s") % {
-                "date": s.entered_at, "segment": s.segment.slug})
+            lines.append(gettext("%(date)s: entered %(segment)s") % values)
     return lines
 
 
@@ -180,7 +181,7 @@ class SegmentAdmin(admin.ModelAdmin):
         """The live count beside a rule being edited: GET ?rule=<JSON> -> {"count": N} clients matching in
         the current scores, or 400 {"error": "..."} naming the wrong condition."""
         if not self.has_view_permission(request):
-            raise PermissionDenied
+            raise MissingPermission("segments.view_segment")
         try:
             count = count_matching(json.loads(request.GET.get("rule") or "{}"))
         except json.JSONDecodeError as exc:
@@ -195,9 +196,10 @@ class SegmentAdmin(admin.ModelAdmin):
 class ScoringRunAdmin(admin.ModelAdmin):
     list_display = ("as_of", "status", "started_at", "finished_at", "clients", "churn_auc", "value_mae")
     list_filter = ("status",)
-    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "counts", "model_report", "notes",
-                       "stage_seconds", "migration_matrix")
-    exclude = ("metrics", "migration")
+    # Every figure through segments/notes.py: named, and written as the reader's language writes numbers.
+    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "counts_shown", "model_report",
+                       "notes_shown", "stages_shown", "migration_matrix")
+    exclude = ("metrics", "migration", "counts", "notes", "stage_seconds")
 
     def has_add_permission(self, request):
         return False
@@ -207,24 +209,44 @@ class ScoringRunAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("clients"))
     def clients(self, obj):
-        return obj.counts.get("clients")
+        count = obj.counts.get("clients")
+        return "-" if count is None else notes.number(count, 0)
 
     @admin.display(description=_("churn AUC (recency only)"))
     def churn_auc(self, obj):
         c = obj.metrics.get("churn", {})
-        return f"{c['auc']:.3f} ({c['baseline_auc']:.3f})" if c.get("auc") is not None else c.get("method", "-")
+        if c.get("auc") is None:
+            return notes.metric_value("method", c.get("method", "-"))
+        return f"{notes.number(c['auc'], 3)} ({notes.number(c.get('baseline_auc'), 3)})"
 
     @admin.display(description=_("value MAE (BG/NBD)"))
     def value_mae(self, obj):
         v = obj.metrics.get("value", {})
         if v.get("mae") is None:
-            return v.get("method", "-")
-        return f"{v['mae']:.0f} ({v['baseline_mae']:.0f})" if v.get("baseline_mae") is not None else f"{v['mae']:.0f}"
+            return notes.metric_value("method", v.get("method", "-"))
+        if v.get("baseline_mae") is None:
+            return notes.number(v["mae"], 0)
+        return f"{notes.number(v['mae'], 0)} ({notes.number(v['baseline_mae'], 0)})"
 
     @admin.display(description=_("models and back-test"))
     def model_report(self, obj):
-        rows = [(f"{part}: {key}", value) for part in ("churn", "value")
-                for key, value in obj.metrics.get(part, {}).items()]
+        rows = [(f"{part}: {name}", value) for part, name, value in notes.metric_rows(obj.metrics)]
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("notes"))
+    def notes_shown(self, obj):
+        return format_html_join("", "<p>{}</p>", ((notes.render(note),) for note in obj.notes or ())) or "-"
+
+    @admin.display(description=_("counts"))
+    def counts_shown(self, obj):
+        rows = [(notes.COUNTS.get(key, key), notes.number(value, 0)) for key, value in (obj.counts or {}).items()
+                if isinstance(value, int)]
+        return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("seconds per stage"))
+    def stages_shown(self, obj):
+        rows = [(notes.STAGES.get(key, key), notes.number(value, 2))
+                for key, value in (obj.stage_seconds or {}).items()]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
 
     @admin.display(description=_("RFM migration, from (rows) to (columns)"))
@@ -243,22 +265,26 @@ def migration_table(migration):
     if not migration:
         return "-"
     targets = sorted({t for row in migration.values() for t in row})
-    header = format_html_join("", "<th>{}</th>", ((t or _("(none)"),) for t in targets))
+    header = format_html_join("", "<th>{}</th>", ((segment_name(t) if t else _("(none)"),) for t in targets))
     body = format_html_join(
         "", "<tr><th>{}</th>{}</tr>",
-        ((source or _("(new)"),
-          format_html_join("", "<td>{}</td>", ((row.get(t, ""),) for t in targets)))
+        ((segment_name(source) if source else _("(new)"),
+          format_html_join("", "<td>{}</td>", ((notes.number(row[t], 0) if t in row else "",) for t in targets)))
          for source, row in sorted(migration.items())))
     return format_html("<table><tr><th></th>{}</tr>{}</table>", header, body)
 
 
-@permission_required("segments.view_clientscore", raise_exception=True)
 def dashboard_view(request):
+    if not request.user.has_perm("segments.view_clientscore"):
+        raise MissingPermission("segments.view_clientscore")
     run = ScoringRun.objects.current()
     context = {**admin.site.each_context(request), "title": _("Scores and segments"), "run": run,
                "grid": dashboard.rfm_grid(), "engagement": dashboard.value_by_engagement(),
                "segments": Segment.objects.filter(is_active=True).order_by("kind", "-size"),
                "migration": migration_table(run.migration) if run else "-",
+               "notes": [notes.render(note) for note in run.notes] if run else [],
+               "methods": {part: notes.metric_value("method", (run.metrics.get(part) or {}).get("method", "-"))
+                           for part in ("churn", "value")} if run else {},
                "last_runs": ScoringRun.objects.all()[:5]}
     return render(request, "admin/segments/dashboard.html", context)
 
@@ -268,8 +294,9 @@ class _Echo:
         return value
 
 
-@permission_required("segments.export_scores", raise_exception=True)
 def scores_csv_view(request):
+    if not request.user.has_perm("segments.export_scores"):
+        raise MissingPermission("segments.export_scores")
     # The shop's client ids with their scores: personal data, so the download is recorded.
     run = ScoringRun.objects.current()
     audit.record_download("segments:scores.csv", request.user, run=run.pk if run else None)

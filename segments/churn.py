@@ -13,12 +13,12 @@ result says why in `note`.
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.utils.translation import gettext as _
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from segments import btyd, features
+from segments.notes import Note as _  # noqa: N814 - a note keeps its message, for each reader's language
 
 # Below these the model and its back-test are too noisy to trust over the rule.
 MIN_TRAIN_ROWS = 1_000

@@ -18,10 +18,10 @@ fitted, to `rule_value`; `method` and `note` say which.
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.utils.translation import gettext as _
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from segments import btyd, features
+from segments.notes import Note as _  # noqa: N814 - a note keeps its message, for each reader's language
 
 MIN_TRAIN_ROWS = 1_000
 MIN_BUYING_ROWS = 50  # rows with revenue in the window, in training and in the test window

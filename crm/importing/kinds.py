@@ -151,7 +151,7 @@ class Clients(Kind):
         Column("country", _country, _field(Client, "country"), many=_distinct(_country)),
         Column("zip", _text(Client, "zip"), _field(Client, "zip"),
                many=_many_text(Client, "zip")),
-        Column("birth_date", lambda raw, row: parsing.date(raw) if raw.strip() else None,
+        Column("birth_date", lambda raw, row: parsing.birth_date(raw, timezone.localdate()) if raw.strip() else None,
                _field(Client, "birth_date")),
         Column("gender", _gender, _field(Client, "gender"), many=_distinct(_gender)),
         Column("acquisition_channel", _text(Client, "acquisition_channel"), _field(Client, "acquisition_channel"),

@@ -69,14 +69,15 @@ def rejected_path(name, path):
     return base.with_name(f"{base.stem}.rejected.csv")
 
 
-def run_import(kind, path, skip_invalid=False, progress=None, record=True):
+def run_import(kind, path, skip_invalid=False, progress=None, record=True, display_name=None):
     """Import one CSV file of `kind` (clients, purchases, purchase_items, activity, survey_answers).
 
     By default a file with any invalid row imports nothing. With skip_invalid the valid rows go in
     and rejected ones are written to <name>.rejected.csv with an `error` column.
-    Raises ImportFileError when the file as a whole cannot be read.
+    Raises ImportFileError when the file as a whole cannot be read. `display_name` names the file in
+    messages and in the import's record where `path` is only where an upload was stored.
     """
-    with opened(path) as (name, real_path), CsvSource(name, real_path) as source:
+    with opened(path, display_name) as (name, real_path), CsvSource(name, real_path) as source:
         reject_writer = _RejectWriter(source, real_path) if skip_invalid else None
         try:
             report = import_rows(kind, name, source.header, source.batches(settings.CRM_IMPORT_BATCH_SIZE),

@@ -19,13 +19,15 @@ LINES_BLOCK_BYTES = 1 << 16
 
 
 @contextmanager
-def opened(path):
+def opened(path, display_name=None):
     """Yield (display name, real path). Standard input ('-') is spooled to a temporary file so the
-    file can be read twice: once to import, once more to copy rejected rows out."""
+    file can be read twice: once to import, once more to copy rejected rows out. `display_name` is
+    the name the user knows the file by (an upload's own name), used in every message instead of
+    the path it was stored under on the server."""
     if str(path) != "-":
         if not Path(path).is_file():
-            raise ImportFileError(f"{path}: " + _("no such file"))
-        yield str(path), Path(path)
+            raise ImportFileError(f"{display_name or path}: " + _("no such file"))
+        yield display_name or str(path), Path(path)
         return
     with tempfile.NamedTemporaryFile(prefix="crm-stdin-", suffix=".csv") as spool:
         shutil.copyfileobj(sys.stdin.buffer, spool)

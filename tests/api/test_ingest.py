@@ -218,3 +218,11 @@ def test_it_imports_survey_answers_from_csv_by_the_same_rules(tmp_path):
     assert report.errors == [f"{path}:3: score: '0' is not between 1 and 5"]
     report = run_import("survey_answers", path, skip_invalid=True, record=False)
     assert (report.created, report.rejected, SurveyAnswer.objects.get().score) == (1, 1, 9)
+
+
+def test_a_birth_date_in_the_future_is_refused_with_its_field(post):
+    tomorrow = (timezone.localdate() + dt.timedelta(days=1)).isoformat()
+    status, body = post("/api/v1/clients/", {"client_id": "C1", "birth_date": tomorrow})
+    assert status == 400
+    assert body["errors"] == [{"index": None, "field": "birth_date", "message": f"'{tomorrow}' is in the future"}]
+    assert not Client.objects.exists()

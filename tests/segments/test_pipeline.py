@@ -13,6 +13,7 @@ from nightly.pipeline import RunRefused, rebuild_segments
 from segments import churn, membership
 from segments.export import write_csv
 from segments.models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
+from segments.notes import render
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +117,7 @@ def test_a_shop_without_purchases_still_gets_a_run(db):
     run = rebuild_segments(dt.date(2026, 1, 1))
     assert run.status == "succeeded"
     assert members("prospects") == {"p1", "p2"} and members("all-clients") == {"p1", "p2"}
-    assert any("prospect" in note for note in run.notes)
+    assert any("prospect" in render(note) for note in run.notes)
     assert run.metrics["churn"]["method"] == "rule"
 
 
