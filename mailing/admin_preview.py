@@ -126,13 +126,13 @@ class TemplatePreviewMixin:
         """The rendered HTML alone, for the preview's frame (same permissions as the preview page)."""
         template = get_object_or_404(EmailTemplate, pk=object_id)
         if not self.has_change_permission(request, template):
-            raise PermissionDenied
+            raise MissingPermission("mailing.change_emailtemplate")
         form = PreviewForm({"client": request.GET.get("client", "")})
         if not form.is_valid():
             return HttpResponse(status=404)
         client = form.cleaned_data["client"]
         if client is not None and not request.user.has_perm("crm.view_client"):
-            raise PermissionDenied
+            raise MissingPermission("crm.view_client")
         preview = self._render_preview(template, client)
         return HttpResponse(preview.get("html", ""), content_type="text/html; charset=utf-8")
 
