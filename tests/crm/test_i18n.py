@@ -241,11 +241,13 @@ def test_the_compiled_catalog_is_up_to_date_with_the_po(po):
 
     stale = []
     for e in entries:
+        context = e.get("msgctxt")  # a word with a meaning of its own there (pgettext)
         if "msgid_plural" in e:
-            forms = [compiled.ngettext(e["msgid"], e["msgid_plural"], n) for n in (1, 2, 5)]
+            forms = [compiled.npgettext(context, e["msgid"], e["msgid_plural"], n) if context
+                     else compiled.ngettext(e["msgid"], e["msgid_plural"], n) for n in (1, 2, 5)]
             if forms != [e["msgstr"][0], e["msgstr"][1], e["msgstr"][2]]:
                 stale.append(e["msgid"])
-        elif compiled.gettext(e["msgid"]) != e["msgstr"][0]:
+        elif (compiled.pgettext(context, e["msgid"]) if context else compiled.gettext(e["msgid"])) != e["msgstr"][0]:
             stale.append(e["msgid"])
     assert stale == [], f"django.mo is older than django.po (run `make messages`): {stale}"
     assert len(compiled._catalog) - 1 == sum(3 if "msgid_plural" in e else 1 for e in entries)  # - 1: the header
