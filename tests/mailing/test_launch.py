@@ -3,10 +3,9 @@ import logging
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
-
-from mailing.launch import launch_campaign
 from django.utils import timezone
 
+from mailing.launch import launch_campaign
 from mailing.models import Campaign, CampaignError, Delivery, Suppression
 
 
