@@ -163,24 +163,18 @@ class LoyaltyClientAdmin(ScoredClientAdmin):
     def get_queryset(self, request):
         balance = (PointsEntry.objects.filter(client=OuterRef("pk")).order_by().values("client")
                    .annotate(total=Sum("points")).values("total"))
-        rank = Tier.objects.filter(slug=OuterRef("score_tier")).values("rank")[:1]
-        return super().get_queryset(request).annotate(points_now=Subquery(balance), tier_rank=Subquery(rank))
+        tier = Tier.objects.filter(slug=OuterRef("score_tier"))
+        return super().get_queryset(request).annotate(points_now=Subquery(balance),
+                                                      tier_rank=Subquery(tier.values("rank")[:1]),
+                                                      tier_name=Subquery(tier.values("name")[:1]))
 
     @admin.display(description=_("tier"), ordering=Coalesce("tier_rank", -1))
     def tier_shown(self, obj):
-        if not obj.score_tier:
-            return "—"
-        if not hasattr(self, "_tier_names"):
-            self._tier_names = dict(Tier.objects.values_list("slug", "name"))
-        return self._tier_names.get(obj.score_tier, obj.score_tier)
+        return obj.tier_name or obj.score_tier or "—"
 
     @admin.display(description=_("points"), ordering=Coalesce("points_now", 0))
     def points_shown(self, obj):
         return obj.points_now or 0
-
-    def changelist_view(self, request, extra_context=None):
-        self._tier_names = dict(Tier.objects.values_list("slug", "name"))  # one query per page, not per row
-        return super().changelist_view(request, extra_context)
 
     def download_columns(self, request, contacts):
         return [*super().download_columns(request, contacts),

@@ -379,15 +379,15 @@ class Campaign(models.Model):
         if not members:
             why = gettext("its audience segments (%(segments)s) have no members now") % values
         elif not reasons:
-            why = gettext("all %(members)d members of its audience segments are left out by its exclusion "
+            why = gettext("all members of its audience segments (%(members)d) are left out by its exclusion "
                           "segments or extra conditions") % values
         elif set(reasons) == {Delivery.Reason.NO_CONSENT}:
-            why = gettext("none of its %(n)d clients has email consent") % values
+            why = gettext("none of its clients (%(n)d) has email consent") % values
         else:
             labels = dict(Delivery.Reason.choices)
-            listed = ", ".join(f"{count} {labels.get(reason, reason)}" for reason, count in
+            listed = ", ".join(f"{labels.get(reason, reason)}: {count}" for reason, count in
                                sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-            why = gettext("none of its %(n)d clients may be emailed (%(reasons)s)") % {**values, "reasons": listed}
+            why = gettext("none of its clients (%(n)d) may be emailed: %(reasons)s") % {**values, "reasons": listed}
         return gettext("Campaign %(slug)s has nobody to email: %(why)s. Nothing was sent or recorded; launch it "
                        "again once it has recipients.") % {"slug": values["slug"], "why": why}
 

@@ -123,8 +123,9 @@ class ScoredClientAdmin(ClientAdmin):
     (run, client) index); a page of 50 reads 50 of them unless it is sorted or filtered by a score.
     The list is counted as crm's (EstimatedCountPaginator): capped, never the whole table."""
 
-    list_display = ("external_id", "first_name", "last_name", "email", "country", "email_consent",
-                    "churn_risk_shown", "predicted_value", "last_order", "orders", "rfm_segment_shown")
+    # Name and email to know who it is; country and consent stay as filters: the score columns need the room.
+    list_display = ("external_id", "full_name", "email", "churn_risk_shown",
+                    "predicted_value", "last_order", "orders", "rfm_segment_shown")
     list_filter = (SegmentFilter, ChurnBandFilter, ValueBandFilter, RfmSegmentFilter, *ClientAdmin.list_filter)
     change_list_template = "admin/crm/client/change_list.html"
 
@@ -135,6 +136,10 @@ class ScoredClientAdmin(ClientAdmin):
             return queryset.annotate(**{f"score_{c}": Value(None, output_field=f) for c, f in NO_SCORE.items()})
         queryset = queryset.annotate(current_score=FilteredRelation("scores", condition=Q(scores__run_id=run.pk)))
         return queryset.annotate(**{f"score_{c}": F(f"current_score__{c}") for c in SCORE_COLUMNS})
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def full_name(self, obj):
+        return " ".join(part for part in (obj.first_name, obj.last_name) if part) or EMPTY
 
     # Sorting: clients without scores (new since the night, or prospects without orders) go last
     # when sorted from high to low, which is how a marketer reads these columns.
@@ -221,6 +226,15 @@ class ScoredClientAdmin(ClientAdmin):
                          "may_download": self.has_download_members_permission(request),
                          "may_download_contacts": self.has_download_contacts_permission(request)}
         return super().changelist_view(request, extra_context)
+
+    # --- The client page ----------------------------------------------------------------------------
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "scores", "segment_history")
+
+    def get_fieldsets(self, request, obj=None):
+        extra = (_("Scores and segments"), {"fields": ("scores", "segment_history")})
+        return (*super().get_fieldsets(request, obj), extra)
 
     @admin.display(description=_("current scores"))
     def scores(self, obj):

@@ -65,7 +65,7 @@ def test_a_launch_where_nobody_has_consent_says_so(make_client, make_campaign, s
     make_client([segment], consent=False)
     make_client([segment], consent=False)
     message = _refused(make_campaign(), django_capture_on_commit_callbacks)
-    assert "none of its 2 clients has email consent" in message
+    assert "none of its clients (2) has email consent" in message
 
 
 def test_a_launch_where_everyone_is_suppressed_names_the_reasons(make_client, make_campaign, segment,
@@ -76,7 +76,7 @@ def test_a_launch_where_everyone_is_suppressed_names_the_reasons(make_client, ma
     Suppression.objects.create(email=bounced.email, reason=Suppression.Reason.BOUNCE)
     make_client([segment], consent=False)
     message = _refused(make_campaign(), django_capture_on_commit_callbacks)
-    assert "none of its 4 clients may be emailed (2 unsubscribed, 1 address bounced, 1 no email consent)" in message
+    assert "none of its clients (4) may be emailed: unsubscribed: 2, address bounced: 1, no email consent: 1." in message
 
 
 def test_a_launch_where_everyone_is_excluded_says_so(make_client, make_campaign, segment, excluded,
@@ -84,7 +84,7 @@ def test_a_launch_where_everyone_is_excluded_says_so(make_client, make_campaign,
     make_client([segment, excluded])
     make_client([segment, excluded])
     message = _refused(make_campaign(exclude=[excluded]), django_capture_on_commit_callbacks)
-    assert "all 2 members of its audience segments are left out by its exclusion segments" in message
+    assert "all members of its audience segments (2) are left out by its exclusion segments" in message
 
 
 def test_a_refused_launch_goes_ahead_once_the_segment_has_members(make_client, make_campaign, segment,

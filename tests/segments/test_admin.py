@@ -31,7 +31,7 @@ def test_the_scores_csv_downloads_from_the_admin(admin_client, scored):
 def test_the_live_preview_counts_what_a_rule_selects(admin_client, scored):
     rule = {"field": "rfm_segment", "op": "=", "value": "champions"}
     response = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": json.dumps(rule)})
-    assert response.json() == {"count": Segment.objects.get(slug="champions").size}
+    assert response.json()["count"] == Segment.objects.get(slug="champions").size
     bad = admin_client.get(reverse("admin:segments_segment_preview"), {"rule": '{"field": "nope"}'})
     assert bad.status_code == 400 and "is not a field" in bad.json()["error"]
 
