@@ -123,8 +123,9 @@ class ScoredClientAdmin(ClientAdmin):
     (run, client) index); a page of 50 reads 50 of them unless it is sorted or filtered by a score.
     The list is counted as crm's (EstimatedCountPaginator): capped, never the whole table."""
 
-    # Name and email to know who it is; country and consent stay as filters: the score columns need the room.
-    list_display = ("external_id", "full_name", "email", "churn_risk_shown",
+    # The id and name to know who it is; contacts, country and consent are on the client's page (and
+    # filters): the score columns need the room at 1440 pixels, and the list is for choosing by value.
+    list_display = ("external_id", "full_name", "churn_risk_shown",
                     "predicted_value", "last_order", "orders", "rfm_segment_shown")
     list_filter = (SegmentFilter, ChurnBandFilter, ValueBandFilter, RfmSegmentFilter, *ClientAdmin.list_filter)
     change_list_template = "admin/crm/client/change_list.html"
@@ -137,7 +138,7 @@ class ScoredClientAdmin(ClientAdmin):
         queryset = queryset.annotate(current_score=FilteredRelation("scores", condition=Q(scores__run_id=run.pk)))
         return queryset.annotate(**{f"score_{c}": F(f"current_score__{c}") for c in SCORE_COLUMNS})
 
-    @admin.display(description=_("name"), ordering="last_name")
+    @admin.display(description=_("full name"), ordering="last_name")
     def full_name(self, obj):
         return " ".join(part for part in (obj.first_name, obj.last_name) if part) or EMPTY
 

@@ -224,6 +224,7 @@ def test_the_working_roles_download_ids_and_scores_but_no_contacts(as_role, role
     assert download(client, contacts=True, rfm="champions")[0] == 403
     page = client.get(reverse("admin:crm_client_changelist")).content.decode()
     assert "Download: ids and scores" in page and "Download with contact data" not in page
+    assert "@example." not in page  # the list shows ids, names and scores, no email column
     entry = AuditLog.objects.get()
     assert (entry.target, entry.actor_name) == ("crm:clients-scores.csv", role.lower().replace(" ", "-"))
     assert "rfm=champions" in entry.detail["filters"]
