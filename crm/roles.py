@@ -7,9 +7,11 @@ in the right place when the groups are synced again (`manage.py sync_roles`).
 
 - Administrator: everything, including downloads of personal data and user management.
 - Marketing manager: works on campaigns, templates, segments, audiences, spend and loyalty rules;
-  reads clients and scores; no download of personal data (audience files, client exports, score
-  files) and no erasure.
-- Analyst: reads everything of the shop, the dashboards, and exports the score file.
+  reads clients and scores; downloads client lists with scores but no contact data (the client
+  list's download); no other download of personal data (audience files, client exports, score
+  files, lists with contact data) and no erasure.
+- Analyst: reads everything of the shop, the dashboards, exports the score file and downloads
+  client lists with scores (no contact data).
 
 Users also need "staff status" to enter the admin; a group does not give it.
 """
@@ -38,8 +40,10 @@ MANAGER_EDITS = {
 }
 # Extra actions beyond reading: the manager may start a scoring run; both see the dashboards;
 # the analyst exports scores.
-MANAGER_EXTRA = {("segments", "add_scoringrun"), ("analytics", "view_dashboard")}
-ANALYST_EXTRA = {("analytics", "view_dashboard"), ("segments", "export_scores")}
+# Both download client lists with scores and no contact data (a list with contact data also needs
+# crm.export_client_data, the administrator's).
+MANAGER_EXTRA = {("segments", "add_scoringrun"), ("analytics", "view_dashboard"), ("segments", "download_members")}
+ANALYST_EXTRA = {("analytics", "view_dashboard"), ("segments", "export_scores"), ("segments", "download_members")}
 EXTRA = {MARKETING_MANAGER: MANAGER_EXTRA, ANALYST: ANALYST_EXTRA}
 
 

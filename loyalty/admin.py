@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -137,8 +139,47 @@ class PointsEntryAdmin(admin.ModelAdmin):
         return render(request, "admin/loyalty/analytics.html", context)
 
 
+class TierFilter(admin.SimpleListFilter):
+    title = _("tier")
+    parameter_name = "tier"
+
+    def lookups(self, request, model_admin):
+        return [(t.slug, t.name) for t in Tier.objects.order_by("-rank")] + [("-", _("no tier"))]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        return queryset.filter(score_tier="" if self.value() == "-" else self.value())
+
+
 class LoyaltyClientAdmin(ScoredClientAdmin):
-    """The client page (crm, then segments) with the client's points and tier."""
+    """The client page and list (crm, then segments) with the client's points and tier.
+
+    Points are the ledger's sum per client, read for the page's clients only unless the list is
+    sorted by them (then for every listed client, through the ledger's client-led indexes)."""
+
+    list_display = (*ScoredClientAdmin.list_display, "tier_shown", "points_shown")
+    list_filter = (*ScoredClientAdmin.list_filter[:4], TierFilter, *ScoredClientAdmin.list_filter[4:])
+
+    def get_queryset(self, request):
+        balance = (PointsEntry.objects.filter(client=OuterRef("pk")).order_by().values("client")
+                   .annotate(total=Sum("points")).values("total"))
+        tier = Tier.objects.filter(slug=OuterRef("score_tier"))
+        return super().get_queryset(request).annotate(points_now=Subquery(balance),
+                                                      tier_rank=Subquery(tier.values("rank")[:1]),
+                                                      tier_name=Subquery(tier.values("name")[:1]))
+
+    @admin.display(description=_("tier"), ordering=Coalesce("tier_rank", -1))
+    def tier_shown(self, obj):
+        return obj.tier_name or obj.score_tier or "—"
+
+    @admin.display(description=_("points"), ordering=Coalesce("points_now", 0))
+    def points_shown(self, obj):
+        return obj.points_now or 0
+
+    def download_columns(self, request, contacts):
+        return [*super().download_columns(request, contacts),
+                ("tier", lambda c: c.score_tier or ""), ("points", lambda c: c.points_now or 0)]
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "loyalty")

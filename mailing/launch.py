@@ -11,6 +11,7 @@ layer, which calls them.
 """
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from itertools import islice
 
@@ -24,7 +25,7 @@ from django.utils import timezone
 from core.logs import log_context
 
 from .models import Campaign, CampaignError, Delivery
-from .recipients import resolve_audience
+from .recipients import resolve_audience, segment_members
 from .timing import send_not_before
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,13 @@ def _launch(campaign, occurrence, *, entered_run, automatic, only_states):
         audience = resolve_audience(campaign, entered_run=entered_run, occurrence=occurrence,
                                     variants=[(v.pk, v.weight) for v in variants])
         not_before = send_not_before()
+        reachable, unreachable = 0, Counter()  # who could be emailed (the held out among them), who not
         for chunk in batched(audience, 2000):
+            for _client, _email, _state, reason, _variant in chunk:
+                if reason in ("", Delivery.Reason.HOLDOUT):
+                    reachable += 1
+                else:
+                    unreachable[reason] += 1
             now = timezone.now()
             Delivery.objects.bulk_create(
                 [Delivery(campaign=campaign, client_id=client_id, occurrence=occurrence, email=email, state=state,
@@ -100,6 +107,11 @@ def _launch(campaign, occurrence, *, entered_run, automatic, only_states):
                  for client_id, email, state, reason, variant in chunk],
                 ignore_conflicts=True,
             )
+        if not automatic and not before and not reachable:
+            # Launched by hand for nobody: refused, and the rows written above roll back with the
+            # transaction, so the campaign stays as it was and can be launched once it has recipients.
+            # (A schedule or a trigger firing for nobody simply records nothing to send.)
+            raise CampaignError(campaign.empty_audience_refusal(segment_members(campaign), unreachable))
         rows = Delivery.objects.filter(campaign=campaign, occurrence=occurrence)
         created = rows.count() - before
         refresh_statistics(created)

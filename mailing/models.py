@@ -395,6 +395,27 @@ class Campaign(models.Model):
                 "Use the Schedule action to make it active.") % {"slug": slug, "segment": segment}
         return self.setup_refusal("launch")
 
+    def empty_audience_refusal(self, members, reasons):
+        """Why a launch by hand that would email nobody is refused, for the user: the step where the
+        audience ran out. members: clients now in its audience segments; reasons: {Delivery.Reason:
+        clients} of the audience left after the exclusions and conditions (none of them reachable)."""
+        values = {"slug": repr(self.slug), "n": sum(reasons.values()), "members": members,
+                  "segments": ", ".join(s.display_name for s in self.segments.order_by("slug"))}
+        if not members:
+            why = gettext("its audience segments (%(segments)s) have no members now") % values
+        elif not reasons:
+            why = gettext("all members of its audience segments (%(members)d) are left out by its exclusion "
+                          "segments or extra conditions") % values
+        elif set(reasons) == {Delivery.Reason.NO_CONSENT}:
+            why = gettext("none of its clients (%(n)d) has email consent") % values
+        else:
+            labels = dict(Delivery.Reason.choices)
+            listed = ", ".join(f"{labels.get(reason, reason)}: {count}" for reason, count in
+                               sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+            why = gettext("none of its clients (%(n)d) may be emailed: %(reasons)s") % {**values, "reasons": listed}
+        return gettext("Campaign %(slug)s has nobody to email: %(why)s. Nothing was sent or recorded; launch it "
+                       "again once it has recipients.") % {"slug": values["slug"], "why": why}
+
     def _schedule_refusal(self):
         slug = repr(self.slug)
         if self.schedule == Campaign.Schedule.MANUAL:

@@ -49,6 +49,14 @@ def audience_clients(campaign, entered_run=None, occurrence=None):
     return clients
 
 
+def segment_members(campaign):
+    """How many clients are now in any of the campaign's audience segments (before exclusions,
+    conditions and consent): the first step of the audience, for a launch refused as empty."""
+    current = SegmentMembership.objects.filter(client=OuterRef("pk"), left_at__isnull=True,
+                                               segment__in=campaign.segments.all())
+    return Client.objects.filter(Exists(current)).count()
+
+
 def with_suppression(clients):
     """Annotate `address_suppression`: the reason the client's address is on the suppression list, or None."""
     listed = Suppression.objects.filter(email=Lower(OuterRef("email"))).values("reason")[:1]

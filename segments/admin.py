@@ -1,26 +1,44 @@
+import datetime as dt
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    DecimalField,
+    F,
+    FilteredRelation,
+    FloatField,
+    IntegerField,
+    Q,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path, reverse
-from django.utils.formats import date_format
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import audit, csvsafe
 from crm.admin import ClientAdmin
 from crm.admin_denied import MissingPermission
 from crm.models import Client
-from crm.money import format_money, format_percent
+from crm.money import EMPTY, format_money, format_percent
 
 from . import dashboard, export, notes
 from .builtin import band_name, description_for, segment_name
-from .models import ClientScore, ScoringRun, Segment, SegmentMembership, count_matching
+from .membership import count_rule, evaluate_rule_segment
+from .models import ClientScore, ScoringRun, Segment, SegmentMembership, value_band_bounds
+from .rfm import SEGMENT_NAMES
 from .rules import RuleError, to_q
 from .widgets import RuleBuilder
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class SegmentFilter(admin.SimpleListFilter):
@@ -39,10 +57,178 @@ class SegmentFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ScoredClientAdmin(ClientAdmin):
-    """The client page with the client's current scores and where they moved between segments."""
+class ChurnBandFilter(admin.SimpleListFilter):
+    title = _("churn band")
+    parameter_name = "churn_band"
 
-    list_filter = (SegmentFilter, *ClientAdmin.list_filter)
+    def lookups(self, request, model_admin):
+        return [(band, band_name(band)) for band in ("high", "medium", "low")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(score_churn_band=self.value()) if self.value() else queryset
+
+
+class ValueBandFilter(admin.SimpleListFilter):
+    """Predicted value by share of the scored clients (segments.models.VALUE_BANDS)."""
+
+    title = _("predicted value")
+    parameter_name = "value_band"
+
+    def lookups(self, request, model_admin):
+        return [("high", _("high (top 20%)")), ("medium", _("medium (next 30%)")), ("low", _("low (the rest)")),
+                ("none", _("none"))]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        run = ScoringRun.objects.current()
+        if not value or run is None:
+            return queryset
+        if value == "none":
+            return queryset.filter(Q(score_predicted_clv=0) | Q(score_predicted_clv__isnull=True))
+        bounds = value_band_bounds(run.pk)
+        higher = {"high": None, "medium": bounds["high"], "low": bounds["medium"]}[value]
+        lowest = bounds[value] if value != "low" else None
+        if bounds[value] is None:  # nobody has a predicted value yet
+            return queryset.none()
+        queryset = queryset.filter(score_predicted_clv__gt=0)
+        if lowest is not None:
+            queryset = queryset.filter(score_predicted_clv__gte=lowest)
+        if higher is not None:
+            queryset = queryset.filter(score_predicted_clv__lt=higher)
+        return queryset
+
+
+class RfmSegmentFilter(admin.SimpleListFilter):
+    title = _("RFM segment")
+    parameter_name = "rfm"
+
+    def lookups(self, request, model_admin):
+        return [(slug, segment_name(slug)) for slug in SEGMENT_NAMES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(score_rfm_segment=self.value()) if self.value() else queryset
+
+
+# The current run's score columns the client list shows and sorts by, annotated as score_<column>.
+SCORE_COLUMNS = ("churn_risk", "churn_band", "predicted_clv", "last_purchase_at", "frequency", "rfm_segment", "tier")
+NO_SCORE = {"churn_risk": FloatField(), "churn_band": CharField(), "predicted_clv": DecimalField(),
+            "last_purchase_at": DateTimeField(), "frequency": IntegerField(), "rfm_segment": CharField(),
+            "tier": CharField()}
+
+
+class ScoredClientAdmin(ClientAdmin):
+    """The client page and list with the client's current scores and where they moved between segments.
+
+    The list's score columns come from one outer join to the current run's score rows (by the unique
+    (run, client) index); a page of 50 reads 50 of them unless it is sorted or filtered by a score.
+    The list is counted as crm's (EstimatedCountPaginator): capped, never the whole table."""
+
+    # The id and name to know who it is; contacts, country and consent are on the client's page (and
+    # filters): the score columns need the room at 1440 pixels, and the list is for choosing by value.
+    list_display = ("external_id", "full_name", "churn_risk_shown",
+                    "predicted_value", "last_order", "orders", "rfm_segment_shown")
+    list_filter = (SegmentFilter, ChurnBandFilter, ValueBandFilter, RfmSegmentFilter, *ClientAdmin.list_filter)
+    change_list_template = "admin/crm/client/change_list.html"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        run = ScoringRun.objects.current()
+        if run is None:
+            return queryset.annotate(**{f"score_{c}": Value(None, output_field=f) for c, f in NO_SCORE.items()})
+        queryset = queryset.annotate(current_score=FilteredRelation("scores", condition=Q(scores__run_id=run.pk)))
+        return queryset.annotate(**{f"score_{c}": F(f"current_score__{c}") for c in SCORE_COLUMNS})
+
+    @admin.display(description=_("full name"), ordering="last_name")
+    def full_name(self, obj):
+        return " ".join(part for part in (obj.first_name, obj.last_name) if part) or EMPTY
+
+    # Sorting: clients without scores (new since the night, or prospects without orders) go last
+    # when sorted from high to low, which is how a marketer reads these columns.
+    @admin.display(description=_("churn risk"), ordering=Coalesce("score_churn_risk", -1.0))
+    def churn_risk_shown(self, obj):
+        return format_percent(obj.score_churn_risk)
+
+    @admin.display(description=_("predicted value"), ordering=Coalesce("score_predicted_clv", Value(-1)))
+    def predicted_value(self, obj):
+        return format_money(obj.score_predicted_clv, decimals=0)
+
+    @admin.display(description=_("last order"), ordering=Coalesce("score_last_purchase_at",
+                                                                   Value(EPOCH, output_field=DateTimeField())))
+    def last_order(self, obj):
+        return date_format(timezone.localtime(obj.score_last_purchase_at).date(), "SHORT_DATE_FORMAT") \
+            if obj.score_last_purchase_at else EMPTY
+
+    @admin.display(description=_("orders"), ordering=Coalesce("score_frequency", -1))
+    def orders(self, obj):
+        return EMPTY if obj.score_frequency is None else obj.score_frequency
+
+    @admin.display(description=_("RFM segment"), ordering="score_rfm_segment")
+    def rfm_segment_shown(self, obj):
+        return segment_name(obj.score_rfm_segment) if obj.score_rfm_segment else EMPTY
+
+    # --- Download of the list as shown (its filters, search and order) ----------------------------
+
+    def has_download_members_permission(self, request):
+        return request.user.has_perm("segments.download_members")
+
+    def has_download_contacts_permission(self, request):
+        return self.has_download_members_permission(request) and request.user.has_perm("crm.export_client_data")
+
+    def download_columns(self, request, contacts):
+        """[(header, value of a listed client)]; later layers (loyalty) add theirs."""
+        columns = [("client_id", lambda c: c.external_id)]
+        if contacts:
+            columns += [("first_name", lambda c: c.first_name), ("last_name", lambda c: c.last_name),
+                        ("email", lambda c: c.email), ("phone", lambda c: c.phone)]
+        return columns + [
+            ("rfm_segment", lambda c: c.score_rfm_segment or ""),
+            ("churn_risk", lambda c: "" if c.score_churn_risk is None else round(c.score_churn_risk, 4)),
+            ("churn_band", lambda c: c.score_churn_band or ""),
+            ("predicted_clv", lambda c: "" if c.score_predicted_clv is None else c.score_predicted_clv),
+            ("last_order", lambda c: c.score_last_purchase_at.date().isoformat() if c.score_last_purchase_at else ""),
+            ("orders", lambda c: "" if c.score_frequency is None else c.score_frequency),
+        ]
+
+    def download_view(self, request):
+        contacts = request.GET.get("contacts") == "1"
+        allowed = (self.has_download_contacts_permission if contacts else self.has_download_members_permission)
+        if not allowed(request):
+            raise MissingPermission("crm.export_client_data" if contacts else "segments.download_members")
+        params = request.GET.copy()
+        params.pop("contacts", None)
+        request.GET = params  # the list's own parameters: the same filters, search and order as on screen
+        changelist = self.get_changelist_instance(request)
+        # Erased clients are left out: their anonymous rows count in totals, not in files about people.
+        clients = changelist.get_queryset(request).filter(erased_at__isnull=True)
+        columns = self.download_columns(request, contacts)
+        name = "clients-with-contacts.csv" if contacts else "clients-scores.csv"
+        # Client ids point at people: every download is recorded, with the list's filters.
+        audit.record_download(f"crm:{name}", request.user, filters=params.urlencode(), contacts=contacts)
+        writer = csvsafe.writer(_Echo(), lineterminator="\n")
+
+        def lines():
+            yield writer.writerow([header for header, _ in columns])
+            for client in clients.iterator(chunk_size=2000):
+                yield writer.writerow([value(client) for _, value in columns])
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def get_urls(self):
+        return [path("download/", self.admin_site.admin_view(self.download_view), name="crm_client_download"),
+                *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        query = request.GET.urlencode()
+        extra_context = {**(extra_context or {}),
+                         "download_query": query,
+                         "may_download": self.has_download_members_permission(request),
+                         "may_download_contacts": self.has_download_contacts_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    # --- The client page ----------------------------------------------------------------------------
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "scores", "segment_history")
@@ -124,7 +310,8 @@ class SegmentAdmin(admin.ModelAdmin):
     list_display = ("display_name", "slug", "kind", "size", "is_active", "members_link")
     list_filter = ("kind", "is_active")
     search_fields = ("slug", "name")
-    readonly_fields = ("kind", "size", "size_history")
+    readonly_fields = ("kind", "members_now", "size_history")
+    actions = ["duplicate"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj and obj.kind != Segment.Kind.RULE:
@@ -153,6 +340,14 @@ class SegmentAdmin(admin.ModelAdmin):
         return format_html("<a href='{}?segment={}'>{}</a>", reverse("admin:crm_client_changelist"), obj.slug,
                            _("clients"))
 
+    @admin.display(description=_("members"))
+    def members_now(self, obj):
+        if obj.pk is None:
+            return _("Counted when you save.")
+        link = format_html("<a href='{}?segment={}'>{}</a>", reverse("admin:crm_client_changelist"), obj.slug,
+                           _("show the members with their scores"))
+        return format_html("<strong>{}</strong> · {}", members_now_text(obj.size), link)
+
     @admin.display(description=_("size over time"))
     def size_history(self, obj):
         sizes = list(obj.sizes.order_by("-as_of")[:60])[::-1]
@@ -172,24 +367,74 @@ class SegmentAdmin(admin.ModelAdmin):
         if not change:
             obj.kind = Segment.Kind.RULE
         super().save_model(request, obj, form, change)
+        self.evaluate(request, obj)
+
+    def evaluate(self, request, segment):
+        """Members at once rather than after the next night (segments.membership.evaluate_rule_segment)."""
+        size = evaluate_rule_segment(segment)
+        if size is None:
+            return
+        segment.size = size
+        run = ScoringRun.objects.current()
+        if run is None:
+            self.message_user(request, gettext("%(segment)s: no members yet: nothing has been scored (run the "
+                                               "scoring first).") % {"segment": segment.display_name},
+                              messages.WARNING)
+            return
+        self.message_user(request, gettext("%(segment)s: %(members)s (by the scores of %(as_of)s and the clients' "
+                                           "current details).") % {
+            "segment": segment.display_name, "members": members_now_text(size),
+            "as_of": date_format(run.as_of, "SHORT_DATE_FORMAT")}, messages.SUCCESS)
+
+    @admin.action(description=_("Duplicate the selected rule segments"), permissions=["add"])
+    def duplicate(self, request, queryset):
+        """A copy of each rule segment, "<name> (copy)" with a free slug and the same rule, evaluated at once."""
+        for segment in queryset.order_by("slug"):
+            if segment.kind != Segment.Kind.RULE:
+                self.message_user(request, gettext("%(segment)s is kept by the nightly run and has no rule to copy: "
+                                                   "not duplicated.") % {"segment": segment.display_name},
+                                  messages.WARNING)
+                continue
+            copy = segment.duplicate()
+            self.log_addition(request, copy, [{"added": {}}])
+            self.evaluate(request, copy)
+        return None
 
     def get_urls(self):
         return [path("count/", self.admin_site.admin_view(self.count_view), name="segments_segment_count"),
                 *super().get_urls()]
 
     def count_view(self, request):
-        """The live count beside a rule being edited: GET ?rule=<JSON> -> {"count": N} clients matching in
-        the current scores, or 400 {"error": "..."} naming the wrong condition."""
+        """How many clients a rule (not saved) selects now: for the live count next to a rule being edited.
+
+        GET ?rule=<the rule as JSON>, or POST a JSON body {"rule": <the rule>} (with the CSRF token header).
+        200 {"count": n, "as_of": "YYYY-MM-DD" or null}; 400 {"error": "<the wrong part named>"}; 403 without
+        the permission to view segments. Shape documented in docs/scoring.md.
+        """
         if not self.has_view_permission(request):
             raise MissingPermission("segments.view_segment")
         try:
-            count = count_matching(json.loads(request.GET.get("rule") or "{}"))
+            if request.method == "POST":
+                body = json.loads(request.body or b"{}")
+                if not isinstance(body, dict) or "rule" not in body:
+                    return JsonResponse({"error": gettext('Send {"rule": ...} as the JSON body.')}, status=400)
+                rule = body["rule"]
+            else:
+                rule = json.loads(request.GET.get("rule") or "{}")
+            count = count_rule(rule)
         except json.JSONDecodeError as exc:
             return JsonResponse({"error": gettext("The rule is not valid JSON: %(error)s") % {"error": exc}},
                                 status=400)
         except RuleError as exc:
             return JsonResponse({"error": str(exc)}, status=400)
-        return JsonResponse({"count": count})
+        run = ScoringRun.objects.current()
+        return JsonResponse({"count": count, "as_of": run.as_of.isoformat() if run else None})
+
+
+def members_now_text(size):
+    """ "1,234 members now", the number grouped as the user's language groups it."""
+    return ngettext("%(n)s member now", "%(n)s members now", size) % {
+        "n": number_format(size, use_l10n=True, force_grouping=True)}
 
 
 @admin.register(ScoringRun)

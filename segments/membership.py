@@ -31,12 +31,13 @@ from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from core import pgcopy
 from core.sql import execute, rows, set_local, table
 
-from .models import ClientScore, Segment, SegmentMembership, SegmentSize
+from .models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
 from .rules import to_q
 
 NEXT = "segments_next_members"
@@ -317,3 +318,43 @@ def rfm_migration(previous_run, run):
     for old, new, count in counts:
         matrix.setdefault(old, {})[new] = count
     return matrix
+
+
+def evaluate_rule_segment(segment, today=None):
+    """Bring one rule segment's memberships up to date now, as the night would: against the last
+    night's scores (ClientScore of the current run) and the clients' current fields. Returns the
+    number of members, or None when the segment is not an active rule segment (nothing changed).
+
+    Members who no longer match leave today, new ones enter today; those still matching keep their
+    membership. The rows carry no run (entered_run, left_run): no night moved them, so a triggered
+    campaign (which emails a run's entrants) does not take a save for a night's entries, and the
+    next night finds them open and leaves them as they are. The night's size history
+    (SegmentSize, one row per run) is not rewritten; Segment.size is the count now.
+    """
+    today = today or timezone.localdate()
+    run = ScoringRun.objects.current()
+    with transaction.atomic():
+        # Two saves of the same segment at once would both insert the same entrants: one waits.
+        segment = Segment.objects.select_for_update().get(pk=segment.pk)
+        if segment.kind != RULE or not segment.is_active or not segment.rule:
+            return None
+        matching = (ClientScore.objects.filter(run=run).filter(to_q(segment.rule)) if run
+                    else ClientScore.objects.none())
+        open_rows = SegmentMembership.objects.filter(segment=segment, left_at__isnull=True)
+        open_rows.exclude(client_id__in=matching.values("client_id")).update(left_at=today)
+        if run is not None:
+            sql, params = matching.values_list("client_id", flat=True).query.sql_with_params()
+            execute(f"INSERT INTO {MEMBERSHIPS} (segment_id, client_id, entered_at) "
+                    f"SELECT %s, x.client_id, %s FROM ({sql}) x WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIPS} m "
+                    f"WHERE m.segment_id = %s AND m.client_id = x.client_id AND m.left_at IS NULL)",
+                    [segment.pk, today, *params, segment.pk])
+        size = open_rows.count()
+        Segment.objects.filter(pk=segment.pk).update(size=size)
+    return size
+
+
+def count_rule(rule):
+    """How many clients `rule` selects now (last night's scores, clients' current fields), as a save
+    would make members. Raises RuleError naming the part of the rule that is wrong."""
+    q = to_q(rule)
+    return ClientScore.objects.current().filter(q).count()

@@ -1,10 +1,10 @@
-from django.db import models
+import functools
+
+from django.db import connection, models
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
-
-from .rules import to_q
 
 
 class ScoringRunQuerySet(models.QuerySet):
@@ -53,10 +53,21 @@ class ClientScoreQuerySet(models.QuerySet):
         return self.filter(run=run) if run else self.none()
 
 
-def count_matching(rule):
-    """How many clients a rule selects in the current scores now (the live count beside a rule being
-    edited); RuleError when the rule is wrong."""
-    return ClientScore.objects.current().filter(to_q(rule)).count()
+# Predicted value bands, by the share of the run's clients with a predicted value: the top fifth is
+# "high", the next three tenths "medium", the rest "low"; clients with none (0) are in "none".
+VALUE_BANDS = (("high", 0.8), ("medium", 0.5), ("low", 0.0))
+
+
+@functools.lru_cache(maxsize=8)
+def value_band_bounds(run_id):
+    """{band: lowest predicted value in it} for a run (a finished run's scores never change: cached)."""
+    quantiles = [q for _, q in VALUE_BANDS]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT percentile_disc(%s) WITHIN GROUP (ORDER BY predicted_clv) "
+                       f"FROM {ClientScore._meta.db_table} WHERE run_id = %s AND predicted_clv > 0",
+                       [quantiles, run_id])
+        found = cursor.fetchone()[0] or [None] * len(quantiles)
+    return {band: bound for (band, _), bound in zip(VALUE_BANDS, found, strict=True)}
 
 
 class ClientScore(models.Model):
@@ -99,7 +110,10 @@ class ClientScore(models.Model):
         verbose_name = _("client score")
         verbose_name_plural = _("client scores")
         # The scores CSV lists the shop's client ids with their scores: a download of its own (crm/roles.py).
-        permissions = [("export_scores", _("Can export client scores"))]
+        # A client list with scores and no contact data (the client list's download, segments/admin.py) is
+        # the working roles' own; the list with contact data needs crm.export_client_data as well.
+        permissions = [("export_scores", _("Can export client scores")),
+                       ("download_members", _("Can download client lists with scores (no contact data)"))]
         # The unique (run, client) index is the only one: readers look scores up by run, or by run
         # and client; only the current run's rows (and the next one's, while it is written) are
         # kept, so an index leading with the client would serve nobody else. Each index costs every
@@ -141,6 +155,18 @@ class Segment(models.Model):
         """In the user's language: the nightly run's segments are named in English in the database and
         translated for display (segments/builtin.py); a rule segment's or a tier's name is the user's own."""
         return self.name if self.kind in (self.Kind.RULE, self.Kind.TIER) else gettext(self.name)
+
+    def duplicate(self):
+        """A new rule segment "<name> (copy)" with the same rule and a free slug; no members until it is
+        evaluated (segments.membership.evaluate_rule_segment)."""
+        limit = self._meta.get_field("slug").max_length
+        base = f"{self.slug[:limit - len('-copy-999')]}-copy"
+        taken = set(Segment.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+        slug = next(s for s in (base, *(f"{base}-{n}" for n in range(2, 1000))) if s not in taken)
+        suffix = gettext(" (copy)")
+        name = self.name[:self._meta.get_field("name").max_length - len(suffix)] + suffix
+        return Segment.objects.create(slug=slug, name=name, kind=self.Kind.RULE, description=self.description,
+                                      rule=self.rule, is_active=self.is_active)
 
 
 class SegmentMembership(models.Model):

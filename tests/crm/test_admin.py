@@ -26,7 +26,8 @@ def shop():
 
 @pytest.mark.parametrize("name", ["crm_client", "crm_purchase", "crm_activity"])
 def test_it_lists_without_a_query_per_row(admin_client, shop, django_assert_max_num_queries, name):
-    with django_assert_max_num_queries(12):
+    # The client list also reads the current scoring run and the tiers for its filter: once a page each.
+    with django_assert_max_num_queries(14 if name == "crm_client" else 12):
         response = admin_client.get(reverse(f"admin:{name}_changelist"))
     assert response.status_code == 200
 

@@ -3,9 +3,10 @@ import logging
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from mailing.launch import launch_campaign
-from mailing.models import Campaign, CampaignError, Delivery
+from mailing.models import Campaign, CampaignError, Delivery, Suppression
 
 
 def test_it_sends_one_email_per_reachable_recipient_and_finishes(make_client, make_campaign, segment,
@@ -42,14 +43,68 @@ def test_it_creates_and_sends_nothing_new_when_launched_twice(make_client, make_
         launch_campaign(campaign)
 
 
-def test_it_finishes_at_once_when_nobody_can_be_sent_to(make_client, make_campaign, segment):
-    make_client([segment], consent=False)
-    campaign = make_campaign()
-
-    result = launch_campaign(campaign)
-
+def _refused(campaign, django_capture_on_commit_callbacks):
+    """Launch by hand, expecting a refusal; returns its message after checking nothing was written or queued."""
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(CampaignError) as refusal:
+        launch_campaign(campaign)
     campaign.refresh_from_db()
-    assert (result.pending, result.batches, campaign.state) == (0, 0, Campaign.State.DONE)
+    assert Delivery.objects.filter(campaign=campaign).count() == 0 and not callbacks and not mail.outbox
+    assert (campaign.state, campaign.launched_at, campaign.finished_at) == (Campaign.State.DRAFT, None, None)
+    assert campaign.may_launch()
+    return str(refusal.value)
+
+
+def test_a_launch_for_an_empty_segment_is_refused_and_writes_nothing(make_campaign, segment,
+                                                                    django_capture_on_commit_callbacks):
+    message = _refused(make_campaign(), django_capture_on_commit_callbacks)
+    assert "nobody to email" in message and "(Audience) have no members now" in message
+
+
+def test_a_launch_where_nobody_has_consent_says_so(make_client, make_campaign, segment,
+                                                  django_capture_on_commit_callbacks):
+    make_client([segment], consent=False)
+    make_client([segment], consent=False)
+    message = _refused(make_campaign(), django_capture_on_commit_callbacks)
+    assert "none of its clients (2) has email consent" in message
+
+
+def test_a_launch_where_everyone_is_suppressed_names_the_reasons(make_client, make_campaign, segment,
+                                                                django_capture_on_commit_callbacks):
+    make_client([segment], unsubscribed_at=timezone.now())
+    make_client([segment], unsubscribed_at=timezone.now())
+    bounced = make_client([segment])
+    Suppression.objects.create(email=bounced.email, reason=Suppression.Reason.BOUNCE)
+    make_client([segment], consent=False)
+    message = _refused(make_campaign(), django_capture_on_commit_callbacks)
+    assert "none of its clients (4) may be emailed: unsubscribed: 2, address bounced: 1, no email consent: 1." in message
+
+
+def test_a_launch_where_everyone_is_excluded_says_so(make_client, make_campaign, segment, excluded,
+                                                    django_capture_on_commit_callbacks):
+    make_client([segment, excluded])
+    make_client([segment, excluded])
+    message = _refused(make_campaign(exclude=[excluded]), django_capture_on_commit_callbacks)
+    assert "all members of its audience segments (2) are left out by its exclusion segments" in message
+
+
+def test_a_refused_launch_goes_ahead_once_the_segment_has_members(make_client, make_campaign, segment,
+                                                                  django_capture_on_commit_callbacks):
+    campaign = make_campaign()
+    _refused(campaign, django_capture_on_commit_callbacks)
+    make_client([segment])
+    with django_capture_on_commit_callbacks(execute=True):
+        result = launch_campaign(campaign)
+    campaign.refresh_from_db()
+    assert (result.created, len(mail.outbox), campaign.state) == (1, 1, Campaign.State.DONE)
+
+
+def test_a_launch_whose_reachable_clients_are_all_held_out_is_not_refused(make_client, make_campaign, segment,
+                                                                         monkeypatch):
+    # The holdout is part of the measurement: recorded, not sent, and the campaign done.
+    make_client([segment])
+    monkeypatch.setattr("mailing.recipients.in_holdout", lambda *args: True)
+    result = launch_campaign(make_campaign(holdout_percent=50))
+    assert (result.created, result.pending, result.suppressed) == (1, 0, 1)
 
 
 def test_it_splits_the_sending_into_batches(make_client, make_campaign, segment, settings,

@@ -32,7 +32,7 @@ def test_the_scores_csv_downloads_from_the_admin(admin_client, scored):
 def test_the_live_count_counts_what_a_rule_selects_or_names_the_mistake(admin_client, scored):
     rule = {"field": "rfm_segment", "op": "=", "value": "champions"}
     response = admin_client.get(reverse("admin:segments_segment_count"), {"rule": json.dumps(rule)})
-    assert response.json() == {"count": Segment.objects.get(slug="champions").size}
+    assert response.json()["count"] == Segment.objects.get(slug="champions").size
     bad = admin_client.get(reverse("admin:segments_segment_count"), {"rule": '{"field": "nope"}'})
     assert bad.status_code == 400 and bad.json()["error"].startswith("condition 1: 'nope' is not a field")
     broken = admin_client.get(reverse("admin:segments_segment_count"), {"rule": '{"field": '})
