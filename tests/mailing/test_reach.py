@@ -10,8 +10,7 @@ from crm.models import Client
 from mailing.launch import launch_campaign
 from mailing.models import Delivery, Suppression
 from mailing.reach import campaign_reach, will_receive
-from mailing.recipients import (in_holdout, in_holdout_sql, suppression_reason, with_suppression,
-                                with_suppression_reason)
+from mailing.recipients import in_holdout, in_holdout_sql, suppression_reason, with_suppression, with_suppression_reason
 from segments.models import Segment
 
 
