@@ -101,12 +101,12 @@ class CampaignAdmin(CampaignLaunchMixin, CampaignResultsMixin, admin.ModelAdmin)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("segments", "exclude_segments")
-    readonly_fields = ("state_now", "launched_at", "finished_at", "periodic_task", "launch_progress",
+    readonly_fields = ("state_now", "launched_at", "finished_at", "periodic_task", "reach_now", "launch_progress",
                        "delivery_counts")
     inlines = [CampaignVariantInline]
     fieldsets = [
         (None, {"fields": ("name", "slug", "template", "from_email", "state_now")}),
-        (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent")}),
+        (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent", "reach_now")}),
         (_("When"), {"fields": ("schedule", "send_at", "cron", "periodic_task", "trigger_segment", "reentry",
                                 "reentry_days"),
                      "description": _("Times are in the shop's time zone. A draft never sends by itself: use "
@@ -160,9 +160,8 @@ class CampaignAdmin(CampaignLaunchMixin, CampaignResultsMixin, admin.ModelAdmin)
     def duplicate(self, request, queryset):
         for campaign in queryset:
             copy = campaign.duplicate()
-            self.message_user(request, _("%(slug)s: copied as %(copy)s, a draft.") % {"slug": campaign.slug,
-                                                                                   "copy": copy.slug},
-                              messages.SUCCESS)
+            self.message_user(request, _("%(name)s: copied as %(copy)s (%(slug)s), a draft.") % {
+                "name": campaign.name, "copy": copy.name, "slug": copy.slug}, messages.SUCCESS)
 
     def _each(self, request, queryset, step, describe):
         """step(campaign) for each campaign; describe(campaign, outcome) is the success message."""

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.mail import get_connection
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -95,6 +96,23 @@ class CampaignLaunchMixin:
         view = self.admin_site.admin_view(self.launch_view)
         return [path("<int:object_id>/launch/", view, name="mailing_campaign_launch"), *super().get_urls()]
 
+    @admin.display(description=_("reach if launched now"))
+    def reach_now(self, obj):
+        if obj is None or obj.pk is None:
+            return gettext("shown once the campaign is saved")
+        reach = campaign_reach(obj)
+        if reach.triggered:
+            return gettext("decided each night by who enters the trigger segment")
+        rows = [(gettext("in the audience segments"), "", reach.members)] + [
+            (label, "− ", count) for label, count in reach_rows(reach) if count]
+        when = (gettext("quiet hours now: sending would start at %(when)s") % {
+            "when": formats.localize(timezone.localtime(reach.not_before))} if reach.not_before else "")
+        return format_html(
+            '<table id="reach-now">{}<tr><td><strong>{}</strong></td><td><strong>{}</strong></td></tr></table>{}',
+            format_html_join("", "<tr><td>{}{}</td><td>{}</td></tr>", ((sign, label, n) for label, sign, n in rows)),
+            gettext("will receive it"), reach.will_receive,
+            format_html("<p>{}</p>", when) if when else "")
+
     @admin.display(description=_("sending progress"))
     def launch_progress(self, obj):
         if obj is None or obj.pk is None:
@@ -109,10 +127,12 @@ class CampaignLaunchMixin:
                 Delivery.State.UNKNOWN, Delivery.State.FAILED)]
         status = gettext("launching: recording the deliveries…") if progress.launching else obj.get_state_display()
         return format_html(
-            '<div id="launch-progress" data-busy="{}"><strong>{}</strong>{}<ul>{}</ul></div>',
+            '<div id="launch-progress" data-busy="{}"><p><strong>{}</strong></p>{}'
+            '<table><tr>{}</tr><tr>{}</tr></table></div>',
             "1" if progress.busy else "", status,
             format_html('<p class="errornote">{}</p>', progress.error) if progress.error else "",
-            format_html_join("", "<li>{}: <b>{}</b></li>", parts))
+            format_html_join("", "<th>{}</th>", ((label,) for label, _n in parts)),
+            format_html_join("", "<td>{}</td>", ((n,) for _label, n in parts)))
 
     def launch_view(self, request, object_id):
         campaign = get_object_or_404(Campaign, pk=object_id)
