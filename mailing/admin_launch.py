@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .admin_preview import TEST_PREFIX
+from .admin_preview import TEST_PREFIX, context_for
 from .launch import end_launching, launch_progress, launch_refusal, mark_launching
 from .models import Campaign, Delivery
 from .reach import campaign_reach, will_receive
@@ -49,7 +49,8 @@ def message_for(campaign, client, context, variant_versions, variant=None):
     if subject:
         version = copy.copy(version)
         version.subject = subject
-    return Delivery(campaign=campaign, client=client, email=(client.email or "").strip(), template_version=version)
+    email = (client.email or "").strip() if client else ""
+    return Delivery(campaign=campaign, client=client, email=email, template_version=version)
 
 
 def sample_recipients(campaign):
@@ -77,8 +78,8 @@ def send_campaign_test(campaign, client, address):
     """The campaign's message as `client` would get it, to `address`, marked as a test: subject prefixed
     [TEST], tagged "test", no delivery row, an unsubscribe link that unsubscribes nobody (admin_preview)."""
     variants, versions = versions_of(campaign)
-    contexts = build_contexts([client]) if client else {}
-    context = contexts.get(client.pk, {}) if client else {}
+    # No client: one with no data at all, as the template preview renders it (the shop's best sellers).
+    context = build_contexts([client])[client.pk] if client else context_for(None, "")
     delivery = message_for(campaign, client, context, versions,
                            pick_variant(campaign.pk, client.pk, variants) if client else None)
     delivery.email = address
@@ -148,7 +149,9 @@ class CampaignLaunchMixin:
         if request.method == "POST" and refusal:
             self.message_user(request, refusal, messages.ERROR)
             return redirect(here)
-        samples = sample_recipients(campaign) if reach.will_receive else []
+        # The samples are clients' personal data: shown to who may view clients (as the template preview).
+        may_see_clients = request.user.has_perm("crm.view_client")
+        samples = sample_recipients(campaign) if reach.will_receive and may_see_clients else []
         context = {
             **self.admin_site.each_context(request),
             "title": _("Launch: %(name)s") % {"name": campaign.name},
@@ -158,6 +161,7 @@ class CampaignLaunchMixin:
             "reasons": reach_rows(reach),
             "refusal": refusal,
             "samples": samples,
+            "samples_hidden": bool(reach.will_receive) and not may_see_clients,
             "progress": launch_progress(campaign),
         }
         return render(request, "admin/mailing/campaign/launch.html", context)
@@ -183,7 +187,8 @@ class CampaignLaunchMixin:
             self.message_user(request, _("Send a test to myself: your user has no email address; add one on your "
                                          "user's page first."), messages.ERROR)
             return redirect(here)
-        samples = will_receive(campaign).order_by("pk")[:1]
+        # Rendered for the first recipient, or, for who may not view clients, for a client with no data.
+        samples = will_receive(campaign).order_by("pk")[:1] if request.user.has_perm("crm.view_client") else []
         client = samples[0] if samples else None
         try:
             sent = send_campaign_test(campaign, client, address)

@@ -177,3 +177,20 @@ def test_duplicating_a_template_starts_the_copy_from_the_current_version(client,
     [version] = first.versions.all()
     assert version.number == 1 and version.subject == "Second subject"
     assert version.html_body == template.current_version().html_body
+
+
+def test_who_may_not_view_clients_sees_no_sample_recipients(client, campaign):
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("ed", "ed@shop.example", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(
+        content_type__app_label="mailing", codename__in=["change_campaign", "view_campaign"]))
+    client.force_login(user)
+    page = client.get(page_of(campaign)).content.decode()
+    assert 'id="will-receive">3<' in page
+    assert "Olga" not in page and "client1@example.com" not in page
+    assert "shown to users who may view clients" in page
+    sent = client.post(page_of(campaign), {"test": "1"}, follow=True).content.decode()
+    assert "Test message sent to ed@shop.example" in sent, sent[sent.find("messagelist"):][:500]
+    [message] = mail.outbox
+    assert message.to == ["ed@shop.example"] and "Olga" not in message.subject
