@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -98,22 +100,37 @@ def campaign_reach(campaign, now=None):
         excluded=Count("pk", filter=Q(Exists(current.filter(segment__in=campaign.exclude_segments.all())))))
     reach.members, reach.excluded = counts["members"], counts["excluded"]
     clients, cap = reachable(campaign, now)
-    audience = clients.count() if campaign.conditions else reach.members - reach.excluded
-    reach.not_matching = reach.members - reach.excluded - audience
-    fresh = Q(recorded=False)
-    ok = fresh & Q(reason="")
-    capped = ok & Q(held_out=False) & (Q(recent__gte=cap) if cap else Q(pk__in=[]))
-    totals = clients.aggregate(
-        already=Count("pk", filter=Q(recorded=True)),
-        holdout=Count("pk", filter=ok & Q(held_out=True)),
-        frequency_cap=Count("pk", filter=capped),
-        will_receive=Count("pk", filter=ok & Q(held_out=False) & ~capped) if cap else
-        Count("pk", filter=ok & Q(held_out=False)),
-    )
-    for name, value in totals.items():
-        setattr(reach, name, value)
-    by_reason = dict(clients.filter(fresh).exclude(reason="").order_by().values("reason")
-                     .annotate(n=Count("pk")).values_list("reason", "n"))
+    # One pass: the audience's rows grouped by (recorded, reason, held out, capped), a handful of
+    # groups, tallied here. (Filtered COUNTs over the annotated rows would repeat each annotation,
+    # the digest and the cap's subquery, once per COUNT.)
+    columns = ["recorded", "reason", "held_out", *(["recent"] if cap else [])]
+    try:
+        inner, params = clients.values(*columns).query.sql_with_params()
+    except EmptyResultSet:  # conditions and no scoring run yet: nobody matches
+        return _tally(reach, [])
+    capped_sql = "recent >= %s" if cap else "false"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT recorded, reason, held_out, {capped_sql}, COUNT(*) FROM ({inner}) AS audience "  # noqa: S608
+                       f"GROUP BY 1, 2, 3, 4", [*([cap] if cap else []), *params])  # the cap's %s comes first
+        groups = cursor.fetchall()
+    return _tally(reach, groups)
+
+
+def _tally(reach, groups):
+    """Fill `reach` from (recorded, reason, held out, capped, count) groups."""
+    by_reason = {}
+    for recorded, reason, held_out, capped, n in groups:
+        if recorded:
+            reach.already += n
+        elif reason:
+            by_reason[reason] = by_reason.get(reason, 0) + n
+        elif held_out:
+            reach.holdout += n
+        elif capped:
+            reach.frequency_cap += n
+        else:
+            reach.will_receive += n
+    reach.not_matching = reach.members - reach.excluded - sum(group[-1] for group in groups)
     reach.no_consent = sum(by_reason.pop(reason, 0) for reason in NO_CONSENT)
     reach.suppressed = {reason: by_reason[reason] for reason in SUPPRESSED if by_reason.get(reason)}
     return reach

@@ -103,11 +103,13 @@ def in_holdout_sql(campaign_id, percent):
     if percent <= 0:
         return Value(False, output_field=BooleanField())
     table = Client._meta.db_table
+    # The digest is computed once per row (a scalar subquery), not once per use of h.
     h = (f"('x' || encode(substring(sha256(convert_to(%s || \"{table}\".\"id\"::text, 'UTF8')) from 1 for 8), "
          f"'hex'))::bit(64)::bigint")
-    bucket = f"((({h} %% 10000) + 10000) %% 10000 + CASE WHEN {h} < 0 THEN 1616 ELSE 0 END) %% 10000"
+    bucket = (f"(SELECT ((h %% 10000) + 10000) %% 10000 + CASE WHEN h < 0 THEN 1616 ELSE 0 END "
+              f"FROM (SELECT {h} AS h) AS digest) %% 10000")
     prefix = f"holdout:{campaign_id}:"
-    return RawSQL(f"({bucket}) < %s", [prefix, prefix, percent * 100], output_field=BooleanField())
+    return RawSQL(f"({bucket}) < %s", [prefix, percent * 100], output_field=BooleanField())
 
 
 def _bucket(kind, campaign_id, client_id, buckets):
