@@ -5,6 +5,8 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -15,9 +17,9 @@ from . import (
     admin_client,  # noqa: F401  the client page's emails: registers the client admin's mailing layer
     lifecycle,
 )
+from .admin_launch import CampaignLaunchMixin  # launch confirmation page, its URL, and the launch's progress
 from .admin_preview import TemplatePreviewMixin  # preview for a client and test send, its URL and button
 from .admin_results import CampaignResultsMixin  # results page, its URL and links
-from .launch import launch_campaign
 from .models import Campaign, CampaignError, CampaignVariant, Delivery, EmailTemplate, EmailTemplateVersion, Suppression
 from .tasks import QueueUnavailable
 
@@ -41,6 +43,14 @@ class EmailTemplateAdmin(TemplatePreviewMixin, admin.ModelAdmin):
     search_fields = ("name", "subject")
     readonly_fields = ("version",)
     inlines = [EmailTemplateVersionInline]
+    actions = ["duplicate"]
+
+    @admin.action(description=_("Duplicate"), permissions=["add"])
+    def duplicate(self, request, queryset):
+        for template in queryset:
+            copy = template.duplicate()
+            self.message_user(request, _("%(name)s: copied as %(copy)s.") % {"name": template.name,
+                                                                            "copy": copy.name}, messages.SUCCESS)
 
 
 class CampaignForm(forms.ModelForm):
@@ -99,7 +109,7 @@ class CampaignVariantInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
+class CampaignAdmin(CampaignLaunchMixin, CampaignResultsMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ("name", "slug", "state_now", "schedule", "template", "holdout_percent", "launched_at",
                     "finished_at", "deliveries_sent", "deliveries_total")
@@ -107,20 +117,21 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("segments", "exclude_segments")
-    readonly_fields = ("state_now", "launched_at", "finished_at", "periodic_task", "delivery_counts")
+    readonly_fields = ("state_now", "launched_at", "finished_at", "periodic_task", "reach_now", "launch_progress",
+                       "delivery_counts")
     inlines = [CampaignVariantInline]
     fieldsets = [
         (None, {"fields": ("name", "slug", "template", "from_email", "state_now")}),
-        (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent")}),
+        (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent", "reach_now")}),
         (_("When"), {"fields": ("schedule", "send_at", "cron", "periodic_task", "trigger_segment", "reentry",
                                 "reentry_days"),
                      "description": _("Times are in the shop's time zone. A draft never sends by itself: use "
                                       "the Schedule action to make a scheduled campaign active.")}),
         (_("Cost"), {"fields": (("cost_per_message", "cost_per_campaign"),),
                      "description": _("Optional: the results page then shows the return on spend.")}),
-        (_("Deliveries"), {"fields": ("launched_at", "finished_at", "delivery_counts")}),
+        (_("Deliveries"), {"fields": ("launch_progress", "launched_at", "finished_at", "delivery_counts")}),
     ]
-    actions = ["launch", "schedule_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]
+    actions = ["launch", "duplicate", "schedule_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -154,11 +165,21 @@ class CampaignAdmin(CampaignResultsMixin, admin.ModelAdmin):
                                ((states.get(r["state"], r["state"]), reasons.get(r["reason"], r["reason"]), r["n"])
                                 for r in rows)))
 
-    @admin.action(description=_("Launch"), permissions=["change"])
+    @admin.action(description=_("Launch…"), permissions=["change"])
     def launch(self, request, queryset):
-        self._each(request, queryset, launch_campaign, lambda campaign, result: _(
-            "%(slug)s: %(created)d new deliveries, %(pending)d queued in %(batches)d batches, %(suppressed)d "
-            "suppressed.") % {"slug": campaign.slug, **result.__dict__})
+        # Nothing is sent from the list: the confirmation page shows whom it reaches first.
+        if queryset.count() != 1:
+            self.message_user(request, _("Launch: select one campaign; each launch is confirmed on its own page."),
+                              messages.ERROR)
+            return None
+        return redirect(reverse("admin:mailing_campaign_launch", args=[queryset.get().pk]))
+
+    @admin.action(description=_("Duplicate"), permissions=["add"])
+    def duplicate(self, request, queryset):
+        for campaign in queryset:
+            copy = campaign.duplicate()
+            self.message_user(request, _("%(name)s: copied as %(copy)s (%(slug)s), a draft.") % {
+                "name": campaign.name, "copy": copy.name, "slug": copy.slug}, messages.SUCCESS)
 
     def _each(self, request, queryset, step, describe):
         """step(campaign) for each campaign; describe(campaign, outcome) is the success message."""

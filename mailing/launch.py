@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from itertools import islice
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db.models import Count
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.logs import log_context
 
@@ -171,3 +174,92 @@ def queue_pending(rows):
             batches += 1
         count += len(ids)
     return count, batches
+
+
+# --- A launch asked for in the admin, done by a task ---------------------------------------------
+# The confirmation page marks the campaign as launching (in the cache, shared by web and workers
+# when REDIS_URL is set) before queueing the task: a second confirmation (double click, another tab)
+# finds the mark and queues nothing. The launch is safe to repeat anyway; the mark is so the person
+# is told it is already on its way. It lasts until the task ends (or LAUNCH_MARK_SECONDS, if a worker dies).
+LAUNCH_MARK_SECONDS = 600
+
+
+def _mark_key(campaign_id):
+    return f"mailing:launching:{campaign_id}"
+
+
+def _error_key(campaign_id):
+    return f"mailing:launch-error:{campaign_id}"
+
+
+def launch_refusal(campaign, reach):
+    """Why a launch by hand would be refused now ("" when it would not): the campaign's own refusal, or
+    nothing to send (nobody would receive it and nothing of it is pending)."""
+    refusal = campaign.refusal("launch")
+    if refusal:
+        return refusal
+    if reach.will_receive == 0 and not Delivery.objects.filter(campaign=campaign).pending().exists():
+        return gettext("Campaign %(slug)s has nothing to send: nobody in its audience would receive it now.") % {
+            "slug": repr(campaign.slug)}
+    return ""
+
+
+def mark_launching(campaign_id):
+    """True if this call marked the campaign as launching; False if it was already."""
+    cache.delete(_error_key(campaign_id))
+    return cache.add(_mark_key(campaign_id), True, LAUNCH_MARK_SECONDS)
+
+
+def is_launching(campaign_id):
+    return bool(cache.get(_mark_key(campaign_id)))
+
+
+def end_launching(campaign_id, error=""):
+    """The task is over; `error`: the message of a launch that was refused or failed, for the campaign's page."""
+    if error:
+        cache.set(_error_key(campaign_id), error, LAUNCH_MARK_SECONDS)
+    cache.delete(_mark_key(campaign_id))
+
+
+def launch_requested(campaign_id):
+    """The task's work: launch the campaign (by hand); a refusal is recorded for the page, not raised."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        end_launching(campaign_id)
+        return None
+    try:
+        result = launch_campaign(campaign)
+    except CampaignError as exc:
+        end_launching(campaign_id, str(exc))
+        return None
+    except BaseException:
+        end_launching(campaign_id, gettext("The launch stopped on an error; see the worker's log."))
+        raise
+    end_launching(campaign_id)
+    return result
+
+
+@dataclass
+class Progress:
+    state: str
+    launching: bool
+    error: str
+    counts: dict  # {delivery state: count}
+
+    @property
+    def recorded(self):
+        return sum(self.counts.values())
+
+    @property
+    def busy(self):
+        """Still moving: the page refreshes itself."""
+        return self.launching or (self.state == Campaign.State.SENDING and any(
+            self.counts.get(state) for state in Delivery.BUSY_STATES))
+
+
+def launch_progress(campaign):
+    """Where a campaign's sending stands: its state, whether a launch is queued or running, counts by state."""
+    counts = dict(Delivery.objects.filter(campaign=campaign).order_by().values("state")
+                  .annotate(n=Count("pk")).values_list("state", "n"))
+    return Progress(state=campaign.state, launching=is_launching(campaign.pk),
+                    error=cache.get(_error_key(campaign.pk)) or "", counts=counts)

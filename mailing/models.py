@@ -94,6 +94,26 @@ class EmailTemplate(models.Model):
     def current_version(self):
         return self.versions.order_by("-number").first() or self.snapshot()
 
+    def duplicate(self):
+        """A new template "<name> (copy)" whose first version is this one's current content."""
+        version = self.current_version()
+        name = unique_value(EmailTemplate.objects, "name", gettext("%(name)s (copy)") % {"name": self.name},
+                            self._meta.get_field("name").max_length, " ")
+        return EmailTemplate.objects.create(name=name, subject=version.subject, preheader=version.preheader,
+                                            html_body=version.html_body, text_body=version.text_body)
+
+
+def unique_value(queryset, field, wanted, max_length, separator):
+    """`wanted` (cut to fit), or with " 2", " 3" ... (or "-2" ...: `separator`) appended: the first that
+    no row of `queryset` has in `field`."""
+    taken = set(queryset.filter(**{f"{field}__startswith": wanted[:max_length - 8]}).values_list(field, flat=True))
+    candidate, n = wanted[:max_length], 1
+    while candidate in taken:
+        n += 1
+        tail = f"{separator}{n}"
+        candidate = wanted[:max_length - len(tail)] + tail
+    return candidate
+
 
 def content_hash(content):
     raw = "\x1f".join(content[key] for key in ("subject", "preheader", "html_body", "text_body"))
@@ -312,6 +332,24 @@ class Campaign(models.Model):
             errors["variants"] = gettext("The A/B variants' splits add up to %(total)s%%, not 100%%.") % {
                 "total": sum(variant_weights)}
         return errors
+
+    def duplicate(self):
+        """A draft "<name> (copy)" with a unique slug and the same settings, segments, conditions and
+        variants; nothing of its sending (state, dates, deliveries, beat entry) is copied."""
+        fields = ("template", "from_email", "conditions", "holdout_percent", "schedule", "send_at", "cron",
+                  "trigger_segment", "reentry", "reentry_days")
+        slug_length = self._meta.get_field("slug").max_length
+        with transaction.atomic():
+            copy = Campaign.objects.create(
+                name=(gettext("%(name)s (copy)") % {"name": self.name})[:self._meta.get_field("name").max_length],
+                slug=unique_value(Campaign.objects, "slug", f"{self.slug[:slug_length - 5]}-copy", slug_length, "-"),
+                **{name: getattr(self, name) for name in fields})
+            copy.segments.set(self.segments.all())
+            copy.exclude_segments.set(self.exclude_segments.all())
+            CampaignVariant.objects.bulk_create(
+                CampaignVariant(campaign=copy, name=v.name, template_id=v.template_id, subject=v.subject,
+                                weight=v.weight) for v in self.variants.all())
+        return copy
 
     # --- May this campaign ...? ------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ the holdout is drawn first and the rest are split between the A/B variants.
 import datetime as dt
 import hashlib
 
-from django.db.models import Exists, OuterRef, Subquery
-from django.db.models.functions import Lower
+from django.db.models import BooleanField, Case, CharField, Exists, OuterRef, Q, Subquery, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
 from crm.models import Client
@@ -79,6 +80,44 @@ def suppression_reason(client):
     if client.address_suppression:
         return Suppression.DELIVERY_REASON[client.address_suppression]
     return ""
+
+
+def suppression_reason_sql():
+    """`suppression_reason` as an SQL expression over clients annotated by `with_suppression` ("" when
+    they may be emailed), for counting a whole audience in the database; the same order of reasons
+    (tests/mailing/test_reach.py holds the two together)."""
+    listed = [When(address_suppression=reason, then=Value(delivery_reason))
+              for reason, delivery_reason in Suppression.DELIVERY_REASON.items()]
+    return Case(
+        When(erased_at__isnull=False, then=Value(Delivery.Reason.ERASED)),
+        When(unsubscribed_at__isnull=False, then=Value(Delivery.Reason.UNSUBSCRIBED)),
+        When(email_consent=False, then=Value(Delivery.Reason.NO_CONSENT)),
+        When(Q(email__isnull=True) | Q(email_trimmed=""), then=Value(Delivery.Reason.NO_EMAIL)),
+        *listed,
+        default=Value(""), output_field=CharField())
+
+
+def with_suppression_reason(clients):
+    """Annotate `reason`: `suppression_reason_sql` (after `with_suppression`)."""
+    return with_suppression(clients).annotate(email_trimmed=Trim("email")).annotate(reason=suppression_reason_sql())
+
+
+def in_holdout_sql(campaign_id, percent):
+    """`in_holdout` as an SQL expression over clients: the same sha256 bucket computed by PostgreSQL.
+
+    The first 8 bytes of the digest read as a signed bigint h; Python reads them unsigned
+    (h + 2**64 when h < 0), and 2**64 mod 10,000 is 1616.
+    """
+    if percent <= 0:
+        return Value(False, output_field=BooleanField())
+    table = Client._meta.db_table
+    # The digest is computed once per row (a scalar subquery), not once per use of h.
+    h = (f"('x' || encode(substring(sha256(convert_to(%s || \"{table}\".\"id\"::text, 'UTF8')) from 1 for 8), "
+         f"'hex'))::bit(64)::bigint")
+    bucket = (f"(SELECT ((h %% 10000) + 10000) %% 10000 + CASE WHEN h < 0 THEN 1616 ELSE 0 END "
+              f"FROM (SELECT {h} AS h) AS digest) %% 10000")
+    prefix = f"holdout:{campaign_id}:"
+    return RawSQL(f"({bucket}) < %s", [prefix, percent * 100], output_field=BooleanField())
 
 
 def _bucket(kind, campaign_id, client_id, buckets):

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from kombu.exceptions import ChannelError
 from kombu.exceptions import OperationalError as BrokerError
 
-from . import repair, scheduling, sending, triggers
+from . import launch, repair, scheduling, sending, triggers
 
 # A batch may run at most this long (its lease, renewed while it works, decides when a batch is
 # taken over: see `sending`).
@@ -93,6 +93,26 @@ def queue_is_empty():
                 queue=app.conf.task_default_queue, passive=True).message_count == 0
         except ChannelError:  # Redis keeps no key for an empty queue: "no such queue"
             return True
+
+
+@shared_task(ignore_result=True)
+def launch_campaign_task(campaign_id):
+    """A launch confirmed in the admin (`launch.launch_requested`): the request only queues this."""
+    try:
+        result = launch.launch_requested(campaign_id)
+    except QueueUnavailable as exc:  # the rows are recorded; repair queues them when the broker is back
+        launch.end_launching(campaign_id, str(exc))
+        return None
+    return None if result is None else result.__dict__
+
+
+def queue_launch(campaign_id):
+    """Queue a confirmed launch; False when the broker cannot be reached (nothing is launched then)."""
+    try:
+        launch_campaign_task.delay(campaign_id)
+    except BrokerError:
+        return False
+    return True
 
 
 @shared_task(autoretry_for=DATABASE_ERRORS, retry_backoff=30, max_retries=3)

@@ -84,13 +84,36 @@ def start_run(as_of):
     return run
 
 
+# The stages in order; `stage_seconds` fills in as each ends, so a page can show how far a run is.
+STAGES = ("read", "models", "loyalty", "write scores", "segments")
+
+
 @contextmanager
-def _stage(run, name, progress):
+def _stage(run, name, progress, publish=None):
     if progress:
         progress(f"{name}...")
     started = time.monotonic()
     yield
     run.stage_seconds[name] = round(time.monotonic() - started, 2)
+    if publish:
+        publish(run)
+
+
+def _publish_stages(run):
+    """Write the stages done so far to the run's row for the admin's progress page, committed at once.
+
+    Inside the night's transaction the row is written on a connection of its own (in a thread, as
+    connections are per thread), or nobody would see it before the end. Never after the segments
+    stage: the night's transaction then holds the run's row, and waiting for it would never end.
+    """
+    def write():
+        ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=dict(run.stage_seconds))
+
+    if not connection.in_atomic_block:
+        write()
+        return
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(sql.on_own_connection(write)).result()
 
 
 def rebuild_segments(as_of=None, progress=None):
@@ -128,7 +151,10 @@ def _rebuild(run, progress):
     churn_cuts = [cut - h * (k + 1) for k in range(CHURN_CUTOFFS)]
     value_cuts = [cut - big_h - h * k for k in range(VALUE_CUTOFFS)]
 
-    with _stage(run, "read", progress):
+    # Published only where the run owns its transactions: inside a caller's, the run's row is not
+    # committed, and another connection would wait on it.
+    publish = _publish_stages if sql.may_go_apart() else None
+    with _stage(run, "read", progress, publish):
         ids, first_seen = aggregates.client_ids(cut)
         events = aggregates.load(ids, first_seen, cut)
         (current,), _ = events.at([cut])
@@ -141,7 +167,7 @@ def _rebuild(run, progress):
     churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
     value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
 
-    with _stage(run, "models", progress):
+    with _stage(run, "models", progress, publish):
         cuts = scoring.global_cuts(current, levels)
         current_fit = features.fit_current(current)  # shared: both models predict with it
         # The two models share only their inputs, so they learn side by side: the trees' loops and
@@ -167,10 +193,10 @@ def _rebuild(run, progress):
     # whether they may go apart is decided before it opens.
     apart = sql.may_go_apart()
     with transaction.atomic():
-        with _stage(run, "loyalty", progress):  # points granted and expired, tiers as of the night
+        with _stage(run, "loyalty", progress, publish):  # points granted and expired, tiers as of the night
             tier, run.metrics["loyalty"] = loyalty_stage(run.as_of, ids)
 
-        with _stage(run, "write scores", progress):
+        with _stage(run, "write scores", progress, publish):
             cols = scoring.columns(current, churn_result, value_result, cuts, levels,
                                    (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
             _write_ranges(run, ids, cols, progress, apart)

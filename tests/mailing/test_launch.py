@@ -139,22 +139,6 @@ def test_it_names_the_problem_when_the_command_cannot_launch(make_campaign):
         call_command("launch_campaign", "spring")
 
 
-def test_it_launches_from_the_admin_action(admin_client, make_client, make_campaign, segment,
-                                           django_capture_on_commit_callbacks):
-    make_client([segment])
-    campaign = make_campaign(slug="spring")
-    done = make_campaign(slug="old", state=Campaign.State.DONE)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post("/admin/mailing/campaign/", {
-            "action": "launch", "_selected_action": [campaign.pk, done.pk]}, follow=True)
-
-    page = response.content.decode()
-    assert "Spring: 1 new deliveries, 1 queued in 1 batches, 0 suppressed." in page  # the admin capitalizes
-    assert "&#x27;old&#x27; is done" in page
-    assert len(mail.outbox) == 1
-
-
 def test_every_line_a_launch_logs_names_the_campaign(make_client, make_campaign, segment, caplog):
     from core.logs import ContextFilter
 
