@@ -1,5 +1,6 @@
 import datetime as dt
 import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -47,7 +48,9 @@ def preview_url(template):
 
 def frame(admin_client, page):
     """The HTML the preview's sandboxed frame loads (from its own URL, with a policy of its own)."""
-    src = html.unescape(page.split('<iframe sandbox="" ', 1)[1].split('src="', 1)[1].split('"', 1)[0])
+    frames = re.findall(r'<iframe class="(desktop|phone)" sandbox="" [^>]*src="([^"]+)"', page)
+    assert [width for width, _ in frames] == ["desktop", "phone"] and frames[0][1] == frames[1][1]
+    src = html.unescape(frames[0][1])
     response = admin_client.get(src)
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]
