@@ -198,10 +198,15 @@ def launch_refusal(campaign, reach):
     refusal = campaign.refusal("launch")
     if refusal:
         return refusal
-    if reach.will_receive == 0 and not Delivery.objects.filter(campaign=campaign).pending().exists():
+    if reach.will_receive or reach.holdout or Delivery.objects.filter(campaign=campaign).pending().exists():
+        return ""
+    if reach.already:  # this occurrence went out already: nobody new to email
         return gettext("Campaign %(slug)s has nothing to send: nobody in its audience would receive it now.") % {
             "slug": repr(campaign.slug)}
-    return ""
+    # Where the audience ran out, as a launch by hand says it (`Campaign.empty_audience_refusal`).
+    reasons = {Delivery.Reason.NO_CONSENT: reach.no_consent, **reach.suppressed,
+               Delivery.Reason.FREQUENCY_CAP: reach.frequency_cap}
+    return campaign.empty_audience_refusal(reach.members, {reason: n for reason, n in reasons.items() if n})
 
 
 def mark_launching(campaign_id):

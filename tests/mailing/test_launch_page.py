@@ -120,7 +120,7 @@ def test_a_refused_launch_says_why_and_sends_nothing(client, marketer, campaign,
         assert "is done; only a draft or scheduled campaign can be launched" in page
         nobody = make_campaign(slug="nobody", segments=[excluded])
         page = client.post(page_of(nobody), {"confirm": "1"}, follow=True).content.decode()
-        assert "has nothing to send" in page
+        assert "has nobody to email: its audience segments (Excluded) have no members now" in page
     delay.assert_not_called()
     assert not Delivery.objects.exists() and not mail.outbox
 

@@ -54,9 +54,10 @@ def test_a_marketer_saves_a_rule_segment_and_opens_its_members_by_churn_risk(req
     browser.open("/admin/segments/segment/add/")
     browser.driver.find_element(By.NAME, "name").send_keys("Worth a call")
     browser.driver.find_element(By.NAME, "slug").send_keys("worth-a-call")
+    browser.driver.find_element(By.CSS_SELECTOR, ".rb-toggle").click()  # the rule as JSON (the advanced view)
     browser.driver.find_element(By.NAME, "rule").clear()
     browser.driver.find_element(By.NAME, "rule").send_keys(RULE)
-    browser.wait(lambda driver: driver.find_element(By.ID, "rule-preview").text)  # the live count
+    browser.wait(lambda driver: driver.find_element(By.CSS_SELECTOR, ".rb-count").text)  # the live count
     browser.driver.find_element(By.NAME, "_continue").click()
     browser.wait(lambda driver: "/change/" in driver.current_url)
     segment = Segment.objects.get(slug="worth-a-call")
@@ -97,8 +98,10 @@ def test_a_campaign_for_an_empty_segment_is_refused_with_the_reason(request, lan
     browser.driver.find_element(By.CSS_SELECTOR, f"input[name=_selected_action][value='{campaign.pk}']").click()
     Select(browser.driver.find_element(By.NAME, "action")).select_by_value("launch")
     browser.driver.find_element(By.NAME, "index").click()
-    browser.wait(lambda driver: driver.find_elements(By.CSS_SELECTOR, "ul.messagelist li"))
-    assert words(lang)["refused"] in browser.text()
+    # The launch's confirmation page says why, and its Confirm button is off.
+    browser.wait(lambda driver: driver.find_elements(By.ID, "launch-refusal"))
+    assert words(lang)["refused"] in browser.text(), browser.text()
+    assert not browser.driver.find_element(By.NAME, "confirm").is_enabled()
     campaign.refresh_from_db()
     assert campaign.state == Campaign.State.DRAFT and not campaign.deliveries.exists()
     browser.shot("campaign-refused-empty")

@@ -46,7 +46,8 @@
     } catch (e) { /* an old browser shows the codes */ }
 
     const tree = el("div", {class: "rb-tree"});
-    const note = el("p", {class: "rb-note errornote", style: "display: none"});
+    const note = el("p", {class: "rb-note errornote"});
+    shown(note, false);  // not a style attribute: the Content Security Policy refuses those
     const count = el("div", {class: "rb-count", "aria-live": "polite"});
     const toggle = el("a", {href: "#", class: "rb-toggle"});
     root.insertBefore(tree, textarea);
