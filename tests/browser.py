@@ -40,9 +40,12 @@ class Browser:
         return self
 
     def wait(self, condition, seconds=30):
+        """Until condition(driver) is true; an element read while the page reloads counts as not yet."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, seconds).until(condition)
+        return WebDriverWait(self.driver, seconds, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(condition)
 
     def text(self):
         return self.driver.find_element("tag name", "body").text

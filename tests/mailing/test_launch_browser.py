@@ -51,7 +51,7 @@ def click(browser, css):
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])
-def test_a_marketer_sees_the_reach_tests_and_launches(request, lang, marketer, campaign, monkeypatch):
+def test_a_marketer_sees_the_reach_tests_and_launches(request, lang, marketer, campaign, monkeypatch, tasks_in_process):
     words = TEXT[lang]
     queued = []
     # The worker is this test: the request only queues (as with a real broker), the test runs the task.
