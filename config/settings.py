@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "crm",
     "segments",
     "loyalty",  # activity points, ledger, tiers (loyalty/)
+    "recommendations",  # products recommended per client, computed at night (recommendations/)
     "nightly",  # the nightly run: scores, loyalty, memberships, then run_succeeded (nightly/)
     "mailing",  # email campaigns (mailing/)
     "audiences",  # ad-platform audience files (audiences/)
@@ -245,6 +246,8 @@ CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/") 
 CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
 # Products recommended per recipient in email templates (`recommendations`); 0 turns them off.
 CRM_RECOMMENDED_PRODUCTS = env_int("CRM_RECOMMENDED_PRODUCTS", 3, minimum=0)
+# At most this many products of one category in a client's recommendations (recommendations/nightly.py).
+CRM_RECOMMENDATIONS_PER_CATEGORY = env_int("CRM_RECOMMENDATIONS_PER_CATEGORY", 2, minimum=1)
 # A sending task holds its batch this long and renews the hold while it works; a batch whose hold ran
 # out belongs to a dead worker and is taken over (mailing/sending.py, "The lease"). Must stay above
 # the longest single send, EMAIL_TIMEOUT and anymail's REQUESTS_TIMEOUT (10 s each by default).

@@ -122,6 +122,36 @@ class PurchaseItem(models.Model):
         return f"{self.sku} x {self.quantity}"
 
 
+class Product(models.Model):
+    """A product of the shop's catalogue as recommendations see it. A row appears for every SKU sold (the
+    nightly run keeps name, category and price as last sold) or comes with the products import; the
+    flags are the shop's: what is out of stock or excluded is never recommended, and a consumable
+    (restock after N days) may be recommended again to a client who bought it that long ago."""
+
+    sku = models.CharField(_("SKU"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    price = models.DecimalField(_("price"), max_digits=14, decimal_places=2, null=True, blank=True)
+    in_stock = models.BooleanField(_("in stock"), default=True)
+    excluded = models.BooleanField(
+        _("never recommend"), default=False, help_text=_("e.g. gift cards, delivery, samples"))
+    restock_days = models.PositiveIntegerField(
+        _("restock after (days)"), null=True, blank=True,
+        help_text=_("a consumable: recommended again to a client who bought it this many days ago"))
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["sku"]
+
+    def __str__(self):
+        return f"{self.sku} {self.name}".strip()
+
+    @property
+    def recommendable(self):
+        return self.in_stock and not self.excluded
+
+
 class Activity(models.Model):
     # Look-ups by client use the unique (client, occurred_at, kind) index below.
     client = models.ForeignKey(

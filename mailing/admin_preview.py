@@ -33,9 +33,9 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from crm.admin_denied import MissingPermission
 from crm.models import Client
+from recommendations.reading import for_clients as recommendations_for
 
 from .models import Campaign, Delivery, EmailTemplate
-from .recommendations import recommend
 from .sending import build_message
 from .templating import build_contexts, render_message
 from .unsubscribe import unsubscribe_url
@@ -81,8 +81,9 @@ def find_client(text):
 
 def context_for(client, unsubscribe_link):
     """What a campaign would render for this client (None: a client of whom nothing is known)."""
-    if client is None:  # no history: the recommendations are the shop's best sellers
-        context = {"client": {}, "scores": {}, "last_orders": [], "recommendations": recommend({}, [None])[None]}
+    if client is None:  # no history: the recommendations are the shop's popular products
+        context = {"client": {}, "scores": {}, "last_orders": [],
+                   "recommendations": recommendations_for([None])[None].products}
     else:
         context = build_contexts([client])[client.pk]
     return {**context, "campaign": PREVIEW_CAMPAIGN, "unsubscribe_url": unsubscribe_link}

@@ -27,9 +27,10 @@ from django.utils.translation import gettext
 from crm.models import Client, Purchase, PurchaseItem
 from loyalty.context import loyalty_contexts
 from loyalty.models import PointsEntry
+from recommendations.reading import for_clients as recommendations_for
 from segments.models import ClientScore
 
-from . import recommendations, variables
+from . import variables
 from .sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, TAGS
 
 log = logging.getLogger(__name__)
@@ -444,8 +445,8 @@ def split_pair(output):
 
 def build_contexts(clients, today=None):
     """{client_id: context} for many clients in a few queries per batch, whatever its size: scores,
-    last orders with their items, what each client bought (favourite category, owned products), and
-    the products recommended to them (see `recommendations`, cached between batches).
+    last orders with their items, the category each buys most, and the products recommended to them
+    (the nightly run's lists: recommendations/reading.py).
     The sender adds `campaign` and `unsubscribe_url`, which differ per message.
 
     Values that are not known are left out rather than set to None, so they render as empty text
@@ -475,8 +476,7 @@ def build_contexts(clients, today=None):
             "external_id": order["external_id"], "purchased_at": order["purchased_at"], "amount": order["amount"],
             "currency": order["currency"], "items": items.get(order["id"], []),
         })
-    profiles = recommendations.profiles(ids)
-    recommended = recommendations.recommend(profiles, ids)
+    picks = recommendations_for(ids)
     loyalty = loyalty_contexts(ids, today)  # points, tier, streak, expiring points: one query
     contexts = {}
     for client in clients:
@@ -485,14 +485,13 @@ def build_contexts(clients, today=None):
         last = orders.get(client.pk, [])
         if last:  # from the newest order itself, not the nightly run: right on the day of sending
             score["days_since_last_order"] = (today - timezone.localdate(last[0]["purchased_at"])).days
-        profile = profiles.get(client.pk)
-        if profile and profile.favourite_category:
-            score["favourite_category"] = profile.favourite_category
+        if picks[client.pk].favourite_category:
+            score["favourite_category"] = picks[client.pk].favourite_category
         contexts[client.pk] = {
             "client": {field: value for field in CLIENT_FIELDS if (value := getattr(client, field)) is not None},
             "scores": score,
             "last_orders": last,
-            "recommendations": recommended[client.pk],
+            "recommendations": picks[client.pk].products,
             "loyalty": loyalty.get(client.pk, {}),
         }
     return contexts

@@ -88,6 +88,9 @@ CONTEXT = (
         Var("name", _("product name"), "Green tea"),
         Var("category", _("product category"), "tea"),
         Var("price", _("price as last sold"), Decimal("8.90")),
+        Var("why", _("why it is recommended, in words"), "bought with Teapot"),
+        Var("reason", _("why, as a code: bought_with, popular_in_category, similar_clients, restock, popular"),
+            "bought_with"),
     )),
     Group("loyalty", _("Loyalty programme"), (
         Var("points", _("points balance"), 340),

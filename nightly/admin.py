@@ -18,7 +18,8 @@ from .tasks import nightly_rebuild
 
 # The pipeline's stages (nightly/pipeline.py STAGES, not imported: it loads scikit-learn) with their names.
 STAGES = (("read", _("reading orders and activity")), ("models", _("learning the churn and value models")),
-          ("loyalty", _("loyalty points and tiers")), ("write scores", _("writing the scores")),
+          ("recommendations", _("recommending products")), ("loyalty", _("loyalty points and tiers")),
+          ("write scores", _("writing the scores")),
           ("segments", _("updating the segments")))
 SESSION_KEY = "nightly_run_requested_at"
 

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_noop
 
 from core import logs, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
+from recommendations.nightly import run_stage as recommendations_stage
 from segments import aggregates, churn, clv, features, membership, notes, scoring
 from segments.models import ClientScore, ScoringRun
 from segments.signals import run_succeeded
@@ -85,7 +86,7 @@ def start_run(as_of):
 
 
 # The stages in order; `stage_seconds` fills in as each ends, so a page can show how far a run is.
-STAGES = ("read", "models", "loyalty", "write scores", "segments")
+STAGES = ("read", "models", "recommendations", "loyalty", "write scores", "segments")
 
 
 @contextmanager
@@ -185,6 +186,12 @@ def _rebuild(run, progress):
         run.notes.append(notes.stored(notes.Note(
             gettext_noop("No purchases yet: every client is a prospect; RFM, churn and value wait for orders."))))
 
+    # Before the night's transaction, committed on its own: the lists are rewritten in one transaction
+    # per night (readers see yesterday's or tonight's), and a night that fails later leaves lists that
+    # are newer than the scores, which nothing reads together.
+    with _stage(run, "recommendations", progress, publish):
+        run.metrics["recommendations"] = _plain(recommendations_stage(run.as_of, cut))
+
     # One transaction from here on, so the night is all or nothing: the points it grants and expires
     # commit with the memberships and the run's success, and a night that fails or is killed after
     # its loyalty stage leaves no ledger rows (the next night grants them). The scores are written
@@ -221,8 +228,12 @@ def _rebuild(run, progress):
 
 
 def _plain(metrics):
-    """JSON-safe metrics (numpy numbers to Python, NaN to None)."""
+    """JSON-safe metrics (numpy numbers to Python, NaN to None), nested dicts and lists included."""
     def plain(v):
+        if isinstance(v, dict):
+            return _plain(v)
+        if isinstance(v, list | tuple):
+            return [plain(x) for x in v]
         if isinstance(v, np.generic):
             v = v.item()
         if isinstance(v, float) and v != v:

@@ -90,7 +90,8 @@ METRICS = {
 # A run's counts (ScoringRun.counts) and stages (ScoringRun.stage_seconds, nightly/pipeline.py).
 COUNTS = {"clients": gettext_lazy("clients"), "buyers": gettext_lazy("buyers"), "prospects": gettext_lazy("prospects"),
           "entered": gettext_lazy("segment entries"), "left": gettext_lazy("segment exits")}
-STAGES = {"read": gettext_lazy("read"), "models": gettext_lazy("models"), "loyalty": gettext_lazy("loyalty"),
+STAGES = {"read": gettext_lazy("read"), "models": gettext_lazy("models"),
+          "recommendations": gettext_lazy("recommendations"), "loyalty": gettext_lazy("loyalty"),
           "write scores": gettext_lazy("write scores"), "segments": gettext_lazy("segments")}
 PARTS = {"churn": gettext_lazy("churn risk"), "value": gettext_lazy("predicted value")}
 

@@ -11,7 +11,7 @@ LAYERS = [
     ["core"],
     ["crm"],
     ["segments"],
-    ["loyalty"],
+    ["loyalty", "recommendations"],
     ["nightly"],
     ["mailing", "audiences"],
     ["analytics"],

@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from mailing.recommendations import profiles, recommend
 
 from crm.models import Purchase, PurchaseItem
 from mailing import recommendations
-from mailing.recommendations import profiles, recommend
 
 orders = itertools.count(1)
 

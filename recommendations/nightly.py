@@ -1,0 +1,162 @@
+"""The recommendations stage of the nightly run (nightly/pipeline.py): the catalogue brought up to date
+with what was sold, the candidates back-tested on the shop's own history, the best one shipped, and the
+lists of the clients whose purchases changed (or whose list is old, or made by another model) rewritten.
+
+The back-test hides what each client bought in the last BACKTEST_DAYS before the night and asks every
+candidate to find it from what came before (recommendations/backtest.py); its figures go on the run.
+"""
+
+import datetime as dt
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from core import pgcopy
+from core.sql import day_number, execute, local_day, number_of, rows, table
+from crm.models import Client, Product, Purchase, PurchaseItem
+
+from .backtest import backtest, choose
+from .candidates import REASON_NAMES, Baskets, fit, recommend
+from .models import Reason, Recommendation
+
+# Stored per client, more than an email shows: reading drops what went out of stock since the night.
+LIST_LENGTH = 10
+BACKTEST_DAYS = 90
+# A list is rewritten at least this often even when the client bought nothing (the shop's tastes move).
+REFRESH_DAYS = 7
+# Shown on the recommender's page: the products recommended most, and the share of lists each is in.
+TOP_PRODUCTS = 10
+
+
+def run_stage(as_of, cut):
+    """Recommend for the clients who need it as of `cut` (the night's end); the figures for the run."""
+    sync_catalogue(cut)
+    products = list(Product.objects.order_by("sku").values_list(
+        "sku", "category", "in_stock", "excluded", "restock_days"))
+    skus = [row[0] for row in products]
+    categories, category_of = np.unique([row[1] for row in products], return_inverse=True)
+    category_of = np.where(categories[category_of] == "", -1, category_of).astype(np.int32)
+    baskets, client_ids = read_baskets(cut, skus, category_of)
+    today = number_of(as_of)
+    figures = backtest(baskets, today - BACKTEST_DAYS, BACKTEST_DAYS) if baskets.client.size else {}
+    shipped = choose(figures) if figures else "popularity"
+    model = fit(shipped, baskets, today)
+    blocked = np.array([not in_stock or excluded for _, _, in_stock, excluded, _ in products], dtype=bool)
+    restock = np.array([days or 0 for *_, days in products], dtype=np.int32)
+    due = clients_due(client_ids, shipped, cut)
+    chosen = np.flatnonzero(np.isin(client_ids, due))
+    picks = recommend(model, baskets, chosen, LIST_LENGTH, blocked=blocked, replenish_days=restock,
+                      per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY, today=today)
+    favourite = favourite_categories(baskets, chosen, categories)
+    write(client_ids[chosen], picks, favourite, skus, categories, shipped, cut)
+    popular = recommend(model if shipped == "popularity" else fit("popularity", baskets, today), baskets,
+                        np.array([-1]), LIST_LENGTH, blocked=blocked, replenish_days=restock,
+                        per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY, today=today).product[0]
+    return {"method": shipped, "candidates": figures, "rewritten": int(chosen.size),
+            "popular": [skus[p] for p in popular if p >= 0], "top_products": top_products()}
+
+
+def sync_catalogue(cut):
+    """A Product row for every SKU sold before `cut`, with the name, category and price it last sold
+    under; the shop's flags (in stock, never recommend, restock) are left as they are."""
+    items, purchases, products = table(PurchaseItem), table(Purchase), table(Product)
+    execute(f"""
+        INSERT INTO {products} (sku, name, category, price, in_stock, excluded)
+        SELECT DISTINCT ON (i.sku) i.sku, i.name, i.category, i.price, true, false
+        FROM {items} i JOIN {purchases} p ON p.id = i.purchase_id
+        WHERE p.purchased_at < %s
+        ORDER BY i.sku, p.purchased_at DESC, i.id DESC
+        ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, category = EXCLUDED.category, price = EXCLUDED.price
+        WHERE ({products}.name, {products}.category, {products}.price)
+              IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.category, EXCLUDED.price)""", [cut])
+
+
+def read_baskets(cut, skus, category_of):
+    """(Baskets of completed orders before `cut`, the client id of each client row): one row per client,
+    product and day, read as arrays by binary COPY."""
+    items, purchases, products = table(PurchaseItem), table(Purchase), table(Product)
+    query = f"""
+        SELECT array_agg(client_id), array_agg(n), array_agg(day) FROM (
+            SELECT DISTINCT p.client_id, x.n, {day_number(local_day('p.purchased_at'))} AS day
+            FROM {items} i JOIN {purchases} p ON p.id = i.purchase_id
+            JOIN (SELECT sku, ROW_NUMBER() OVER (ORDER BY sku) - 1 AS n FROM {products}) x ON x.sku = i.sku
+            WHERE p.status = %s AND p.purchased_at < %s) bought"""
+    with connection.cursor() as cursor, cursor.cursor.copy(
+            f"COPY ({query}) TO STDOUT (FORMAT binary)", [Purchase.Status.COMPLETED, cut]) as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    clients, product, day = (values.astype(np.int64) for values in pgcopy.arrays(data, ["int", "int", "int"]))
+    client_ids, client = np.unique(clients, return_inverse=True)
+    baskets = Baskets(client=client.astype(np.int32), product=product.astype(np.int32), day=day.astype(np.int32),
+                      n_clients=int(client_ids.size), n_products=len(skus), category=category_of)
+    return baskets, client_ids
+
+
+def clients_due(client_ids, shipped, cut):
+    """The clients whose list is to be written tonight: every buyer when the shipped model changed;
+    else those without a list, those who bought since theirs was made, and lists older than REFRESH_DAYS."""
+    lists = Recommendation.objects.all()
+    if not lists.exists() or lists.exclude(model=shipped).exists():
+        return client_ids
+    recs, purchases = table(Recommendation), table(Purchase)
+    changed = [row[0] for row in rows(f"""
+        SELECT r.client_id FROM {recs} r WHERE r.orders_until < %s
+        UNION
+        SELECT p.client_id FROM {purchases} p JOIN {recs} r ON r.client_id = p.client_id
+        WHERE p.purchased_at >= r.orders_until AND p.purchased_at < %s
+          AND p.purchased_at >= (SELECT MIN(orders_until) FROM {recs})""",
+        [cut - dt.timedelta(days=REFRESH_DAYS), cut])]
+    listed = np.fromiter(lists.values_list("client_id", flat=True), dtype=np.int64)
+    return np.union1d(np.setdiff1d(client_ids, listed), np.intersect1d(client_ids, changed))
+
+
+def favourite_categories(baskets, rows, categories):
+    """The category each client (of `rows`) bought most often, '' when none."""
+    category = baskets.category[baskets.product]
+    known = category >= 0
+    counts = np.zeros((baskets.n_clients, max(len(categories), 1)), dtype=np.int32) if rows.size else None
+    if counts is None:
+        return []
+    np.add.at(counts, (baskets.client[known], category[known]), 1)
+    best = counts[rows].argmax(axis=1)
+    return [str(categories[b]) if counts[r, b] else "" for r, b in zip(rows, best)]
+
+
+def write(client_ids, picks, favourite, skus, categories, shipped, cut):
+    """Replace the lists of `client_ids` in one transaction (readers see the old list or the new one)."""
+    reasons = [Reason(REASON_NAMES[code]) if code >= 0 else None for code in range(max(REASON_NAMES) + 1)]
+    lists = []
+    for i, client_id in enumerate(client_ids.tolist()):
+        products = []
+        for product, reason, about in zip(picks.product[i], picks.reason[i], picks.about[i]):
+            if product < 0:
+                break
+            reason = reasons[reason]
+            if reason in (Reason.BOUGHT_WITH, Reason.RESTOCK):
+                about = skus[about]
+            elif reason == Reason.POPULAR_IN_CATEGORY:
+                about = str(categories[about])
+            else:
+                about = ""
+            products.append([skus[product], reason.value, about])
+        lists.append(Recommendation(client_id=client_id, products=products, favourite_category=favourite[i],
+                                    model=shipped, orders_until=cut))
+    with transaction.atomic():
+        Recommendation.objects.filter(client_id__in=client_ids.tolist()).delete()
+        Recommendation.objects.bulk_create(lists, batch_size=2000)
+        # Clients erased or gone since their list was made keep no list.
+        Recommendation.objects.exclude(client__in=Client.objects.filter(erased_at__isnull=True)).delete()
+
+
+def top_products():
+    """The products shown most (the first CRM_RECOMMENDED_PRODUCTS of each list), with the share of
+    lists that show each: one product in most lists means the recommender says the same to everyone."""
+    lists = Recommendation.objects.count()
+    if not lists:
+        return []
+    found = rows(f"""
+        SELECT item->>0 AS sku, COUNT(*) FROM {table(Recommendation)},
+               jsonb_array_elements(products) WITH ORDINALITY AS shown(item, place)
+        WHERE place <= %s GROUP BY item->>0 ORDER BY COUNT(*) DESC, sku LIMIT %s""",
+        [max(settings.CRM_RECOMMENDED_PRODUCTS, 1), TOP_PRODUCTS])
+    return [[sku, round(count / lists, 4)] for sku, count in found]
