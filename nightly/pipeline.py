@@ -190,7 +190,7 @@ def _rebuild(run, progress):
     # per night (readers see yesterday's or tonight's), and a night that fails later leaves lists that
     # are newer than the scores, which nothing reads together.
     with _stage(run, "recommendations", progress, publish):
-        run.metrics["recommendations"] = _plain(recommendations_stage(run.as_of, cut))
+        run.metrics["recommendations"] = _plain(recommendations_stage(run.as_of))
 
     # One transaction from here on, so the night is all or nothing: the points it grants and expires
     # commit with the memberships and the run's success, and a night that fails or is killed after

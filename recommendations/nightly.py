@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from core import pgcopy
 from core.sql import day_number, execute, local_day, number_of, rows, table
 from crm.models import Client, Product, Purchase, PurchaseItem
+from segments.aggregates import cut_time
 
 from .backtest import backtest, choose
 from .candidates import REASON_NAMES, Baskets, fit, recommend
@@ -29,8 +30,9 @@ REFRESH_DAYS = 7
 TOP_PRODUCTS = 10
 
 
-def run_stage(as_of, cut):
-    """Recommend for the clients who need it as of `cut` (the night's end); the figures for the run."""
+def run_stage(as_of):
+    """Recommend for the clients who need it, from the orders before the night's end; the figures for the run."""
+    cut = cut_time(as_of)
     sync_catalogue(cut)
     products = list(Product.objects.order_by("sku").values_list(
         "sku", "category", "in_stock", "excluded", "restock_days"))

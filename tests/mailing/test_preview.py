@@ -9,15 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from crm.models import Purchase, PurchaseItem
-from mailing import recommendations
 from mailing.models import Delivery, EmailTemplate
-
-
-@pytest.fixture(autouse=True)
-def _fresh_recommendations():
-    recommendations.clear_cache()
-    yield
-    recommendations.clear_cache()
 
 
 @pytest.fixture

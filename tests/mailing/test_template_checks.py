@@ -14,7 +14,7 @@ from django.template import Context
 from crm.models import Purchase, PurchaseItem
 from demo.campaigns import TEMPLATES
 from loyalty.context import _context as loyalty_context
-from mailing import recommendations, tasks, variables
+from mailing import tasks, variables
 from mailing.launch import launch_campaign
 from mailing.models import Campaign, CampaignVariant, Delivery, EmailTemplate
 from mailing.sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, REFUSED, TAGS
@@ -23,12 +23,6 @@ from segments.models import ClientScore, ScoringRun
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "campaigns.md"
 
-
-@pytest.fixture(autouse=True)
-def _fresh_recommendations():
-    recommendations.clear_cache()
-    yield
-    recommendations.clear_cache()
 
 
 def refusal(**content):

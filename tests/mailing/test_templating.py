@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Purchase, PurchaseItem
-from mailing import recommendations
 from mailing.models import EmailTemplate
 from mailing.templating import (
     _render_derived_text,
@@ -24,13 +23,6 @@ from mailing.templating import (
     text_template_from_html,
 )
 from segments.models import ClientScore, ScoringRun
-
-
-@pytest.fixture(autouse=True)
-def _fresh_recommendations():
-    recommendations.clear_cache()
-    yield
-    recommendations.clear_cache()
 
 
 def render_for(template, client, **extra):
@@ -241,7 +233,6 @@ def test_it_builds_contexts_with_the_same_queries_for_a_batch_of_any_size(make_c
 
     with CaptureQueriesContext(connection) as few:
         build_contexts(clients[:2])
-    recommendations.clear_cache()
     with CaptureQueriesContext(connection) as many:
         contexts = build_contexts(clients)
 
