@@ -80,25 +80,26 @@ def taste_shop(shape: TasteShop) -> Baskets:
 
 def demo_baskets(clients: int = 20_000, seed: int = 1, end: dt.date = dt.date(2026, 12, 1)) -> Baskets:
     """The demo shop's completed order lines as Baskets (unsaved objects, no database)."""
-    import django
-    from django.conf import settings
+    import os
 
-    if not settings.configured:
-        settings.configure(INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "crm"],
-                           USE_TZ=True, USE_I18N=False)
-        django.setup()
+    import django
+
+    # The project's settings, as `make demo` runs them (debug: no secret needed); nothing here opens
+    # a database connection: the objects are only read.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if "DJANGO_SECRET_KEY" not in os.environ:
+        os.environ.setdefault("DJANGO_DEBUG", "1")
+    django.setup()
     from demo import shop as demo
 
     client_of, sku_of, day_of = [], [], []
-    index, skus, categories = {}, {}, {}
-    for people, orders, items, _ in demo.generate(clients, seed, end):
-        for person in people:
-            index[id(person)] = len(index)
+    skus, categories = {}, {}
+    for _, _, items, _ in demo.generate(clients, seed, end):
         for item in items:
             order = item.purchase
             if order.status != "completed":
                 continue
-            client_of.append(index[id(order.client)])
+            client_of.append(int(order.client.external_id[1:]) - 1)  # "C0000001" is the first client
             sku = skus.setdefault(item.sku, len(skus))
             categories.setdefault(sku, item.category)
             sku_of.append(sku)
@@ -106,7 +107,7 @@ def demo_baskets(clients: int = 20_000, seed: int = 1, end: dt.date = dt.date(20
     names = sorted(set(categories.values()))
     category = np.array([names.index(categories[s]) for s in range(len(skus))], np.int32)
     return Baskets(np.array(client_of, np.int32), np.array(sku_of, np.int32), np.array(day_of, np.int32),
-                   len(index), len(skus), category)
+                   clients, len(skus), category)
 
 
 def evaluate(baskets: Baskets, sample, names=NAMES) -> dict:
