@@ -41,13 +41,14 @@ def generate(clients, seed, end, years=3):
     """Yield lists of unsaved model objects, in insertion order, for `clients` clients."""
     rng = np.random.default_rng(seed)
     products = catalogue(rng)
+    tastes = Tastes(products, np.random.default_rng([seed, 24]))
     end_ts = dt.datetime.combine(end, dt.time(23, 0), tzinfo=dt.UTC)
     span_days = 365 * years
     for start in range(0, clients, 2000):
         batch = range(start, min(start + 2000, clients))
         people, orders, items, events = [], [], [], []
         for index in batch:
-            client, purchases, client_items, activity = _one_client(rng, index, products, end_ts, span_days)
+            client, purchases, client_items, activity = _one_client(rng, index, products, tastes, end_ts, span_days)
             people.append(client)
             orders.extend(purchases)
             items.extend(client_items)
@@ -55,7 +56,7 @@ def generate(clients, seed, end, years=3):
         yield people, orders, items, events
 
 
-def _one_client(rng, index, products, end_ts, span_days):
+def _one_client(rng, index, products, tastes, end_ts, span_days):
     russian = rng.random() < 0.8
     female = rng.random() < 0.55
     if russian:
@@ -88,6 +89,7 @@ def _one_client(rng, index, products, end_ts, span_days):
     dropout = rng.beta(1.2, 5.0)
     spend = rng.gamma(4.0, 0.25)
     never_buys = rng.random() < 0.12
+    favourites = tastes.favourites()
     purchases, items, events = [], [], []
     t, alive = joined, True
     activity_rate = rate_per_day * rng.uniform(2, 5) + 0.005
@@ -107,7 +109,7 @@ def _one_client(rng, index, products, end_ts, span_days):
         order = Purchase(external_id=f"O{index + 1:07d}-{order_no:03d}", client=client, purchased_at=t,
                          currency="RUB", status="refunded" if rng.random() < 0.04 else "completed")
         total = Decimal(0)
-        for k in rng.choice(len(products), size=int(rng.integers(1, 4)), replace=False):
+        for k in tastes.lines(favourites, int(rng.integers(1, 4))):
             sku, name, category, price = products[k]
             quantity = int(rng.integers(1, 3))
             line_price = (price * Decimal(str(round(spend, 2)))).quantize(Decimal("1.00")) or Decimal("1.00")
@@ -128,6 +130,45 @@ def _one_client(rng, index, products, end_ts, span_days):
         joined + dt.timedelta(days=float(rng.uniform(1, 60))))
     _activity(rng, events, client, joined, min(last_seen, end_ts), activity_rate)
     return client, purchases, items, events
+
+
+class Tastes:
+    """What clients like, so that recommendations have something to find: each client has one or
+    two favourite categories that most of their order lines (FAVOURITE_SHARE) come from, and inside
+    a category a few products sell far better than the rest. Draws from a generator of its own (seeded
+    from the shop's seed), so tastes do not shift with every change to how clients are drawn."""
+
+    FAVOURITE_SHARE = 0.75
+
+    def __init__(self, products, rng):
+        self.rng = rng
+        names = list(dict.fromkeys(category for _, _, category, _ in products))
+        self.members = [np.array([i for i, p in enumerate(products) if p[2] == name]) for name in names]
+        # Zipf-like popularity within each category, the best seller a random one of its products.
+        self.weights = []
+        for members in self.members:
+            w = 1.0 / (rng.permutation(len(members)) + 1.0)
+            self.weights.append(w / w.sum())
+        overall = np.concatenate([w / len(self.members) for w in self.weights])
+        self.overall_products = np.concatenate(self.members)
+        self.overall = overall / overall.sum()
+
+    def favourites(self):
+        count = 1 if self.rng.random() < 0.6 else 2
+        return self.rng.choice(len(self.members), size=count, replace=False)
+
+    def lines(self, favourites, count):
+        """`count` distinct products for one order."""
+        chosen = []
+        while len(chosen) < count:
+            if self.rng.random() < self.FAVOURITE_SHARE:
+                c = int(self.rng.choice(favourites))
+                k = int(self.rng.choice(self.members[c], p=self.weights[c]))
+            else:
+                k = int(self.rng.choice(self.overall_products, p=self.overall))
+            if k not in chosen:
+                chosen.append(k)
+        return chosen
 
 
 def _activity(rng, events, client, start, stop, rate_per_day):
