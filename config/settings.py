@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from core import local_postgres
-from core.env import env_bool, env_float, env_int, env_list, env_str
+from core.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from core.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -246,6 +246,9 @@ CRM_PUBLIC_URL = env_str("CRM_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/") 
 CRM_CAMPAIGN_BATCH_SIZE = env_int("CRM_CAMPAIGN_BATCH_SIZE", 500, minimum=1)
 # Products recommended per recipient in email templates (`recommendations`); 0 turns them off.
 CRM_RECOMMENDED_PRODUCTS = env_int("CRM_RECOMMENDED_PRODUCTS", 3, minimum=0)
+# The recommender the night ships: "auto" (the best of the back-test), or one of "popularity", "co-purchase",
+# "als" (recommendations/candidates.py) to pin it.
+CRM_RECOMMENDER = env_choice("CRM_RECOMMENDER", "auto", ("auto", "popularity", "co-purchase", "als"))
 # At most this many products of one category in a client's recommendations (recommendations/nightly.py).
 CRM_RECOMMENDATIONS_PER_CATEGORY = env_int("CRM_RECOMMENDATIONS_PER_CATEGORY", 2, minimum=1)
 # A sending task holds its batch this long and renews the hold while it works; a batch whose hold ran

@@ -76,7 +76,7 @@ class Baskets:
         """Clients x products, 1 + the day of the client's last purchase of the product (0 = never)."""
         key = self.client.astype(np.int64) * self.n_products + self.product
         order = np.lexsort((self.day, key))
-        last = np.r_[key[order][1:] != key[order][:-1], True]
+        last = np.r_[key[order][1:] != key[order][:-1], True] if key.size else np.zeros(0, bool)
         rows = order[last]
         return sp.csr_matrix((self.day[rows].astype(np.float64) + 1, (self.client[rows], self.product[rows])),
                              shape=(self.n_clients, self.n_products))

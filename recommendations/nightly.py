@@ -6,6 +6,7 @@ The back-test hides what each client bought in the last BACKTEST_DAYS before the
 candidate to find it from what came before (recommendations/backtest.py); its figures go on the run.
 """
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -17,8 +18,9 @@ from core.sql import day_number, execute, local_day, number_of, rows, table
 from crm.models import Client, Product, Purchase, PurchaseItem
 from segments.aggregates import cut_time
 
+from . import candidates
 from .backtest import backtest, choose
-from .candidates import REASON_NAMES, Baskets, fit, recommend
+from .candidates import Baskets, favourite_categories, fit, recommend
 from .models import Reason, Recommendation
 
 # Stored per client, more than an email shows: reading drops what went out of stock since the night.
@@ -42,7 +44,8 @@ def run_stage(as_of):
     baskets, client_ids = read_baskets(cut, skus, category_of)
     today = number_of(as_of)
     figures = backtest(baskets, today - BACKTEST_DAYS, BACKTEST_DAYS) if baskets.client.size else {}
-    shipped = choose(figures) if figures else "popularity"
+    shipped = settings.CRM_RECOMMENDER if settings.CRM_RECOMMENDER != "auto" else (
+        choose(figures) if figures else "popularity")
     model = fit(shipped, baskets, today)
     blocked = np.array([not in_stock or excluded for _, _, in_stock, excluded, _ in products], dtype=bool)
     restock = np.array([days or 0 for *_, days in products], dtype=np.int32)
@@ -50,13 +53,21 @@ def run_stage(as_of):
     chosen = np.flatnonzero(np.isin(client_ids, due))
     picks = recommend(model, baskets, chosen, LIST_LENGTH, blocked=blocked, replenish_days=restock,
                       per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY, today=today)
-    favourite = favourite_categories(baskets, chosen, categories)
+    favourite = [str(categories[c]) if c >= 0 else "" for c in favourite_categories(baskets)[chosen]]
     write(client_ids[chosen], picks, favourite, skus, categories, shipped, cut)
-    popular = recommend(model if shipped == "popularity" else fit("popularity", baskets, today), baskets,
-                        np.array([-1]), LIST_LENGTH, blocked=blocked, replenish_days=restock,
-                        per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY, today=today).product[0]
+    popular = popular_products(baskets, today, blocked)
     return {"method": shipped, "candidates": figures, "rewritten": int(chosen.size),
             "popular": [skus[p] for p in popular if p >= 0], "top_products": top_products()}
+
+
+def popular_products(baskets, today, blocked):
+    """The list of a client who bought nothing yet: the shop's popular products, by the same rules
+    (what may be offered, at most CRM_RECOMMENDATIONS_PER_CATEGORY of a category)."""
+    with_newcomer = dataclasses.replace(baskets, n_clients=baskets.n_clients + 1)  # a client with no rows
+    picks = recommend(fit("popularity", with_newcomer, today), with_newcomer, np.array([baskets.n_clients]),
+                      LIST_LENGTH, blocked=blocked, per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY,
+                      today=today)
+    return picks.product[0]
 
 
 def sync_catalogue(cut):
@@ -80,7 +91,7 @@ def read_baskets(cut, skus, category_of):
     items, purchases, products = table(PurchaseItem), table(Purchase), table(Product)
     query = f"""
         SELECT array_agg(client_id), array_agg(n), array_agg(day) FROM (
-            SELECT DISTINCT p.client_id, x.n, {day_number(local_day('p.purchased_at'))} AS day
+            SELECT DISTINCT p.client_id, x.n, CAST({day_number(local_day("p.purchased_at"))} AS bigint) AS day
             FROM {items} i JOIN {purchases} p ON p.id = i.purchase_id
             JOIN (SELECT sku, ROW_NUMBER() OVER (ORDER BY sku) - 1 AS n FROM {products}) x ON x.sku = i.sku
             WHERE p.status = %s AND p.purchased_at < %s) bought"""
@@ -112,21 +123,11 @@ def clients_due(client_ids, shipped, cut):
     return np.union1d(np.setdiff1d(client_ids, listed), np.intersect1d(client_ids, changed))
 
 
-def favourite_categories(baskets, rows, categories):
-    """The category each client (of `rows`) bought most often, '' when none."""
-    category = baskets.category[baskets.product]
-    known = category >= 0
-    counts = np.zeros((baskets.n_clients, max(len(categories), 1)), dtype=np.int32) if rows.size else None
-    if counts is None:
-        return []
-    np.add.at(counts, (baskets.client[known], category[known]), 1)
-    best = counts[rows].argmax(axis=1)
-    return [str(categories[b]) if counts[r, b] else "" for r, b in zip(rows, best)]
-
-
 def write(client_ids, picks, favourite, skus, categories, shipped, cut):
     """Replace the lists of `client_ids` in one transaction (readers see the old list or the new one)."""
-    reasons = [Reason(REASON_NAMES[code]) if code >= 0 else None for code in range(max(REASON_NAMES) + 1)]
+    reasons = {candidates.POPULAR: Reason.POPULAR, candidates.POPULAR_IN_CATEGORY: Reason.POPULAR_IN_CATEGORY,
+               candidates.BOUGHT_WITH: Reason.BOUGHT_WITH, candidates.SIMILAR_CLIENTS: Reason.SIMILAR_CLIENTS,
+               candidates.RESTOCK: Reason.RESTOCK}
     lists = []
     for i, client_id in enumerate(client_ids.tolist()):
         products = []

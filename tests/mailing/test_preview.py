@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm.models import Purchase, PurchaseItem
 from mailing.models import Delivery, EmailTemplate
+from nightly.pipeline import rebuild_segments
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ def olga(make_client):
     order = Purchase.objects.create(external_id="o1", client=client, amount=Decimal("5"),
                                     purchased_at=timezone.now() - dt.timedelta(days=2))
     PurchaseItem.objects.create(purchase=order, sku="B1", name="Book", category="books", quantity=1, price=5)
+    rebuild_segments(as_of=timezone.localdate())  # the night: favourite category and recommendations
     return client
 
 

@@ -19,6 +19,7 @@ from mailing.launch import launch_campaign
 from mailing.models import Campaign, CampaignVariant, Delivery, EmailTemplate
 from mailing.sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, REFUSED, TAGS
 from mailing.templating import build_contexts, compile_template, sample_client, template_errors
+from recommendations.nightly import run_stage as recommend_tonight
 from segments.models import ClientScore, ScoringRun
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "campaigns.md"
@@ -51,6 +52,8 @@ def full_client(make_client):
                                      purchased_at=dt.datetime(2026, 1, 29, tzinfo=dt.UTC))
     PurchaseItem.objects.create(purchase=bought, sku="B1", name="Book", category="books", quantity=1, price=5)
     PurchaseItem.objects.create(purchase=bought, sku="P1", name="Pen", category="office", quantity=1, price=3)
+    run.metrics = {"recommendations": recommend_tonight(run.as_of)}  # the night's lists, as the night keeps them
+    run.save()
     return client
 
 

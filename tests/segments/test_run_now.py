@@ -66,5 +66,5 @@ def test_each_stage_is_visible_to_others_as_it_ends(demo_shop, monkeypatch):
 
     monkeypatch.setattr(pipeline.membership, "apply", look)  # inside the night's transaction
     run = rebuild_segments(demo_shop)
-    assert set(seen["segments"]) == {"read", "models", "loyalty", "write scores"}
+    assert set(seen["segments"]) == {"read", "models", "recommendations", "loyalty", "write scores"}
     assert set(ScoringRun.objects.get(pk=run.pk).stage_seconds) == set(STAGES)
