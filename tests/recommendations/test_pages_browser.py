@@ -65,3 +65,21 @@ def test_the_recommenders_page_shows_the_back_test_and_the_warning(request, lang
     browser.open("/admin/")
     assert words["section"] in browser.text()
     assert refused(browser) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_products_list_edits_the_flags_in_place(request, lang, shop):
+    from crm.models import Product
+
+    browser = request.getfixturevalue("browser" if lang == "en" else "browser_ru")
+    browser.login("boss", "a-long-test-password")
+    browser.open("/admin/crm/product/")
+    browser.shot("products")
+    text = browser.text()
+    action = {"en": "Never recommend the selected products", "ru": "Никогда не рекомендовать выбранные товары"}
+    assert "GIFT-5" in text and action[lang] in browser.driver.page_source
+    row = Product.objects.get(sku="PEN-2").pk
+    browser.driver.find_element("xpath", "//tr[.//a[text()='PEN-2']]//input[contains(@name, '-in_stock')]").click()
+    browser.driver.find_element("css selector", "input[name='_save']").click()
+    browser.wait(lambda driver: not Product.objects.get(pk=row).in_stock)
+    assert refused(browser) == []
