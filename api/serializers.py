@@ -137,3 +137,25 @@ class ClientScoresOut(serializers.Serializer):
     run = RunOut(allow_null=True, help_text="The nightly run the scores come from; null before the first one.")
     scores = ScoresOut(allow_null=True)
     segments = SegmentOut(many=True)
+
+
+class RecommendedProductOut(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    category = serializers.CharField()
+    price = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    reason = serializers.ChoiceField(choices=["bought_with", "popular_in_category", "similar_clients", "restock",
+                                              "popular"], help_text="Why, as a code.")
+    why = serializers.CharField(help_text="Why, in words, in the request's language (Accept-Language).")
+
+
+class ClientRecommendationsOut(serializers.Serializer):
+    client_id = serializers.CharField()
+    orders_until = serializers.DateTimeField(
+        allow_null=True, help_text="The list knows the client's orders before this moment; null for a client "
+                                   "without a list (no order before the last night), who gets the shop's popular "
+                                   "products.")
+    model = serializers.CharField(allow_null=True, help_text="The model that made the list; null without a list.")
+    favourite_category = serializers.CharField(help_text="The category the client buys most; empty when unknown.")
+    products = RecommendedProductOut(many=True, help_text="Best first; out of stock, excluded and bought since "
+                                                          "the list was made left out.")

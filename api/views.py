@@ -1,15 +1,18 @@
-"""Thin views: check the envelope, call api/ingest.py or api/scores.py, answer."""
+"""Thin views: check the envelope, call api/ingest.py, api/scores.py or api/recommendations.py, answer."""
+
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import ingest, serializers
+from .recommendations import MAX_LIMIT, client_recommendations
 from .scores import client_scores
 
 SHOWN_ERRORS = 50
@@ -149,3 +152,30 @@ class ClientScoresView(APIView):
         if found is None:
             raise Http404(gettext("No client with this client_id."))
         return Response(serializers.ClientScoresOut(found).data)
+
+
+class ClientRecommendationsView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description=f"How many products, 1 to {MAX_LIMIT} (default: "
+                                     f"CRM_RECOMMENDED_PRODUCTS, as many as emails show).")],
+        responses={200: serializers.ClientRecommendationsOut,
+                   400: OpenApiResponse(serializers.Error, description="A bad `limit`."),
+                   404: serializers.Error, **{code: _ERRORS[code] for code in (401, 429)}},
+        summary="A client's recommended products with the reasons", operation_id="client_recommendations",
+        tags=["recommendations"],
+        description="The products emails would show the client now: the last night's list, less what went out of "
+                    "stock, was excluded or was bought since. A client without a list gets the shop's popular "
+                    "products.")
+    def get(self, request, client_id):
+        raw = request.query_params.get("limit")
+        limit = None
+        if raw is not None:
+            limit = int(raw) if re.fullmatch(r"[0-9]{1,3}", raw) else 0
+            if not 1 <= limit <= MAX_LIMIT:
+                message = gettext("must be a whole number from 1 to %(max)d") % {"max": MAX_LIMIT}
+                return Response({"detail": f"limit: {message}", "errors": [
+                    {"index": None, "field": "limit", "message": message}], "error_count": 1}, status=400)
+        found = client_recommendations(client_id, limit)
+        if found is None:
+            raise Http404(gettext("No client with this client_id."))
+        return Response(serializers.ClientRecommendationsOut(found).data)

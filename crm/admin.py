@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .admin_import import import_view
 from .admin_paging import EstimatedCountPaginator
 from .admin_readonly import ReadOnlyAdmin
-from .models import Activity, AuditLog, Client, ImportRun, Purchase, PurchaseItem
+from .models import Activity, AuditLog, Client, ImportRun, Product, Purchase, PurchaseItem
 from .money import format_money
 
 RECENT = 20
@@ -94,6 +94,43 @@ class ActivityAdmin(FastListMixin, admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     raw_id_fields = ("client",)
     ordering = ("-occurred_at",)
+
+
+def _flag_action(name, field, value, description):
+    """A bulk action setting one of the product's flags; each product it changes gets an entry in the
+    admin's history, as an edit in the form or the list would."""
+
+    def action(modeladmin, request, queryset):
+        changed = list(queryset.exclude(**{field: value}))
+        for product in changed:
+            setattr(product, field, value)
+        Product.objects.bulk_update(changed, [field])
+        label = str(Product._meta.get_field(field).verbose_name)
+        for product in changed:
+            modeladmin.log_change(request, product, [{"changed": {"fields": [label]}}])
+        modeladmin.message_user(request, ngettext("%(n)d product changed.", "%(n)d products changed.",
+                                                  len(changed)) % {"n": len(changed)})
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=["change"])(action)
+
+
+@admin.register(Product)
+class ProductAdmin(FastListMixin, admin.ModelAdmin):
+    """The shop's catalogue as recommendations see it: the three flags are what a marketer changes here
+    (in the list, or for many products at once by the actions); the rest comes with the import."""
+
+    list_display = ("sku", "name", "category", "price", "in_stock", "excluded", "restock_days")
+    list_editable = ("in_stock", "excluded", "restock_days")
+    search_fields = ("=sku", "^sku", "name")
+    list_filter = ("category", "in_stock", "excluded", ("restock_days", admin.EmptyFieldListFilter))
+    ordering = ("sku",)
+    actions = [
+        _flag_action("mark_out_of_stock", "in_stock", False, _("Mark the selected products out of stock")),
+        _flag_action("mark_in_stock", "in_stock", True, _("Mark the selected products in stock")),
+        _flag_action("never_recommend", "excluded", True, _("Never recommend the selected products")),
+        _flag_action("allow_recommending", "excluded", False, _("Allow recommending the selected products")),
+    ]
 
 
 @admin.register(ImportRun)

@@ -18,6 +18,7 @@ from .importing import ImportFileError, run_import
 from .importing.kinds import KINDS
 
 KIND_LABELS = {"clients": _("clients"), "purchases": _("purchases"), "purchase_items": _("purchase items"),
+               "products": _("products"),
                "activity": _("activity"), "survey_answers": _("survey answers")}
 
 

@@ -6,10 +6,11 @@ action) rather than a list of permission rows, so a model added later falls
 in the right place when the groups are synced again (`manage.py sync_roles`).
 
 - Administrator: everything, including downloads of personal data and user management.
-- Marketing manager: works on campaigns, templates, segments, audiences, spend and loyalty rules;
-  reads clients and scores; downloads client lists with scores but no contact data (the client
-  list's download); no other download of personal data (audience files, client exports, score
-  files, lists with contact data) and no erasure.
+- Marketing manager: works on campaigns, templates, segments, audiences, spend, loyalty rules and
+  the products' flags (in stock, never recommend); reads clients and scores; downloads client
+  lists with scores but no contact data (the client list's download); no other download of
+  personal data (audience files, client exports, score files, lists with contact data) and no
+  erasure.
 - Analyst: reads everything of the shop, the dashboards, exports the score file and downloads
   client lists with scores (no contact data).
 
@@ -37,6 +38,8 @@ MANAGER_EDITS = {
     ("audiences", "audiencesync"), ("audiences", "audienceexport"), ("mailing", "suppression"),
     ("segments", "segment"), ("analytics", "marketingspend"),
     ("loyalty", "pointrule"), ("loyalty", "tier"), ("loyalty", "pointsentry"),
+    # The catalogue's flags (out of stock, never recommend) steer what emails recommend.
+    ("crm", "product"),
 }
 # Extra actions beyond reading: the manager may start a scoring run; both see the dashboards;
 # the analyst exports scores.

@@ -1,5 +1,7 @@
 """The client page's emails: the mailing layer of the client admin (crm, segments, loyalty, then this;
-privacy builds on it). Lists the latest messages the client got, or was meant to get, and how each ended."""
+privacy builds on it). Lists the latest messages the client got, or was meant to get, and how each ended.
+It also puts in the recommended products: recommendations is loyalty's peer, so it cannot subclass the
+loyalty layer; it gives its section as a function and this layer, above both, adds it."""
 
 from django.contrib import admin
 from django.urls import reverse
@@ -10,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 from loyalty.admin import LoyaltyClientAdmin
+from recommendations.admin_client import recommendations_html
 
 RECENT = 20
 
@@ -26,10 +29,16 @@ def delivery_state(delivery):
 
 class MailingClientAdmin(LoyaltyClientAdmin):
     def get_readonly_fields(self, request, obj=None):
-        return (*super().get_readonly_fields(request, obj), "emails")
+        return (*super().get_readonly_fields(request, obj), "recommended_products", "emails")
 
     def get_fieldsets(self, request, obj=None):
-        return (*super().get_fieldsets(request, obj), (_("Emails"), {"fields": ("emails",)}))
+        return (*super().get_fieldsets(request, obj),
+                (_("Recommendations"), {"fields": ("recommended_products",)}),
+                (_("Emails"), {"fields": ("emails",)}))
+
+    @admin.display(description=_("recommended products"))
+    def recommended_products(self, obj):
+        return recommendations_html(obj)
 
     @admin.display(description=_("latest emails"))
     def emails(self, obj):

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import parsing
-from crm.models import Activity, Client, Purchase, PurchaseItem, SurveyAnswer
+from crm.models import Activity, Client, Product, Purchase, PurchaseItem, SurveyAnswer
 
 
 @dataclass(frozen=True)
@@ -287,6 +287,51 @@ class PurchaseItems(Kind):
         ]
 
 
+def _in_stock(raw, row):
+    # An empty cell is the shop saying nothing: the product stays recommendable, as it would be
+    # without the column (for consents an empty cell is "no", which is right for consent only).
+    return parsing.boolean(raw) if raw.strip() else True
+
+
+def _restock_days(raw, row):
+    # Empty: not a consumable. A year and a half is the longest a shop restocks anything we know of;
+    # more is far more likely a typo (a date, a price) than a real cycle.
+    return parsing.integer(raw, 1, 3650) if raw.strip() else None
+
+
+class Products(Kind):
+    """The shop's catalogue for recommendations: a re-import updates each product by its SKU, only in the
+    columns the file has (a file of SKUs and in_stock changes only the stock flags)."""
+
+    name = "products"
+    file_key = ("sku",)
+    columns = (
+        Column("sku", _text(Product, "sku", required=True), _field(Product, "sku"), True,
+               many=_many_text(Product, "sku", required=True)),
+        Column("name", _text(Product, "name"), _field(Product, "name"), many=_many_text(Product, "name")),
+        Column("category", _text(Product, "category"), _field(Product, "category"),
+               many=_many_text(Product, "category")),
+        Column("price", lambda raw, row: parsing.decimal(raw, 14, 2) if raw.strip() else None,
+               _field(Product, "price")),
+        Column("in_stock", _in_stock, _field(Product, "in_stock"), many=_distinct(_in_stock)),
+        Column("never_recommend", _boolean, _field(Product, "excluded"), many=_distinct(_boolean)),
+        Column("restock_days", _restock_days, _field(Product, "restock_days"), many=_distinct(_restock_days)),
+    )
+    _renamed = {"never_recommend": "excluded"}
+
+    def targets(self, present):
+        columns = tuple(self._renamed.get(name, name) for name in present)
+        select = ", ".join(f"st.{name} AS {self._renamed.get(name, name)}" for name in present)
+        return [
+            Target(
+                model=Product,
+                source_sql=f"SELECT st.line, {select} FROM {{stage}} st WHERE st.error IS NULL",
+                key=("sku",),
+                columns=columns,
+            )
+        ]
+
+
 class Activities(Kind):
     name = "activity"
     file_key = ("client_id", "kind", "occurred_at")
@@ -359,4 +404,5 @@ class SurveyAnswers(Kind):
         ]
 
 
-KINDS = {kind.name: kind for kind in (Clients(), Purchases(), PurchaseItems(), Activities(), SurveyAnswers())}
+KINDS = {kind.name: kind for kind in (Clients(), Purchases(), PurchaseItems(), Products(), Activities(),
+                                      SurveyAnswers())}

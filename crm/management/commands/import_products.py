@@ -1,0 +1,5 @@
+from crm.management.import_command import ImportCommand
+
+
+class Command(ImportCommand):
+    kind = "products"
