@@ -38,6 +38,9 @@ def run_stage(as_of):
     sync_catalogue(cut)
     products = list(Product.objects.order_by("sku").values_list(
         "sku", "category", "in_stock", "excluded", "restock_days"))
+    if not products:  # nothing sold yet: nothing to recommend, and no list to keep
+        Recommendation.objects.all().delete()
+        return {"method": "", "candidates": {}, "rewritten": 0, "popular": [], "top_products": []}
     skus = [row[0] for row in products]
     categories, category_of = np.unique([row[1] for row in products], return_inverse=True)
     category_of = np.where(categories[category_of] == "", -1, category_of).astype(np.int32)
