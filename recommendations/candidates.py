@@ -75,7 +75,10 @@ class Baskets:
     def last_day(self) -> sp.csr_matrix:
         """Clients x products, 1 + the day of the client's last purchase of the product (0 = never)."""
         key = self.client.astype(np.int64) * self.n_products + self.product
-        order = np.lexsort((self.day, key))
+        # One int64 sort key, (client, product) then day, is much faster than a lexsort on two.
+        first_day = int(self.day.min()) if len(self.day) else 0
+        span = int(self.day.max()) - first_day + 1 if len(self.day) else 1
+        order = np.argsort(key * span + (self.day - first_day), kind="stable")
         last = np.r_[key[order][1:] != key[order][:-1], True]
         rows = order[last]
         return sp.csr_matrix((self.day[rows].astype(np.float64) + 1, (self.client[rows], self.product[rows])),
@@ -108,7 +111,8 @@ class Model:
     name = ""
     reason = POPULAR
 
-    def scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> np.ndarray:
+    def scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
+        """float32 (len(clients), n_products), dense or a sparse csr matrix."""
         raise NotImplementedError
 
     def about(self, owned: sp.csr_matrix, picks: np.ndarray) -> np.ndarray:
@@ -140,7 +144,7 @@ class CoPurchase(Model):
         self._keys, self._values = self._keys[order], coo.data[order]
 
     def scores(self, clients, owned):
-        return (owned @ self.similar).toarray().astype(np.float32, copy=False)
+        return (owned @ self.similar).tocsr()  # sparse: most products have no tie to what a client owns
 
     def about(self, owned, picks):
         """The owned product most similar to each pick (the one that contributes most to its score)."""
@@ -268,18 +272,22 @@ def recommend(model: Model, baskets: Baskets, clients: np.ndarray, n: int, *, bl
 def favourite_categories(baskets: Baskets) -> np.ndarray:
     """Per client, the category of most of the distinct products they bought (ties: lowest index); -1 if none."""
     bought = baskets.matrix().tocoo()
-    category = baskets.category[bought.col].astype(np.int64)
+    category = baskets.category[bought.col]
     has = category >= 0
-    row, category = bought.row[has].astype(np.int64), category[has]
     out = np.full(baskets.n_clients, -1, np.int32)
-    if len(row) == 0:
+    if not has.any():
         return out
-    width = int(category.max()) + 1
-    key, count = np.unique(row * width + category, return_counts=True)
-    row, category = key // width, key % width
-    order = np.lexsort((category, -count, row))  # per client: most products first, then lowest index
-    first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
-    out[row[first]] = category[first]
+    counts = sp.csr_matrix((np.ones(int(has.sum()), np.float32), (bought.row[has], category[has])),
+                           shape=(baskets.n_clients, int(category.max()) + 1))
+    counts.sum_duplicates()  # also sorts each row's categories: the first maximum is the lowest index
+    sizes = np.diff(counts.indptr)
+    rows = np.nonzero(sizes)[0]
+    top = np.maximum.reduceat(counts.data, counts.indptr[rows])
+    is_top = counts.data == np.repeat(top, sizes[rows])
+    row_of = np.repeat(np.arange(baskets.n_clients), sizes)
+    at = np.flatnonzero(is_top)
+    first = at[np.r_[True, row_of[at][1:] != row_of[at][:-1]]]
+    out[row_of[first]] = counts.indices[first]
     return out
 
 
@@ -345,7 +353,10 @@ class _Context:
 
     def _model_picks(self, clients, owned):
         """Each client's top `depth` products by the model, -1 where the model has no opinion."""
-        scores = np.asarray(self.model.scores(clients, owned), np.float32)
+        scores = self.model.scores(clients, owned)
+        if sp.issparse(scores):
+            return self._sparse_top(scores.tocsr(), owned)
+        scores = np.asarray(scores, np.float32)
         depth = min(self.depth, scores.shape[1])
         if depth == 0:
             return np.zeros((len(clients), 0), np.int64)
@@ -353,12 +364,37 @@ class _Context:
         # Owned products are mostly ruled out below; dropping them here keeps the depth for new ones.
         coo = owned.tocoo()
         scores[coo.row, coo.col] = np.minimum(scores[coo.row, coo.col], 0)
-        top = np.argpartition(scores, scores.shape[1] - depth, axis=1)[:, scores.shape[1] - depth:]
+        # On -scores with kth = depth - 1: the other way round numpy's selection crawls over many
+        # equal scores.
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
         value = np.take_along_axis(scores, top, axis=1)
         order = np.lexsort((top, -value), axis=1)  # best first; ties: lower product first (deterministic)
         top = np.take_along_axis(top, order, axis=1)
         value = np.take_along_axis(value, order, axis=1)
         return np.where(value > 0, top, -1).astype(np.int64)
+
+    def _sparse_top(self, scores, owned):
+        """The same for sparse scores, sorting only the stored (nonzero) entries."""
+        m = scores.shape[0]
+        scores = scores - scores.multiply(owned)  # owned products: no score (restocks come in apart)
+        scores.data[self.blocked[scores.indices]] = 0
+        scores.eliminate_zeros()
+        scores.sort_indices()
+        row = np.repeat(np.arange(m), np.diff(scores.indptr))
+        value = scores.data.astype(np.float64)
+        # One float key per entry, row first, then the score descending; a stable sort keeps the
+        # lower product first among equal scores.
+        key = row + 0.5 * (1 - value / (value.max(initial=0) * (1 + 1e-9) + 1e-30))
+        order = np.argsort(key, kind="stable")
+        row, col = row[order], scores.indices[order]
+        keep = value[order] > 0
+        row, col = row[keep], col[keep]
+        rank = np.arange(len(row)) - np.searchsorted(row, row)
+        depth = self.depth
+        keep = rank < depth
+        out = np.full((m, depth), -1, np.int64)
+        out[row[keep], rank[keep]] = col[keep]
+        return out
 
     def _apply_rules(self, columns, origin, last):
         """Walk the candidate columns in order and keep, per client: each product once, nothing
