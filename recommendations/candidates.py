@@ -94,12 +94,18 @@ class Picks:
     about: np.ndarray  # int32 (clients, n), see the reason constants
 
 
+def as_of(baskets: Baskets, today: int) -> Baskets:
+    """The history before `today` (no copy when there is nothing later)."""
+    return baskets.before(today) if len(baskets.day) and baskets.day.max() >= today else baskets
+
+
 def popularity(baskets: Baskets, today: int) -> np.ndarray:
-    """Distinct buyers per product, those who bought in the last RECENT_DAYS before today counted twice."""
+    """Distinct buyers per product before today, those who bought in the last RECENT_DAYS counted twice."""
+    baskets = as_of(baskets, today)
     bought = baskets.matrix()
-    recent = baskets.before(today)
-    recent = Baskets(*(a[recent.day >= today - RECENT_DAYS] for a in (recent.client, recent.product, recent.day)),
-                     baskets.n_clients, baskets.n_products, baskets.category)
+    recent = baskets.day >= today - RECENT_DAYS
+    recent = Baskets(baskets.client[recent], baskets.product[recent], baskets.day[recent], baskets.n_clients,
+                     baskets.n_products, baskets.category)
     counts = np.asarray(bought.sum(axis=0)).ravel() + np.asarray(recent.matrix().sum(axis=0)).ravel()
     return counts.astype(np.float32)
 
@@ -186,7 +192,9 @@ class ALS(Model):
 
 
 def fit(name: str, baskets: Baskets, today: int) -> Model:
-    """Learn candidate `name` (one of NAMES) from `baskets` as of `today`."""
+    """Learn candidate `name` (one of NAMES) from `baskets` as of `today`: purchases on or after
+    `today` are ignored (so the back-test's cut day and a nightly run's as-of day mean the same)."""
+    baskets = as_of(baskets, today)
     if name == "popularity":
         return Popularity(popularity(baskets, today))
     if name == "co-purchase":
@@ -247,12 +255,13 @@ def recommend(model: Model, baskets: Baskets, clients: np.ndarray, n: int, *, bl
               per_category: int = 2, today: int) -> Picks:
     """Up to `n` products per client in `clients`, best first, by the rules in the module docstring.
 
-    `baskets` is the history as of `today`; `blocked` (bool per product) marks what must never be
+    Purchases on or after `today` are ignored, as in `fit`; `blocked` (bool per product) marks what must never be
     offered (out of stock, excluded); `replenish_days` (int per product, 0 = not a consumable) lets a
     product the client bought come back once that many days have passed since their last purchase of
     it: such restocks come first, most overdue first, and take at most half the list.
     """
     clients = np.asarray(clients, np.int64)
+    baskets = as_of(baskets, today)
     n_products = baskets.n_products
     blocked = np.zeros(n_products, bool) if blocked is None else np.asarray(blocked, bool)
     replenish = np.zeros(n_products, np.int64) if replenish_days is None else np.asarray(replenish_days, np.int64)
