@@ -10,10 +10,12 @@ scipy, `implicit`), no database.
 - als: implicit-feedback matrix factorisation (`implicit`'s AlternatingLeastSquares on BM25-weighted
   purchases), "clients like you bought".
 
-`recommend` turns any model's scores into lists: never a product the client bought (unless it is a
-consumable due for a restock), never a blocked one, at most `per_category` of one category, filled
-up from popularity, each pick with a reason and what it is about. Clients are taken in chunks, so
-memory is bounded by a chunk of clients times the catalogue, not by the whole shop.
+`recommend` turns any model's scores into lists: never a product the client bought, unless it is a
+consumable due for a restock (those come first, at most half the list); never a blocked one; at most
+`per_category` of one category; filled up from popularity where the model has no opinion. Each pick
+carries a reason (REASONS) and what it is about. Everything is as of `today`: purchases on or after
+it are ignored. Clients are taken in chunks, so memory is bounded by a chunk of clients times the
+catalogue (CHUNK_CELLS), not by the whole shop.
 """
 
 from dataclasses import dataclass
@@ -117,9 +119,13 @@ class Model:
     name = ""
     reason = POPULAR
 
-    def scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> np.ndarray | sp.csr_matrix:
-        """float32 (len(clients), n_products), dense or a sparse csr matrix."""
+    def scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> np.ndarray:
+        """float32 (len(clients), n_products); `owned` = the clients' rows of the bought matrix."""
         raise NotImplementedError
+
+    def sparse_scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> sp.csr_matrix | None:
+        """The same scores as a sparse matrix, where the model's are mostly zero (faster to rank); else None."""
+        return None
 
     def about(self, owned: sp.csr_matrix, picks: np.ndarray) -> np.ndarray:
         """What each pick refers to (same shape as picks); -1 unless the model knows better."""
@@ -150,7 +156,10 @@ class CoPurchase(Model):
         self._keys, self._values = self._keys[order], coo.data[order]
 
     def scores(self, clients, owned):
-        return (owned @ self.similar).tocsr()  # sparse: most products have no tie to what a client owns
+        return self.sparse_scores(clients, owned).toarray().astype(np.float32, copy=False)
+
+    def sparse_scores(self, clients, owned):
+        return (owned @ self.similar).tocsr()  # most products have no tie to what a client owns
 
     def about(self, owned, picks):
         """The owned product most similar to each pick (the one that contributes most to its score)."""
@@ -362,10 +371,10 @@ class _Context:
 
     def _model_picks(self, clients, owned):
         """Each client's top `depth` products by the model, -1 where the model has no opinion."""
-        scores = self.model.scores(clients, owned)
-        if sp.issparse(scores):
-            return self._sparse_top(scores.tocsr(), owned)
-        scores = np.asarray(scores, np.float32)
+        sparse = self.model.sparse_scores(clients, owned)
+        if sparse is not None:
+            return self._sparse_top(sparse, owned)
+        scores = np.asarray(self.model.scores(clients, owned), np.float32)
         depth = min(self.depth, scores.shape[1])
         if depth == 0:
             return np.zeros((len(clients), 0), np.int64)
