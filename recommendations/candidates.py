@@ -363,7 +363,7 @@ class _Context:
         row, col, overdue = coo.row[due], coo.col[due], since[due] / np.maximum(every[due], 1)
         order = np.lexsort((col, -overdue, row))
         row, col = row[order], col[order]
-        rank = np.arange(len(row)) - np.searchsorted(row, row)
+        rank = _rank_in_row(row, m)
         keep = rank < half
         out = np.full((m, half), -1, np.int64)
         out[row[keep], rank[keep]] = col[keep]
@@ -407,7 +407,7 @@ class _Context:
         row, col = row[order], scores.indices[order]
         keep = value[order] > 0
         row, col = row[keep], col[keep]
-        rank = np.arange(len(row)) - np.searchsorted(row, row)
+        rank = _rank_in_row(row, m)
         depth = self.depth
         keep = rank < depth
         out = np.full((m, depth), -1, np.int64)
@@ -466,6 +466,12 @@ class _Context:
         reason[product < 0] = -1
         about[product < 0] = -1
         return reason, about
+
+
+def _rank_in_row(row: np.ndarray, m: int) -> np.ndarray:
+    """For entries sorted by row (0..m-1): each one's place within its row, 0 first."""
+    starts = np.r_[0, np.cumsum(np.bincount(row, minlength=m))[:-1]]
+    return np.arange(len(row)) - starts[row]
 
 
 def _lookup(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:
