@@ -10,10 +10,12 @@ scipy, `implicit`), no database.
 - als: implicit-feedback matrix factorisation (`implicit`'s AlternatingLeastSquares on BM25-weighted
   purchases), "clients like you bought".
 
-`recommend` turns any model's scores into lists: never a product the client bought (unless it is a
-consumable due for a restock), never a blocked one, at most `per_category` of one category, filled
-up from popularity, each pick with a reason and what it is about. Clients are taken in chunks, so
-memory is bounded by a chunk of clients times the catalogue, not by the whole shop.
+`recommend` turns any model's scores into lists: never a product the client bought, unless it is a
+consumable due for a restock (those come first, at most half the list); never a blocked one; at most
+`per_category` of one category; filled up from popularity where the model has no opinion. Each pick
+carries a reason (REASONS) and what it is about. Everything is as of `today`: purchases on or after
+it are ignored. Clients are taken in chunks, so memory is bounded by a chunk of clients times the
+catalogue (CHUNK_CELLS), not by the whole shop.
 """
 
 from dataclasses import dataclass
@@ -75,7 +77,10 @@ class Baskets:
     def last_day(self) -> sp.csr_matrix:
         """Clients x products, 1 + the day of the client's last purchase of the product (0 = never)."""
         key = self.client.astype(np.int64) * self.n_products + self.product
-        order = np.lexsort((self.day, key))
+        # One int64 sort key, (client, product) then day, is much faster than a lexsort on two.
+        first_day = int(self.day.min()) if len(self.day) else 0
+        span = int(self.day.max()) - first_day + 1 if len(self.day) else 1
+        order = np.argsort(key * span + (self.day - first_day), kind="stable")
         last = np.r_[key[order][1:] != key[order][:-1], True] if key.size else np.zeros(0, bool)
         rows = order[last]
         return sp.csr_matrix((self.day[rows].astype(np.float64) + 1, (self.client[rows], self.product[rows])),
@@ -91,12 +96,18 @@ class Picks:
     about: np.ndarray  # int32 (clients, n), see the reason constants
 
 
+def as_of(baskets: Baskets, today: int) -> Baskets:
+    """The history before `today` (no copy when there is nothing later)."""
+    return baskets.before(today) if len(baskets.day) and baskets.day.max() >= today else baskets
+
+
 def popularity(baskets: Baskets, today: int) -> np.ndarray:
-    """Distinct buyers per product, those who bought in the last RECENT_DAYS before today counted twice."""
+    """Distinct buyers per product before today, those who bought in the last RECENT_DAYS counted twice."""
+    baskets = as_of(baskets, today)
     bought = baskets.matrix()
-    recent = baskets.before(today)
-    recent = Baskets(*(a[recent.day >= today - RECENT_DAYS] for a in (recent.client, recent.product, recent.day)),
-                     baskets.n_clients, baskets.n_products, baskets.category)
+    recent = baskets.day >= today - RECENT_DAYS
+    recent = Baskets(baskets.client[recent], baskets.product[recent], baskets.day[recent], baskets.n_clients,
+                     baskets.n_products, baskets.category)
     counts = np.asarray(bought.sum(axis=0)).ravel() + np.asarray(recent.matrix().sum(axis=0)).ravel()
     return counts.astype(np.float32)
 
@@ -109,7 +120,12 @@ class Model:
     reason = POPULAR
 
     def scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> np.ndarray:
+        """float32 (len(clients), n_products); `owned` = the clients' rows of the bought matrix."""
         raise NotImplementedError
+
+    def sparse_scores(self, clients: np.ndarray, owned: sp.csr_matrix) -> sp.csr_matrix | None:
+        """The same scores as a sparse matrix, where the model's are mostly zero (faster to rank); else None."""
+        return None
 
     def about(self, owned: sp.csr_matrix, picks: np.ndarray) -> np.ndarray:
         """What each pick refers to (same shape as picks); -1 unless the model knows better."""
@@ -140,7 +156,10 @@ class CoPurchase(Model):
         self._keys, self._values = self._keys[order], coo.data[order]
 
     def scores(self, clients, owned):
-        return (owned @ self.similar).toarray().astype(np.float32, copy=False)
+        return self.sparse_scores(clients, owned).toarray().astype(np.float32, copy=False)
+
+    def sparse_scores(self, clients, owned):
+        return (owned @ self.similar).tocsr()  # most products have no tie to what a client owns
 
     def about(self, owned, picks):
         """The owned product most similar to each pick (the one that contributes most to its score)."""
@@ -182,7 +201,9 @@ class ALS(Model):
 
 
 def fit(name: str, baskets: Baskets, today: int) -> Model:
-    """Learn candidate `name` (one of NAMES) from `baskets` as of `today`."""
+    """Learn candidate `name` (one of NAMES) from `baskets` as of `today`: purchases on or after
+    `today` are ignored (so the back-test's cut day and a nightly run's as-of day mean the same)."""
+    baskets = as_of(baskets, today)
     if name == "popularity":
         return Popularity(popularity(baskets, today))
     if name == "co-purchase":
@@ -243,12 +264,13 @@ def recommend(model: Model, baskets: Baskets, clients: np.ndarray, n: int, *, bl
               per_category: int = 2, today: int) -> Picks:
     """Up to `n` products per client in `clients`, best first, by the rules in the module docstring.
 
-    `baskets` is the history as of `today`; `blocked` (bool per product) marks what must never be
+    Purchases on or after `today` are ignored, as in `fit`; `blocked` (bool per product) marks what must never be
     offered (out of stock, excluded); `replenish_days` (int per product, 0 = not a consumable) lets a
     product the client bought come back once that many days have passed since their last purchase of
     it: such restocks come first, most overdue first, and take at most half the list.
     """
     clients = np.asarray(clients, np.int64)
+    baskets = as_of(baskets, today)
     n_products = baskets.n_products
     blocked = np.zeros(n_products, bool) if blocked is None else np.asarray(blocked, bool)
     replenish = np.zeros(n_products, np.int64) if replenish_days is None else np.asarray(replenish_days, np.int64)
@@ -268,18 +290,22 @@ def recommend(model: Model, baskets: Baskets, clients: np.ndarray, n: int, *, bl
 def favourite_categories(baskets: Baskets) -> np.ndarray:
     """Per client, the category of most of the distinct products they bought (ties: lowest index); -1 if none."""
     bought = baskets.matrix().tocoo()
-    category = baskets.category[bought.col].astype(np.int64)
+    category = baskets.category[bought.col]
     has = category >= 0
-    row, category = bought.row[has].astype(np.int64), category[has]
     out = np.full(baskets.n_clients, -1, np.int32)
-    if len(row) == 0:
+    if not has.any():
         return out
-    width = int(category.max()) + 1
-    key, count = np.unique(row * width + category, return_counts=True)
-    row, category = key // width, key % width
-    order = np.lexsort((category, -count, row))  # per client: most products first, then lowest index
-    first = order[np.r_[True, row[order][1:] != row[order][:-1]]]
-    out[row[first]] = category[first]
+    counts = sp.csr_matrix((np.ones(int(has.sum()), np.float32), (bought.row[has], category[has])),
+                           shape=(baskets.n_clients, int(category.max()) + 1))
+    counts.sum_duplicates()  # also sorts each row's categories: the first maximum is the lowest index
+    sizes = np.diff(counts.indptr)
+    rows = np.nonzero(sizes)[0]
+    top = np.maximum.reduceat(counts.data, counts.indptr[rows])
+    is_top = counts.data == np.repeat(top, sizes[rows])
+    row_of = np.repeat(np.arange(baskets.n_clients), sizes)
+    at = np.flatnonzero(is_top)
+    first = at[np.r_[True, row_of[at][1:] != row_of[at][:-1]]]
+    out[row_of[first]] = counts.indices[first]
     return out
 
 
@@ -337,7 +363,7 @@ class _Context:
         row, col, overdue = coo.row[due], coo.col[due], since[due] / np.maximum(every[due], 1)
         order = np.lexsort((col, -overdue, row))
         row, col = row[order], col[order]
-        rank = np.arange(len(row)) - np.searchsorted(row, row)
+        rank = _rank_in_row(row, m)
         keep = rank < half
         out = np.full((m, half), -1, np.int64)
         out[row[keep], rank[keep]] = col[keep]
@@ -345,6 +371,9 @@ class _Context:
 
     def _model_picks(self, clients, owned):
         """Each client's top `depth` products by the model, -1 where the model has no opinion."""
+        sparse = self.model.sparse_scores(clients, owned)
+        if sparse is not None:
+            return self._sparse_top(sparse, owned)
         scores = np.asarray(self.model.scores(clients, owned), np.float32)
         depth = min(self.depth, scores.shape[1])
         if depth == 0:
@@ -353,12 +382,37 @@ class _Context:
         # Owned products are mostly ruled out below; dropping them here keeps the depth for new ones.
         coo = owned.tocoo()
         scores[coo.row, coo.col] = np.minimum(scores[coo.row, coo.col], 0)
-        top = np.argpartition(scores, scores.shape[1] - depth, axis=1)[:, scores.shape[1] - depth:]
+        # On -scores with kth = depth - 1: the other way round numpy's selection crawls over many
+        # equal scores.
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
         value = np.take_along_axis(scores, top, axis=1)
         order = np.lexsort((top, -value), axis=1)  # best first; ties: lower product first (deterministic)
         top = np.take_along_axis(top, order, axis=1)
         value = np.take_along_axis(value, order, axis=1)
         return np.where(value > 0, top, -1).astype(np.int64)
+
+    def _sparse_top(self, scores, owned):
+        """The same for sparse scores, sorting only the stored (nonzero) entries."""
+        m = scores.shape[0]
+        scores = scores - scores.multiply(owned)  # owned products: no score (restocks come in apart)
+        scores.data[self.blocked[scores.indices]] = 0
+        scores.eliminate_zeros()
+        scores.sort_indices()
+        row = np.repeat(np.arange(m), np.diff(scores.indptr))
+        value = scores.data.astype(np.float64)
+        # One float key per entry, row first, then the score descending; a stable sort keeps the
+        # lower product first among equal scores.
+        key = row + 0.5 * (1 - value / (value.max(initial=0) * (1 + 1e-9) + 1e-30))
+        order = np.argsort(key, kind="stable")
+        row, col = row[order], scores.indices[order]
+        keep = value[order] > 0
+        row, col = row[keep], col[keep]
+        rank = _rank_in_row(row, m)
+        depth = self.depth
+        keep = rank < depth
+        out = np.full((m, depth), -1, np.int64)
+        out[row[keep], rank[keep]] = col[keep]
+        return out
 
     def _apply_rules(self, columns, origin, last):
         """Walk the candidate columns in order and keep, per client: each product once, nothing
@@ -412,6 +466,12 @@ class _Context:
         reason[product < 0] = -1
         about[product < 0] = -1
         return reason, about
+
+
+def _rank_in_row(row: np.ndarray, m: int) -> np.ndarray:
+    """For entries sorted by row (0..m-1): each one's place within its row, 0 first."""
+    starts = np.r_[0, np.cumsum(np.bincount(row, minlength=m))[:-1]]
+    return np.arange(len(row)) - starts[row]
 
 
 def _lookup(matrix: sp.csr_matrix, columns: np.ndarray) -> np.ndarray:

@@ -116,7 +116,15 @@ def test_the_same_input_gives_the_same_lists(shop, name):
 def test_popularity_counts_recent_buyers_twice():
     rows = [(0, 0, DAY - 200), (1, 0, DAY - 200), (2, 1, DAY - 10), (3, 2, DAY + 5)]
     b = baskets(rows, 4, 3)
-    assert list(rc.popularity(b, DAY)) == [2, 2, 1]  # a purchase after "today" still counts once (as-of is the caller's)
+    assert list(rc.popularity(b, DAY)) == [2, 2, 0]  # bought after "today": not known yet
+
+
+def test_purchases_on_or_after_today_are_ignored():
+    rows = [(0, 0, DAY - 1), (1, 0, DAY - 1), (1, 1, DAY - 1), (0, 2, DAY)]
+    b = baskets(rows, 2, 3)
+    for name in rc.NAMES:
+        picks = rc.recommend(rc.fit(name, b, DAY), b, np.array([0]), 2, today=DAY)
+        assert list(picks.product[0]) == [1, -1]  # 2 is bought on "today" itself: unknown, and never offered
 
 
 def test_backtest_definitions_on_a_hand_made_shop():

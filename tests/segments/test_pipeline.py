@@ -46,7 +46,7 @@ def test_it_scores_every_client_and_fills_the_segments(demo_shop):
     assert rfm_sizes == buyers
     assert sum(s.size for s in Segment.objects.filter(kind="churn")) == buyers
     assert sum(s.size for s in Segment.objects.filter(kind="engagement")) == clients
-    assert set(run.stage_seconds) == {"read", "models", "loyalty", "write scores", "segments"}
+    assert set(run.stage_seconds) == {"read", "models", "recommendations", "loyalty", "write scores", "segments"}
 
 
 def test_with_enough_history_the_models_are_learned_and_back_tested(bigger_demo_shop):
