@@ -29,6 +29,8 @@ def manage_check(**env):
     ({"DJANGO_DEBUG": "1", "CRM_ATTRIBUTION_DAYS": "0"}, "CRM_ATTRIBUTION_DAYS='0' must be at least 1"),
     ({"DJANGO_DEBUG": "1", "CRM_QUIET_HOURS": "late"}, "CRM_QUIET_HOURS='late' is not a window such as 22:00-09:00"),
     ({"DJANGO_DEBUG": "1", "CRM_EMAIL_CAP_COUNT": "-1"}, "CRM_EMAIL_CAP_COUNT='-1' must be at least 0"),
+    ({"DJANGO_DEBUG": "1", "CRM_RECOMMENDER": "magic"},
+     "CRM_RECOMMENDER='magic' is not one of: auto, popularity, co-purchase, als"),
     ({"DJANGO_DEBUG": "1", "CRM_API_THROTTLE": "lots"}, "CRM_API_THROTTLE='lots' is not a rate such as 600/min"),
 ])
 def test_a_bad_setting_stops_the_start_and_names_the_variable(env, message):
