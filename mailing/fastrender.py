@@ -64,7 +64,16 @@ def _formatted_of(context):
 
 
 def render(template, values, autoescape=True):
-    """What `template.render(Context(values, autoescape=autoescape))` returns, faster."""
+    """What `template.render(Context(values, autoescape=autoescape))` returns, faster; where the fast
+    render raises, Django renders the message again (its error, or its output)."""
+    try:
+        return render_fast(template, values, autoescape)
+    except Exception:
+        return template.render(Context(values, autoescape=autoescape))
+
+
+def render_fast(template, values, autoescape=True):
+    """The fast render alone: raises where Django would, and maybe where Django would not (`render`)."""
     try:
         program, uses_django_nodes = _programs[template]
     except KeyError:
@@ -73,17 +82,14 @@ def render(template, values, autoescape=True):
         _programs[template] = program, uses_django_nodes = program, bool(found)
     context = Context(values, autoescape=autoescape)
     context.fastrender_formatted = None  # looked up on the first value to format (`_formatted_of`)
-    try:
-        if uses_django_nodes:
-            # What Template.render does around its nodes: tags like cycle keep state in render_context.
-            with context.render_context.push_state(template), context.bind_template(template):
-                context.template_name = template.name
-                return SafeString(program(context))
-        # Only these nodes' code runs, and it reads no more than the template of the context.
-        context.template, context.template_name = template, template.name
-        return SafeString(program(context))
-    except Exception:
-        return template.render(Context(values, autoescape=autoescape))
+    if uses_django_nodes:
+        # What Template.render does around its nodes: tags like cycle keep state in render_context.
+        with context.render_context.push_state(template), context.bind_template(template):
+            context.template_name = template.name
+            return SafeString(program(context))
+    # Only these nodes' code runs, and it reads no more than the template of the context.
+    context.template, context.template_name = template, template.name
+    return SafeString(program(context))
 
 
 def _nodelist(nodes, invalid, found):
@@ -380,7 +386,7 @@ def _for_node(node, invalid, found):
             if is_reversed:
                 items = reversed(items)
             # The same keys in the same order as ForNode's loop dict.
-            loop = dicts[-1]["forloop"] = {"parentloop": parentloop, "length": length}
+            loop = dicts[-1]["forloop"] = {"parentloop": parentloop}
             out = []
             for index, item in enumerate(items):
                 loop["counter0"] = index
