@@ -1,16 +1,18 @@
-"""Renders a template compiled by the sandbox engine several times faster than Django, with Django's output.
+"""Renders email templates of the sandbox engine several times faster than Django, with Django's exact output.
 
 Sending renders the same few templates for every recipient, and Django's renderer spends most of its
-time on generic machinery (a method call per node, the debug annotation of every node, a full
-lookup per variable, exceptions for missing names). Here a compiled template's node tree is turned
-once into plain Python closures (cached per template) that do the same work for the nodes email
-templates use most: text, {{ variables }} with filters, {% if %}, {% for %}, {% with %} and comments.
+time localising the same numbers and dates again for each message (format lookups per value) and on
+generic machinery (method calls and the debug annotation per node, a full lookup per variable).
+Here a compiled template's node tree is turned once into plain Python closures (cached per
+template) that do the same work for the nodes email templates use most: text, {{ variables }} with
+filters, {% if %}, {% for %}, {% with %} and comments.
 
 What they do is Django's code with the generic parts taken out; anything unusual goes to Django's
 own code, on the real `Context` the closures keep in step (pushes, loop variables, `forloop`):
 - a variable whose walk meets anything but a plain dict key (a model, a callable, a list index, a
   missing key or name) is resolved again from the start by Django's `Variable.resolve`;
-- a value that is not a `str` is written by Django's `render_value_in_context` (localisation);
+- a value that is not a `str` is written by Django's `render_value_in_context` (localisation), and
+  numbers, dates and `|date` outputs are then kept per language and time zone (`_formatted`);
 - every other tag (cycle, ifchanged, firstof, filter, autoescape, now, ...) is rendered by its node;
 - when a fast render raises, the message is rendered again by Django, so errors are Django's.
 

@@ -27,6 +27,7 @@ from campaign_throughput import PREHEADER as BENCH_PREHEADER  # noqa: E402
 from campaign_throughput import SUBJECT as BENCH_SUBJECT  # noqa: E402
 
 MOSCOW = zoneinfo.ZoneInfo("Europe/Moscow")
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
 class Thing:
@@ -75,7 +76,10 @@ def values():
     return {
         "name": '<b>Tom & "Jerry"</b>', "safe": mark_safe("<i>ok</i>"), "empty": "", "none": None, "zero": 0,
         "false": False, "true": True, "dec": Decimal("1234.50"), "dec1": Decimal("1.0"), "dec2": Decimal("1.00"),
-        "float": 3.14159, "negzero": -0.0, "big": 1234567, "neg": -42, "date": dt.date(2024, 3, 5),
+        "float": 3.14159, "negzero": -0.0, "fzero": 0.0,
+        # One wall time of New York twice (the hour repeated in November): equal datetimes, two instants.
+        "fold0": dt.datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK),
+        "fold1": dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=NEW_YORK), "big": 1234567, "neg": -42, "date": dt.date(2024, 3, 5),
         "aware": dt.datetime(2024, 3, 5, 22, 30, tzinfo=dt.UTC),
         "moscow": dt.datetime(2024, 3, 6, 1, 30, tzinfo=MOSCOW),
         "words": "the quick brown fox jumps over the lazy dog " * 3, "url": "https://example.com/a b?c=d&e=<f>",
@@ -158,6 +162,9 @@ TAG_TEMPLATES = [
     "{{ aware|date:'j M Y H:i e' }} {{ moscow|date:'j M Y H:i T' }} {{ aware|date }} {{ date|date:'l, N jS' }}"
     " {{ aware|date:missing }} {{ date|date:big }} {{ aware|time }} {{ moscow|timesince:aware }}",
     "{% for p in people %}{{ aware|date:'D d F' }}{{ dec }}{{ p.name|default:dec1 }}{% endfor %}",
+    # values that are equal and print differently: the formatted values kept must tell them apart
+    "{{ dec1 }} {{ dec2 }} {{ fzero }} {{ negzero }} {{ zero }} {{ false }} {{ fold0|date:'H:i T U' }} "
+    "{{ fold1|date:'H:i T U' }} {{ fold0 }} {{ fold1 }}",
 ]
 
 
