@@ -20,16 +20,20 @@ tests/mailing/test_fastrender.py compares both renderers' output on many templat
 """
 
 import datetime as dt
+import functools
 import html
 import weakref
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.template import Context, VariableDoesNotExist
 from django.template.base import FilterExpression, TextNode, VariableNode, render_value_in_context
 from django.template.defaultfilters import date as date_filter
 from django.template.defaulttags import CommentNode, ForNode, IfNode, TemplateLiteral, WithNode
 from django.template.smartif import OPERATORS
+from django.utils.dateformat import re_formatchars
+from django.utils.formats import FORMAT_SETTINGS
 from django.utils.functional import Promise
 from django.utils.safestring import SafeData, SafeString, mark_safe
 from django.utils.timezone import get_current_timezone, template_localtime
@@ -61,7 +65,7 @@ def _formatted_of(context):
         formatted = _formatted.get(place)
         if formatted is None or len(formatted) > _FORMATTED_LIMIT:
             formatted = _formatted[place] = {}
-        context.fastrender_formatted = formatted
+        context.fastrender_formatted, context.fastrender_timezone = formatted, place[1]
     return formatted
 
 
@@ -180,14 +184,28 @@ def _value_key(kind, value):
     return None
 
 
-def _date_key(value, args):
+# The format characters of `date` that read only the day (not c, r, U, I, nor a time's): with only these,
+# a datetime prints as its local day does, and one kept output serves every order of that day.
+_DAY_CHARACTERS = frozenset("bdDEFjlLmMnNoStwWyYz")
+
+
+@functools.lru_cache(maxsize=256)
+def _reads_only_the_day(format_string):
+    return format_string not in FORMAT_SETTINGS and set(re_formatchars.findall(format_string)) <= _DAY_CHARACTERS
+
+
+def _date_key(value, args, context):
     """What the `date` filter's output depends on besides language and time zone, or None (not kept).
     An aware datetime is turned into local time first, so its instant counts: equal aware datetimes
-    of one zone may be different instants (a repeated hour), hence the offset too."""
+    of one zone may be different instants (a repeated hour), hence the offset too; or, where the
+    format shows only the day, its local day."""
     if len(args) > 1 or args and not isinstance(args[0], str):
         return None
     kind = type(value)
     if kind is dt.datetime and value.tzinfo is not None:
+        if args and _reads_only_the_day(args[0]) and settings.USE_TZ:
+            _formatted_of(context)
+            return "|date day", value.astimezone(context.fastrender_timezone).date(), args[0]
         return "|date", kind, value, value.utcoffset(), *args
     if kind is dt.date:
         return "|date", kind, value, *args
@@ -236,7 +254,7 @@ def _expression(expression, invalid, ignore_failures):
         for func, args, localtime, needs_autoescape, is_safe in filters:
             values = [arg(context) for arg in args]
             if func is date_filter:
-                key = _date_key(obj, values)
+                key = _date_key(obj, values, context)
                 if key is not None:
                     formatted = _formatted_of(context)
                     try:

@@ -79,7 +79,9 @@ def values():
         "float": 3.14159, "negzero": -0.0, "fzero": 0.0,
         # One wall time of New York twice (the hour repeated in November): equal datetimes, two instants.
         "fold0": dt.datetime(2024, 11, 3, 1, 30, tzinfo=NEW_YORK),
-        "fold1": dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=NEW_YORK), "big": 1234567, "neg": -42, "date": dt.date(2024, 3, 5),
+        "fold1": dt.datetime(2024, 11, 3, 1, 30, fold=1, tzinfo=NEW_YORK),
+        "days": [dt.datetime(2024, 3, 5, hour, 59, tzinfo=dt.UTC) for hour in (0, 18, 19, 23)]
+        + [dt.datetime(2024, 3, 6, 1, tzinfo=MOSCOW), dt.datetime(2024, 12, 31, 20, tzinfo=dt.UTC)], "big": 1234567, "neg": -42, "date": dt.date(2024, 3, 5),
         "aware": dt.datetime(2024, 3, 5, 22, 30, tzinfo=dt.UTC),
         "moscow": dt.datetime(2024, 3, 6, 1, 30, tzinfo=MOSCOW),
         "words": "the quick brown fox jumps over the lazy dog " * 3, "url": "https://example.com/a b?c=d&e=<f>",
@@ -165,6 +167,8 @@ TAG_TEMPLATES = [
     # values that are equal and print differently: the formatted values kept must tell them apart
     "{{ dec1 }} {{ dec2 }} {{ fzero }} {{ negzero }} {{ zero }} {{ false }} {{ fold0|date:'H:i T U' }} "
     "{{ fold1|date:'H:i T U' }} {{ fold0 }} {{ fold1 }}",
+    # a day's output is kept for the local day: instants of one local day, and of one UTC day in two local days
+    "{% for when in days %}{{ when|date:'j M Y' }},{{ when|date:'l jS \\H N o-W' }},{{ when|date:'D H' }};{% endfor %}",
 ]
 
 
