@@ -203,7 +203,7 @@ def _date_key(value, args, context):
         return None
     kind = type(value)
     if kind is dt.datetime and value.tzinfo is not None:
-        if args and _reads_only_the_day(args[0]) and settings.USE_TZ:
+        if args and args[0] and _reads_only_the_day(args[0]) and settings.USE_TZ:  # "": the DATE_FORMAT
             _formatted_of(context)
             return "|date day", value.astimezone(context.fastrender_timezone).date(), args[0]
         return "|date", kind, value, value.utcoffset(), *args

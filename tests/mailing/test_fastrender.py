@@ -168,7 +168,7 @@ TAG_TEMPLATES = [
     "{{ dec1 }} {{ dec2 }} {{ fzero }} {{ negzero }} {{ zero }} {{ false }} {{ fold0|date:'H:i T U' }} "
     "{{ fold1|date:'H:i T U' }} {{ fold0 }} {{ fold1 }}",
     # a day's output is kept for the local day: instants of one local day, and of one UTC day in two local days
-    "{% for when in days %}{{ when|date:'j M Y' }},{{ when|date:'l jS \\H N o-W' }},{{ when|date:'D H' }};{% endfor %}",
+    "{% for when in days %}{{ when|date:'j M Y' }},{{ when|date:'l jS \\H N o-W' }},{{ when|date:'D H' }},{{ when|date:'' }};{% endfor %}",
 ]
 
 
