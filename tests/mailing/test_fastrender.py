@@ -9,16 +9,17 @@ import sys
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from django.template import Context, TemplateSyntaxError
+from django.template import Context, TemplateSyntaxError, VariableDoesNotExist
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 
 from demo.campaigns import TEMPLATES as DEMO_TEMPLATES
 from mailing import fastrender
 from mailing.sandbox import FILTERS, HUMANIZE_FILTERS, TAGS
-from mailing.templating import compile_template, pair_template_from_html, text_template_from_html
+from mailing.templating import compile_template, pair_template_from_html, render_message, text_template_from_html
 from mailing.variables import sample_context
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -333,3 +334,17 @@ def test_formatted_values_follow_language_and_settings(settings):
         assert tokyo == template.render(Context(context))
     assert english != russian != tokyo
     assert "Mar" in english and "марта" in russian and "1,234,567" in tokyo and "7:30" in tokyo
+
+
+def test_a_fast_render_that_raises_gives_djangos_output(monkeypatch):
+    version = SimpleNamespace(subject=BENCH_SUBJECT, preheader=BENCH_PREHEADER, html_body=BENCH_HTML, text_body="")
+    context = {**sample_context(), "unsubscribe_url": "https://crm.example.com/u/1/"}
+    fast = render_message(version, context)
+
+    def fail(template, values, autoescape=True):
+        raise RuntimeError("a case the fast renderer gets wrong")
+
+    monkeypatch.setattr(fastrender, "render_fast", fail)
+    assert render_message(version, context) == fast
+    with pytest.raises(VariableDoesNotExist):  # Django's own error, as sending would record it
+        fastrender.render(compile_template("{{ name|cut:missing }}"), {"name": "x"})
