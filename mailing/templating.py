@@ -30,7 +30,7 @@ from loyalty.models import PointsEntry
 from recommendations.reading import for_clients as recommendations_for
 from segments.models import ClientScore
 
-from . import variables
+from . import fastrender, variables
 from .sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, TAGS
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def render_message(version, context):
     body = None
     if text is None and (pair := pair_template_from_html(version.html_body)):
         # An empty text body comes with the HTML from one render (see `pair_template_from_html`).
-        body, text = split_pair(pair.render(Context(context, autoescape=True))) or (None, None)
+        body, text = split_pair(fastrender.render(pair, context, autoescape=True)) or (None, None)
     if body is None:
         body = _render(version.html_body, context, autoescape=True)
     unsubscribe_url = context.get("unsubscribe_url", "")
@@ -234,7 +234,8 @@ def inline_css(body):
 
 
 def _render(source, context, autoescape):
-    return compile_template(source).render(Context(context, autoescape=autoescape))
+    # Sending renders each template once per recipient: fastrender gives Django's output in less time.
+    return fastrender.render(compile_template(source), context, autoescape)
 
 
 def _insert_after_body_tag(body, snippet):
@@ -316,7 +317,7 @@ def tidy_text(text):
 
 
 def _render_derived_text(template, context):
-    text = template.render(Context(context, autoescape=False))
+    text = fastrender.render(template, context, autoescape=False)
     return tidy_text(text.replace(f"{_LINK}(){_LINK}", "").replace(_LINK, ""))
 
 
