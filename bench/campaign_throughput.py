@@ -60,11 +60,10 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.management import call_command
 from django.db import connection
-from django.template import Context
 from django.test.utils import override_settings
 
 from crm.models import Client
-from mailing import sending, tasks
+from mailing import fastrender, sending, tasks
 from mailing.launch import batch_size, launch_campaign
 from mailing.models import Campaign, Delivery, EmailTemplate
 from mailing.templating import CLIENT_FIELDS, build_contexts, compile_template
@@ -235,8 +234,10 @@ def _baseline(template, client_ids, personal=True):
                 client.pk: {"client": {field: getattr(client, field) for field in CLIENT_FIELDS}} for client in clients}
             for client in clients:
                 context = {**contexts[client.pk], "campaign": campaign, "unsubscribe_url": f"{base_url}{client.pk}/"}
-                subject = " ".join(subject_template.render(Context(context, autoescape=False)).split())
-                html = html_template.render(Context(context))
+                # The renderer sending uses (mailing/fastrender.py), so the ratio is the campaign's
+                # machinery, not a faster renderer against a slower one.
+                subject = " ".join(fastrender.render(subject_template, context, autoescape=False).split())
+                html = fastrender.render(html_template, context, autoescape=True)
                 message = EmailMultiAlternatives(subject=subject, body="", to=[client.email], connection=backend)
                 message.attach_alternative(html, "text/html")
                 message.send()

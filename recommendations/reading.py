@@ -41,6 +41,7 @@ def for_clients(client_ids, limit=None):
                if reason in (Reason.BOUGHT_WITH, Reason.RESTOCK)}
     catalogue = {row["sku"]: row for row in Product.objects.filter(sku__in=wanted).values(
         "sku", "name", "category", "price", "in_stock", "excluded")}
+    labels = {}  # each reason's label translated once per call, not once per product
     result = {}
     for client_id in ids:
         owned = bought.get(client_id, ())
@@ -50,23 +51,26 @@ def for_clients(client_ids, limit=None):
             if product is None or not product["in_stock"] or product["excluded"] or sku in owned:
                 continue
             shown.append({"sku": sku, "name": product["name"], "category": product["category"],
-                          "price": product["price"], "reason": reason, "why": why(reason, about, catalogue)})
+                          "price": product["price"], "reason": reason, "why": why(reason, about, catalogue, labels)})
             if len(shown) >= limit:
                 break
         result[client_id] = Picks(shown, stored[client_id][1] if client_id in stored else "")
     return result
 
 
-def why(reason, about, catalogue=None):
-    """The reason in plain words, in the active language: "bought with Notebook #3"."""
-    try:
-        label = Reason(reason).label
-    except ValueError:
+def why(reason, about, catalogue=None, labels=None):
+    """The reason in plain words, in the active language: "bought with Notebook #3". `labels`: the
+    translated labels found so far, kept by the caller across many products."""
+    labels = {} if labels is None else labels
+    if reason not in labels:
+        labels[reason] = str(Reason(reason).label) if reason in Reason.values else ""
+    label = labels[reason]
+    if not label:
         return ""
     if reason in (Reason.BOUGHT_WITH, Reason.RESTOCK, Reason.POPULAR_IN_CATEGORY):
         product = (catalogue or {}).get(about)
-        return str(label) % {"about": product["name"] or about if product else about}
-    return str(label)
+        return label % {"about": product["name"] or about if product else about}
+    return label
 
 
 def _popular():
