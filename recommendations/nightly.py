@@ -50,8 +50,9 @@ def run_stage(as_of):
     category_of = np.where(categories[category_of] == "", -1, category_of).astype(np.int32)
     baskets, client_ids = read_baskets(cut, skus, category_of)
     today = number_of(as_of) + 1  # the candidates see the days before `today`: the as-of day included
-    figures = backtest(baskets, today - BACKTEST_DAYS, BACKTEST_DAYS, sample=BACKTEST_CLIENTS) if (
-        baskets.client.size) else {}
+    per_category = settings.CRM_RECOMMENDATIONS_PER_CATEGORY
+    figures = backtest(baskets, today - BACKTEST_DAYS, BACKTEST_DAYS, sample=BACKTEST_CLIENTS,
+                       per_category=per_category) if baskets.client.size else {}
     shipped = settings.CRM_RECOMMENDER if settings.CRM_RECOMMENDER != "auto" else (
         choose(figures) if figures else "popularity")
     model = fit(shipped, baskets, today)
@@ -60,7 +61,7 @@ def run_stage(as_of):
     due = clients_due(client_ids, shipped, cut)
     chosen = np.flatnonzero(np.isin(client_ids, due))
     picks = recommend(model, baskets, chosen, LIST_LENGTH, blocked=blocked, replenish_days=restock,
-                      per_category=settings.CRM_RECOMMENDATIONS_PER_CATEGORY, today=today)
+                      per_category=per_category, today=today)
     favourite = [str(categories[c]) if c >= 0 else "" for c in favourite_categories(baskets)[chosen]]
     write(client_ids[chosen], picks, favourite, skus, categories, shipped, cut)
     popular = popular_products(baskets, today, blocked)
