@@ -9,20 +9,19 @@ from django.utils.translation import gettext
 
 from crm.money import format_money
 
-from .models import Recommendation
+from .models import LIST_LENGTH
 from .reading import for_clients
 
 
 def recommendations_html(client):
     """The list as an email would read it now (out of stock, excluded and bought since left out), with
     each reason in words, and when and by what it was computed."""
-    stored = Recommendation.objects.filter(client_id=client.pk).first()  # none on the add page
-    if stored is None:
+    picks = for_clients([client.pk], limit=LIST_LENGTH)[client.pk] if client.pk else None  # none on the add page
+    if picks is None or picks.orders_until is None:
         return gettext("No recommendations yet: they come with the next night after the first order; until "
                        "then emails show the shop's popular products.")
-    picks = for_clients([client.pk], limit=len(stored.products))[client.pk]
     computed = gettext("computed from orders until %(date)s by %(model)s") % {
-        "date": timezone.localtime(stored.orders_until).strftime("%Y-%m-%d %H:%M"), "model": stored.model}
+        "date": timezone.localtime(picks.orders_until).strftime("%Y-%m-%d %H:%M"), "model": picks.model}
     if not picks.products:
         left = gettext("Every product of this client's list is out of stock, excluded or bought since: emails "
                        "show none until the next night rewrites the list.")

@@ -7,6 +7,9 @@ from django.utils.translation import pgettext_lazy
 
 from crm.models import Client
 
+# Products stored per client, more than an email shows: reading drops what went out of stock since the night.
+LIST_LENGTH = 10
+
 
 class Reason(models.TextChoices):
     """Why a product is recommended; `about` names the product or category the reason refers to."""
@@ -21,8 +24,7 @@ class Reason(models.TextChoices):
 class Recommendation(models.Model):
     client = models.OneToOneField(Client, primary_key=True, on_delete=models.CASCADE,
                                   related_name="recommendation", verbose_name=_("client"))
-    # Best first: [[sku, reason, about], ...]; more than an email shows, so that products going out of
-    # stock between nights still leave enough (reading.py drops them at reading time).
+    # Best first: [[sku, reason, about], ...], LIST_LENGTH of them at most.
     products = models.JSONField(_("products"), default=list)
     favourite_category = models.CharField(_("favourite category"), max_length=100, blank=True)
     model = models.CharField(_("model"), max_length=32)

@@ -22,10 +22,8 @@ from segments.aggregates import cut_time
 from . import candidates
 from .backtest import backtest, choose
 from .candidates import Baskets, favourite_categories, fit, recommend
-from .models import Reason, Recommendation
+from .models import LIST_LENGTH, Reason, Recommendation
 
-# Stored per client, more than an email shows: reading drops what went out of stock since the night.
-LIST_LENGTH = 10
 BACKTEST_DAYS = 90
 # Clients judged by the back-test: enough for figures to two decimals, and a night that does not
 # grow with the shop for them (the candidates still learn from everyone).

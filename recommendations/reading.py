@@ -3,6 +3,7 @@ stored (recommendations/nightly.py), less what went out of stock or was excluded
 client bought since the night; a client without a list (no orders before the night) gets the shop's
 popular products. A few queries per batch of clients, whatever its size."""
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -16,11 +17,14 @@ from .models import Reason, Recommendation
 
 @dataclass
 class Picks:
-    """One client's recommended products (dicts of sku, name, category, price, reason, why) and the
-    category they buy most ('' when unknown)."""
+    """One client's recommended products (dicts of sku, name, category, price, reason, why), the
+    category they buy most ('' when unknown), and the model and orders their list came from (None
+    without a list)."""
 
     products: list = field(default_factory=list)
     favourite_category: str = ""
+    model: str | None = None
+    orders_until: datetime.datetime | None = None
 
 
 def for_clients(client_ids, limit=None):
@@ -28,11 +32,11 @@ def for_clients(client_ids, limit=None):
     settings.CRM_RECOMMENDED_PRODUCTS)."""
     limit = settings.CRM_RECOMMENDED_PRODUCTS if limit is None else limit
     ids = list(client_ids)
-    stored = {client_id: (products, favourite, until) for client_id, products, favourite, until in
+    stored = {client_id: (products, favourite, until, model) for client_id, products, favourite, until, model in
               Recommendation.objects.filter(client_id__in=ids).values_list(
-                  "client_id", "products", "favourite_category", "orders_until")}
+                  "client_id", "products", "favourite_category", "orders_until", "model")}
     if limit <= 0:
-        return {client_id: Picks(favourite_category=stored.get(client_id, ((), ""))[1]) for client_id in ids}
+        return {client_id: _picks([], stored.get(client_id)) for client_id in ids}
     popular = _popular() if len(stored) < len(ids) else []
     bought = _bought_since(stored, [client_id for client_id in ids if client_id not in stored])
     lists = {client_id: stored[client_id][0] if client_id in stored else popular for client_id in ids}
@@ -54,8 +58,15 @@ def for_clients(client_ids, limit=None):
                           "price": product["price"], "reason": reason, "why": why(reason, about, catalogue, labels)})
             if len(shown) >= limit:
                 break
-        result[client_id] = Picks(shown, stored[client_id][1] if client_id in stored else "")
+        result[client_id] = _picks(shown, stored.get(client_id))
     return result
+
+
+def _picks(products, stored):
+    if stored is None:
+        return Picks(products)
+    _, favourite, until, model = stored
+    return Picks(products, favourite, model, until)
 
 
 def why(reason, about, catalogue=None, labels=None):
@@ -84,7 +95,7 @@ def _bought_since(stored, unlisted):
     """{client_id: SKUs bought after their list was made} (all they bought, for clients without a list)."""
     if not stored and not unlisted:
         return {}
-    since = min((until for _, _, until in stored.values()), default=None)
+    since = min((until for _, _, until, _ in stored.values()), default=None)
     where = Q(purchase__client_id__in=unlisted)
     if stored:
         where |= Q(purchase__client_id__in=list(stored), purchase__purchased_at__gte=since)

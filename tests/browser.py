@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "var" / "screenshots"
@@ -103,3 +104,10 @@ def browser_ru(request, transactional_db):
     b = start(_live_server(request), "ru")
     yield b
     b.driver.quit()
+
+
+@pytest.fixture
+def marketer(transactional_db):
+    """A superuser for the browser tests: (username, password)."""
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
+    return "boss", "a-long-test-password"

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 
 
@@ -127,3 +128,18 @@ def night_both_ways(monkeypatch):
 
     night.chosen = []
     return night
+
+
+@pytest.fixture
+def login(client, django_user_model):
+    """Sign a staff user of one role in (optionally with a language cookie); returns the test client."""
+
+    def as_role(role, language=None):
+        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), password="x", is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        if language:
+            client.cookies["django_language"] = language
+        return client
+
+    return as_role

@@ -4,7 +4,6 @@ missing, import messages that name the uploaded file, birth dates in the future 
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -23,17 +22,6 @@ def _language_back():
     yield
     translation.deactivate()
 
-
-@pytest.fixture
-def login(client, django_user_model):
-    def as_role(role, language="en"):
-        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), password="x", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        client.cookies["django_language"] = language
-        return client
-
-    return as_role
 
 
 # --- 1. Counts that are not exact say so -----------------------------------------------------------

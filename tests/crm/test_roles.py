@@ -15,18 +15,6 @@ from segments.models import Segment, SegmentMembership
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def login(client, django_user_model):
-    """Log a staff user of one role in; return the test client."""
-
-    def as_role(role):
-        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), password="x", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return as_role
-
 
 @pytest.fixture
 def export(db):

@@ -4,7 +4,6 @@ that waits for a worker says so in its list, and the results page counts "outcom
 import datetime as dt
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from mailing.models import Campaign, Delivery
@@ -12,11 +11,6 @@ from mailing.repair import repair_stuck_deliveries
 
 pytestmark = [pytest.mark.browser]
 
-
-@pytest.fixture
-def marketer(transactional_db):
-    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
-    return "boss", "a-long-test-password"
 
 
 @pytest.fixture

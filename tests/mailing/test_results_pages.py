@@ -7,7 +7,6 @@ import random
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from crm.models import Client, Purchase
@@ -15,11 +14,6 @@ from mailing.models import Delivery
 
 pytestmark = [pytest.mark.browser]
 
-
-@pytest.fixture
-def marketer(transactional_db):
-    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
-    return "boss", "a-long-test-password"
 
 
 @pytest.fixture

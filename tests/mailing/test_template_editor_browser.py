@@ -3,7 +3,6 @@ in at the cursor, the template saves, the preview shows it at a desktop and a ph
 misspelt name is refused with the closest one."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from selenium.webdriver.common.by import By
 
 from mailing.models import EmailTemplate
@@ -12,11 +11,6 @@ pytestmark = [pytest.mark.browser]
 
 BODY = "<html><body><h1>Hello !</h1><p>Our news for you.</p></body></html>"
 
-
-@pytest.fixture
-def marketer(transactional_db):
-    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
-    return "boss", "a-long-test-password"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from crm import roles
@@ -14,16 +13,6 @@ from tests.recommendations.shop import catalogue, listed_client, night
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def login(client, django_user_model):
-    def as_role(role):
-        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), password="x", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return as_role
 
 
 def test_the_client_page_shows_the_list_with_the_reasons_as_emails_read_it(admin_client, settings):

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
@@ -19,11 +18,6 @@ pytestmark = [pytest.mark.browser]
 MATCHING = {"en": "Clients matching now: 2", "ru": "Подходит клиентов сейчас: 2"}
 LABELS = {"en": ("churn risk", "RFM segment", "At risk"), "ru": ("риск оттока", "RFM-сегмент", "Под угрозой ухода")}
 
-
-@pytest.fixture
-def marketer(transactional_db):
-    get_user_model().objects.create_superuser("boss", "boss@example.com", "a-long-test-password")
-    return "boss", "a-long-test-password"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -192,16 +191,6 @@ def test_the_client_list_of_a_segment_lists_its_current_members(admin_client, sc
 
 # --- Downloads by role ------------------------------------------------------------------------------
 
-@pytest.fixture
-def as_role(client, django_user_model):
-    def login(role):
-        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), password="x", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
-
 
 def download(client, contacts=False, **params):
     if contacts:
@@ -213,8 +202,8 @@ def download(client, contacts=False, **params):
 
 
 @pytest.mark.parametrize("role", [roles.MARKETING_MANAGER, roles.ANALYST])
-def test_the_working_roles_download_ids_and_scores_but_no_contacts(as_role, role, scored):
-    client = as_role(role)
+def test_the_working_roles_download_ids_and_scores_but_no_contacts(login, role, scored):
+    client = login(role)
     status, rows = download(client, rfm="champions")
     assert status == 200
     assert rows[0] == ["client_id", "rfm_segment", "churn_risk", "churn_band", "predicted_clv", "last_order",
@@ -230,8 +219,8 @@ def test_the_working_roles_download_ids_and_scores_but_no_contacts(as_role, role
     assert "rfm=champions" in entry.detail["filters"]
 
 
-def test_the_administrator_downloads_the_filtered_list_with_contacts_audited(as_role, scored):
-    client = as_role(roles.ADMINISTRATOR)
+def test_the_administrator_downloads_the_filtered_list_with_contacts_audited(login, scored):
+    client = login(roles.ADMINISTRATOR)
     status, rows = download(client, contacts=True, segment="champions")
     assert status == 200 and rows[0][:5] == ["client_id", "first_name", "last_name", "email", "phone"]
     expected = Client.objects.filter(pk__in=scored_ids("champions", scored))
