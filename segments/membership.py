@@ -30,12 +30,11 @@ from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import pgcopy
-from core.sql import execute, rows, set_local, table
+from core import bulk_load, pgcopy
+from core.sql import execute, rows, table
 
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership, SegmentSize
 from .rules import to_q
@@ -160,29 +159,17 @@ def _first_fill(clients):
 
 
 @contextmanager
-def _indexed_at_the_end(name, bulk):
-    """Secondary indexes of the memberships table built once for the whole insert rather than
-    maintained row by row.
-
-    PostgreSQL adds each inserted row to every index: on the first night that is an entry in each
-    of five indexes for each of millions of memberships, most of the night. For that one insert the
-    table's secondary indexes are dropped and created again afterwards, each with one sort. It all
-    happens inside the night's transaction: nobody else ever sees the table without them, and a
-    failure rolls everything back, indexes included. The price, on that one night only: readers of
-    the memberships (there are none open yet) wait for the commit instead of going ahead.
-    """
+def _indexed_at_the_end(bulk):
+    """The memberships table's secondary indexes built once for the first fill rather than maintained
+    row by row: on the first night that is an entry in each of five indexes for each of millions of
+    memberships, most of the night. Its foreign keys stay: adding one back would lock the tables it
+    refers to (clients, segments) against writes until the night commits. The price, on that one
+    night only: readers of the memberships (there are none open yet) wait for the commit."""
     if not bulk:
         yield
         return
-    indexes = rows("SELECT CAST(CAST(i.indexrelid AS regclass) AS text), pg_get_indexdef(i.indexrelid) "
-                   "FROM pg_index i WHERE i.indrelid = CAST(%s AS regclass) AND NOT i.indisprimary "
-                   "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)", [name])
-    for index, _ in indexes:
-        execute(f"DROP INDEX {index}")
-    yield
-    set_local("maintenance_work_mem", settings.CRM_NIGHTLY_WORK_MEM)
-    for _, definition in indexes:
-        execute(definition)
+    with bulk_load.set_aside(MEMBERSHIPS, keys=False):
+        yield
 
 
 def apply(run, previous, ids, cols):
@@ -218,7 +205,7 @@ def apply(run, previous, ids, cols):
     not_open = ("" if first_fill else
                 f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIPS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
-    with _indexed_at_the_end(MEMBERSHIPS, bulk=first_fill):
+    with _indexed_at_the_end(first_fill):
         entered = _per_segment(f"INSERT INTO {MEMBERSHIPS} (segment_id, client_id, entered_at, entered_run_id) "
                                f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
                                [run.as_of, run.pk])

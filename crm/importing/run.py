@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.bulk_load import indexes_built_after
 from core.sql import analyze
 from crm import csvsafe
 from crm.models import ImportRun
@@ -173,8 +174,11 @@ def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid
         reject_writer.copy_lines(staging.rejected(stage))
 
     params = {"now": timezone.now(), "source": f"import:{Path(name).name}"[:100]}
+    staged = report.read - report.rejected
     for target in spec.targets(present):
-        created, updated = staging.upsert(stage, target, params)
+        # A first load of history (many rows, a table holding fewer) builds the indexes once, after.
+        with indexes_built_after(target.model, staged):
+            created, updated = staging.upsert(stage, target, params)
         if target.bare_clients:
             report.clients_created += created
         else:
