@@ -38,7 +38,8 @@ def import_journey(data, slug=None):
     if data.get("entry_segment"):
         segment = Segment.objects.filter(slug=data["entry_segment"]).first()
         if segment is None:
-            found.append(gettext("entry_segment: segment %(slug)s does not exist.") % {"slug": repr(data["entry_segment"])})
+            found.append(gettext("entry_segment: segment %(slug)s does not exist.") % {
+                "slug": repr(data["entry_segment"])})
     unknown = set(data) - {"format", "slug", "entry_segment", "definition", *SETTINGS}
     if unknown:
         found.append(gettext("unknown fields: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
