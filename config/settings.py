@@ -263,6 +263,8 @@ CRM_JOURNEY_LEASE_SECONDS = env_int("CRM_JOURNEY_LEASE_SECONDS", 60, minimum=15)
 CRM_JOURNEY_WEBHOOK_TIMEOUT = env_int("CRM_JOURNEY_WEBHOOK_TIMEOUT", 5, minimum=1)
 CRM_JOURNEY_WEBHOOK_TRIES = env_int("CRM_JOURNEY_WEBHOOK_TRIES", 4, minimum=1)
 CRM_JOURNEY_WEBHOOK_SECRET = env_str("CRM_JOURNEY_WEBHOOK_SECRET", "")
+# Journey results: a purchase within this many days after entering counts as the journey's conversion.
+CRM_JOURNEY_ATTRIBUTION_DAYS = env_int("CRM_JOURNEY_ATTRIBUTION_DAYS", 14, minimum=1)
 # Campaign results: a purchase within this many days after a message counts as its conversion.
 CRM_ATTRIBUTION_DAYS = env_int("CRM_ATTRIBUTION_DAYS", 5, minimum=1)
 # Frequency cap across all campaigns: at most COUNT marketing emails per client in DAYS days (0 = no cap).
