@@ -31,7 +31,9 @@ from .transfer import export_journey
 class JourneyForm(forms.ModelForm):
     class Meta:
         model = Journey
-        exclude = ()
+        fields = ("name", "slug", "entry", "entry_segment", "entry_event", "entry_activity_kind", "entry_date",
+                  "entry_days", "exit_on_conversion", "exit_on_leaving_segment", "exit_on_unsubscribe", "reentry",
+                  "reentry_days", "holdout_percent", "definition")
 
     def clean(self):
         cleaned = super().clean()
