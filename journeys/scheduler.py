@@ -125,7 +125,8 @@ class Chunk:
         ids = [p.client_id for p in positions]
         gone = {c.pk for c in Client.objects.filter(pk__in=ids).only("pk", "unsubscribed_at", "erased_at")
                 if c.unsubscribed_at or c.erased_at}
-        last_order = dict(Purchase.objects.filter(client_id__in=ids, status=Purchase.Status.COMPLETED).order_by()
+        last_order = dict(Purchase.objects.filter(client_id__in=ids, status=Purchase.Status.COMPLETED,
+                                                  purchased_at__lte=self.now).order_by()
                           .values("client_id").annotate(last=Max("purchased_at")).values_list("client_id", "last"))
         segments = {j.entry_segment_id for j in self.journeys.values() if j.exit_on_leaving_segment}
         members = set(SegmentMembership.objects.filter(client_id__in=ids, segment_id__in=segments,
@@ -217,7 +218,7 @@ class Chunk:
             position.waiting_since = self.now
             self._wait(position, self.now + timeout)
         waited = [p for p in group if p.waiting_since is not None and p not in arriving]
-        happened = events_since(step, waited)
+        happened = events_since(step, waited, self.now)
         going = []
         for position in waited:
             if position.pk in happened:
@@ -316,7 +317,7 @@ def split_point(position_id, step_id):
     return int.from_bytes(digest[:8], "big") % 100
 
 
-def events_since(step, positions):
+def events_since(step, positions, now):
     """Ids of the positions whose client did the awaited thing since their wait began."""
     if not positions:
         return set()
@@ -332,7 +333,7 @@ def events_since(step, positions):
     else:
         field = "opened_at" if event == "open" else "clicked_at"
         rows = Delivery.objects.filter(client_id__in=since, **{f"{field}__gte": oldest}).values_list("client_id", field)
-    done = {client for client, at in rows if at >= since[client]}
+    done = {client for client, at in rows if since[client] <= at <= now}
     return {p.pk for p in positions if p.client_id in done}
 
 

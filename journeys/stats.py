@@ -45,7 +45,7 @@ def position_counts(journey):
     out = {"entered": 0}
     for row in rows:
         out[row["state"]] = out.get(row["state"], 0) + row["n"]
-        if row["reason"]:
+        if row["reason"] and row["state"] != Position.State.HOLDOUT:
             out[row["reason"]] = out.get(row["reason"], 0) + row["n"]
         if row["state"] != Position.State.HOLDOUT:
             out["entered"] += row["n"]
