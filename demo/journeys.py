@@ -51,7 +51,7 @@ WELCOME, WIN_BACK, AUDIENCE = "welcome-series", "win-back-journey", "win-back-me
 HOLDOUT = 10
 DAYS = 40  # the weeks of history the journeys run over
 EXTRA_ORDER = 0.04
-HIGH_VALUE = 20000  # predicted value, in the shop's currency, above which a lapsing client gets the offer  # the simulated effect: the share of emailed clients who order once more
+HIGH_VALUE = 20000  # predicted value, in the shop's currency, above which a lapsing client gets the offer
 
 
 def create_demo_journeys():
@@ -81,7 +81,8 @@ def create_demo_journeys():
             {"id": "order-5d", "kind": "wait_event", "event": "order", "timeout_days": 5, "happened": "back",
              "timed_out": "high-value"},
             {"id": "back", "kind": "exit"},
-            {"id": "high-value", "kind": "condition", "rule": {"field": "predicted_clv", "op": ">", "value": HIGH_VALUE},
+            {"id": "high-value", "kind": "condition",
+             "rule": {"field": "predicted_clv", "op": ">", "value": HIGH_VALUE},
              "yes": "offer", "no": "let-go"},
             {"id": "offer", "kind": "email", "template": "Win-back offer", "next": "meta"},
             {"id": "meta", "kind": "audience", "action": "add", "segment": AUDIENCE},
