@@ -1,16 +1,20 @@
 """Data arriving between nights (by the API): exits on conversion at once, waits for an event brought
 forward, and entries on an event or into a rule segment within the scheduler's next pass."""
 
+import logging
+
 from django.db.models import Count, Min
 from django.utils import timezone
 
 from crm.models import Activity, Purchase
 from segments.models import ClientScore, Segment, SegmentMembership
-from segments.rules import to_q
+from segments.rules import RuleError, to_q
 
 from .entry import enter
 from .models import Journey
 from .scheduler import bring_forward, exit_converted
+
+log = logging.getLogger(__name__)
 
 
 def orders_arrived(orders):
@@ -59,10 +63,16 @@ def _rule_segment_entries(client_ids):
     clients' fields now) become members today and enter, without waiting for the night."""
     today = timezone.localdate()
     for journey in Journey.objects.active().filter(entry=Journey.Entry.SEGMENT, entry_segment__kind=Segment.Kind.RULE,
-                                                   entry_segment__is_active=True).select_related(
+                                                   entry_segment__is_active=True).exclude(
+                                                       entry_segment__rule={}).select_related(
                                                        "live_version", "entry_segment"):
         segment = journey.entry_segment
-        matching = set(ClientScore.objects.current().filter(client_id__in=client_ids).filter(to_q(segment.rule))
+        try:
+            rule = to_q(segment.rule)
+        except RuleError as exc:  # the segment's own page says so; the data is recorded all the same
+            log.error("journey %s: entry segment %s has a bad rule: %s", journey.slug, segment.slug, exc)
+            continue
+        matching = set(ClientScore.objects.current().filter(client_id__in=client_ids).filter(rule)
                        .values_list("client_id", flat=True))
         inside = set(SegmentMembership.objects.filter(segment=segment, client_id__in=matching, left_at__isnull=True)
                      .values_list("client_id", flat=True))

@@ -7,6 +7,8 @@ from journeys.models import Journey
 from journeys.publish import activate
 from mailing.models import EmailTemplate
 from segments.models import Segment
+from tests.api.conftest import _fresh_throttle_counts, _plain_http  # noqa: F401  (the API's fixtures)
+from tests.api.conftest import make_client as api_client  # noqa: F401
 from tests.mailing.conftest import HTML, _eager_celery, _mail, make_client  # noqa: F401  (shared fixtures)
 
 
