@@ -15,6 +15,7 @@ segments exist?) is asked through the `known` callbacks.
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from segments.rules import RuleError, to_q
 
@@ -34,10 +35,11 @@ EXITS = {
 BRANCHES = {"wait_event": ("happened", "timed_out"), "condition": ("yes", "no")}
 WAITS = ("wait", "wait_until", "wait_event")
 EVENTS = ("order", "open", "click", "activity")
-KIND_LABELS = {
-    "email": "email", "wait": "wait", "wait_until": "wait until", "wait_event": "wait for an event",
-    "condition": "condition", "split": "random split", "audience": "ad audience", "points": "points",
-    "webhook": "webhook", "exit": "exit",
+KIND_LABELS = {  # translated where shown
+    "email": gettext_noop("email"), "wait": gettext_noop("wait"), "wait_until": gettext_noop("wait until"),
+    "wait_event": gettext_noop("wait for an event"), "condition": gettext_noop("condition"),
+    "split": gettext_noop("random split"), "audience": gettext_noop("ad audience"), "points": gettext_noop("points"),
+    "webhook": gettext_noop("webhook"), "exit": gettext_noop("exit"),
 }
 
 

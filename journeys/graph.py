@@ -3,6 +3,7 @@ their distance from the start, each box with its kind and counts, each exit an a
 the branch and how many took it. Pure functions of the definition and the counts."""
 
 from django.utils.html import escape
+from django.utils.translation import gettext
 
 from .definition import KIND_LABELS, exits, steps_by_id
 
@@ -33,7 +34,8 @@ def layout(definition):
 
 
 def _box(sid, step, x, y, counts):
-    lines = [f"{escape(sid)}", escape(str(KIND_LABELS.get(step.get("kind"), step.get("kind"))) + _detail(step))]
+    kind = gettext(KIND_LABELS.get(step.get("kind"), str(step.get("kind"))))
+    lines = [f"{escape(sid)}", escape(kind + _detail(step))]
     if counts:
         lines.append(escape(counts))
     classes = ["step-id", "step-kind", "step-counts"]
