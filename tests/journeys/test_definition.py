@@ -71,3 +71,19 @@ def test_an_import_with_an_unknown_kind_or_template_is_refused_whole(make_journe
     assert "Step 'sms': unknown kind 'sms'" in str(refused.value)
     assert "Step 'b': template 'Gone' does not exist" in str(refused.value)
     assert not Journey.objects.filter(slug="other").exists()
+
+
+@pytest.mark.django_db
+def test_the_import_command_names_the_file_and_the_step(make_journey, tmp_path, run_command_output):
+    import json
+
+    from django.core.management import CommandError
+
+    data = export_journey(make_journey([{"id": "hello", "kind": "email", "template": "Welcome 1"}]))
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(data))
+    data["definition"]["steps"][0]["kind"] = "fax"
+    bad.write_text(json.dumps(data))
+    assert "journey 'moved' created as a draft" in run_command_output("import_journey", str(good), "--slug", "moved")
+    with pytest.raises(CommandError, match=r"bad.json: .*Step 'hello': unknown kind 'fax'"):
+        run_command_output("import_journey", str(bad), "--slug", "other")
