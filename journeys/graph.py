@@ -8,6 +8,9 @@ from django.utils.translation import gettext
 from .definition import KIND_LABELS, exits, steps_by_id
 
 BOX_W, BOX_H, GAP_X, GAP_Y = 200, 74, 40, 56
+# Colours as SVG attributes (not inline style, which the Content Security Policy would refuse).
+FILL = {"email": "#e3f1e3", "wait": "#fdf3dc", "wait_until": "#fdf3dc", "wait_event": "#fdf3dc",
+        "condition": "#e8e4f6", "split": "#e8e4f6", "exit": "#f1e1e1"}
 
 
 def layout(definition):
@@ -39,10 +42,13 @@ def _box(sid, step, x, y, counts):
     if counts:
         lines.append(escape(counts))
     classes = ["step-id", "step-kind", "step-counts"]
-    text = "".join(f'<text x="{x + 10}" y="{y + 20 + 18 * n}" class="{classes[n]}">{line}</text>'
-                   for n, line in enumerate(lines))
+    weight = ' font-weight="bold"'
+    text = "".join(f'<text x="{x + 10}" y="{y + 20 + 18 * n}" class="{classes[n]}" font-size="13" fill="#222"'
+                   f'{weight if n == 0 else ""}>{line}</text>' for n, line in enumerate(lines))
     return (f'<g class="step step-{escape(step.get("kind", ""))}" data-step="{escape(sid)}">'
-            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6"/>{text}</g>')
+            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" '
+            f'fill="{FILL.get(step.get("kind"), "#eef2f7")}" '
+            f'stroke="#79aec8"/>{text}</g>')
 
 
 def _detail(step):
@@ -96,11 +102,13 @@ def svg(definition, box_counts=None, branch_counts=None):
                 path = (f"M{x1 + BOX_W},{y1 + BOX_H / 2} C{right + 30},{y1 + BOX_H / 2} {right + 30},"
                         f"{y2 + BOX_H / 2} {x2 + BOX_W},{y2 + BOX_H / 2}")
                 lx, ly = right + 10, (y1 + y2) / 2 + BOX_H / 2
-            parts.append(f'<path class="edge" d="{path}" marker-end="url(#arrow)"/>'
-                         f'<text class="edge-label" x="{lx}" y="{ly}">{caption}</text>')
+            parts.append(f'<path class="edge" d="{path}" fill="none" stroke="#888" stroke-width="1.5" '
+                         f'marker-end="url(#arrow)"/><text class="edge-label" x="{lx}" y="{ly}" font-size="12" '
+                         f'fill="#555">{caption}</text>')
     for sid, step in steps.items():
         parts.append(_box(sid, step, *corner(sid), box_counts.get(sid, "")))
     return (f'<svg class="journey-graph" xmlns="http://www.w3.org/2000/svg" width="{width + 80}" height="{height}" '
             f'viewBox="0 0 {width + 80} {height}" role="img"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" '
-            f'refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z"/></marker></defs>'
+            f'refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/>'
+            f'</marker></defs>'
             + "".join(parts) + "</svg>")
