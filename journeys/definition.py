@@ -182,12 +182,25 @@ def _check_wait_event(step, known):
     return out
 
 
+JOURNEY_EVENTS = ("sent", "opened", "clicked")
+
+
 def _check_condition(step, known):
-    try:
-        to_q(step.get("rule"))
-    except RuleError as exc:
-        return [_("its rule: %(error)s") % {"error": exc}]
-    return []
+    """A rule over the scores and fields, and/or `journey`: {"step": an email step's id, "event": sent,
+    opened or clicked}, what happened to this client's email of that step in this journey."""
+    out = []
+    if "rule" in step or "journey" not in step:
+        try:
+            to_q(step.get("rule"))
+        except RuleError as exc:
+            out.append(_("its rule: %(error)s") % {"error": exc})
+    if "journey" in step:
+        happened = step["journey"] if isinstance(step["journey"], dict) else {}
+        if happened.get("event") not in JOURNEY_EVENTS:
+            out.append(_("'journey' needs an 'event': %(events)s") % {"events": ", ".join(JOURNEY_EVENTS)})
+        if not happened.get("step"):
+            out.append(_("'journey' needs the 'step' of an email"))
+    return out
 
 
 def _check_split(step, known):

@@ -233,8 +233,15 @@ class Chunk:
         return going
 
     def _do_condition(self, step, group):
-        matching = set(ClientScore.objects.current().filter(client_id__in=[p.client_id for p in group])
-                       .filter(to_q(step["rule"])).values_list("client_id", flat=True))
+        """yes when the client matches the rule (last night's scores, their fields now) and what the
+        condition asks of this journey happened (their email of a step sent, opened or clicked)."""
+        ids = [p.client_id for p in group]
+        matching = set(ids)
+        if "rule" in step:
+            matching &= set(ClientScore.objects.current().filter(client_id__in=ids).filter(to_q(step["rule"]))
+                            .values_list("client_id", flat=True))
+        if "journey" in step:
+            matching &= {p.client_id for p in group if p.pk in happened_in_journey(step["journey"], group)}
         going = []
         for position in group:
             outcome = "yes" if position.client_id in matching else "no"
@@ -351,6 +358,17 @@ def events_since(step, positions, now):
         rows = Delivery.objects.filter(client_id__in=since, **{f"{field}__gte": oldest}).values_list("client_id", field)
     done = {client for client, at in rows if since[client] <= at <= now}
     return {p.pk for p in positions if p.client_id in done}
+
+
+def happened_in_journey(asked, positions):
+    """Ids of the positions whose email of step `asked["step"]` was sent, opened or clicked."""
+    flag = {"sent": "delivery__sent_at", "opened": "delivery__opened_at", "clicked": "delivery__clicked_at"}
+    found = StepRun.objects.filter(position__in=[p.pk for p in positions], step=asked["step"],
+                                   **{f"{flag[asked['event']]}__isnull": False})
+    if asked["event"] == "opened":  # a click proves an open the tracking pixel missed
+        found = found | StepRun.objects.filter(position__in=[p.pk for p in positions], step=asked["step"],
+                                               delivery__clicked_at__isnull=False)
+    return set(found.values_list("position_id", flat=True))
 
 
 def release_abandoned(now=None):

@@ -140,3 +140,23 @@ def test_a_new_version_leaves_clients_in_flight_on_theirs(make_journey, make_cli
     run_due(now=now + dt.timedelta(days=3))
     subjects = sorted((m.to[0], m.subject.split(" ")[0] + m.subject.split(" ")[1]) for m in mail.outbox)
     assert subjects == sorted([(first.email, "Welcome1"), (first.email, "Welcome2"), (second.email, "Offer" + second.first_name)])
+
+
+def test_a_condition_on_what_happened_in_the_journey(make_journey, make_client):
+    steps = [
+        {"id": "hello", "kind": "email", "template": "Welcome 1", "next": "w"},
+        {"id": "w", "kind": "wait", "days": 1, "next": "opened"},
+        {"id": "opened", "kind": "condition", "journey": {"step": "hello", "event": "opened"}, "yes": "offer",
+         "no": "bye"},
+        {"id": "offer", "kind": "email", "template": "Offer"},
+        {"id": "bye", "kind": "exit"},
+    ]
+    journey = make_journey(steps)
+    reader, other = make_client(), make_client()
+    now = timezone.now()
+    enter(journey, [reader.pk, other.pk], "x", now=now)
+    run_due(now=now)
+    Delivery.objects.filter(client=reader).update(opened_at=now)
+    run_due(now=now + dt.timedelta(days=1, minutes=1))
+    assert [m.to for m in mail.outbox[2:]] == [[reader.email]]
+    assert Position.objects.get(client=other).reason == "exit_step"
