@@ -31,6 +31,7 @@ demo: setup
 	DJANGO_DEBUG=1 $(PY) manage.py demo_data --clients 20000 --seed 1 --if-empty
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py rebuild_segments
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py launch_campaign champions-thanks
+	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py demo_journeys
 	DJANGO_DEBUG=1 $(PY) manage.py demo_login
 	$(DEMO_MAIL) DJANGO_DEBUG=1 $(PY) manage.py demo_serve 127.0.0.1:8000
 

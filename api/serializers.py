@@ -159,3 +159,32 @@ class ClientRecommendationsOut(serializers.Serializer):
     favourite_category = serializers.CharField(help_text="The category the client buys most; empty when unknown.")
     products = RecommendedProductOut(many=True, help_text="Best first; out of stock, excluded and bought since "
                                                           "the list was made left out.")
+
+
+class JourneyOut(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    state = serializers.CharField(help_text="draft, active, paused or stopped.")
+    entry = serializers.CharField(help_text="segment, event, date or manual.")
+    version = serializers.IntegerField(allow_null=True, help_text="The live version; null before activation.")
+    holdout_percent = serializers.IntegerField()
+    clients = serializers.DictField(child=serializers.IntegerField(),
+                                    help_text="Positions by state and by reason: entered, holdout, waiting, done, "
+                                              "exited, converted, failed, ...")
+
+
+class PositionOut(serializers.Serializer):
+    journey = serializers.CharField()
+    version = serializers.IntegerField(help_text="The version the client entered and finishes.")
+    state = serializers.CharField(help_text="waiting, running, done, exited, failed or holdout.")
+    reason = serializers.CharField(help_text="How it ended (end, exit_step, converted, ...); empty while live.")
+    step = serializers.CharField(allow_null=True, help_text="The step done next, when `due_at` comes.")
+    due_at = serializers.DateTimeField(allow_null=True)
+    entered_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    steps_done = serializers.IntegerField()
+
+
+class ClientJourneysOut(serializers.Serializer):
+    client_id = serializers.CharField()
+    journeys = PositionOut(many=True, help_text="Newest first.")

@@ -9,6 +9,8 @@ urlpatterns = [
     # <path:...> so an id with a slash can be read too (sent URL-encoded).
     path("v1/clients/<path:client_id>/scores/", views.ClientScoresView.as_view()),
     path("v1/clients/<path:client_id>/recommendations/", views.ClientRecommendationsView.as_view()),
+    path("v1/clients/<path:client_id>/journeys/", views.ClientJourneysView.as_view()),
+    path("v1/journeys/", views.JourneysView.as_view()),
     path("v1/purchases/", views.PurchaseView.as_view()),
     path("v1/purchases/batch/", views.PurchaseBatchView.as_view()),
     path("v1/activity/", views.ActivityView.as_view()),

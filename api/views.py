@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from . import ingest, serializers
+from .journeys import client_positions, journeys
 from .recommendations import MAX_LIMIT, client_recommendations
 from .scores import client_scores
 
@@ -179,3 +180,23 @@ class ClientRecommendationsView(APIView):
         if found is None:
             raise Http404(gettext("No client with this client_id."))
         return Response(serializers.ClientRecommendationsOut(found).data)
+
+
+class JourneysView(APIView):
+    @extend_schema(responses={200: serializers.JourneyOut(many=True), **{code: _ERRORS[code] for code in (401, 429)}},
+                   summary="The journeys, with how many clients are where", operation_id="journeys",
+                   tags=["journeys"])
+    def get(self, request):
+        return Response(serializers.JourneyOut(journeys(), many=True).data)
+
+
+class ClientJourneysView(APIView):
+    @extend_schema(responses={200: serializers.ClientJourneysOut, 404: serializers.Error,
+                              **{code: _ERRORS[code] for code in (401, 429)}},
+                   summary="The journeys a client is or was in, and where", operation_id="client_journeys",
+                   tags=["journeys"])
+    def get(self, request, client_id):
+        found = client_positions(client_id)
+        if found is None:
+            raise Http404(gettext("No client with this client_id."))
+        return Response(serializers.ClientJourneysOut(found).data)

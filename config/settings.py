@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "nightly",  # the nightly run: scores, loyalty, memberships, then run_succeeded (nightly/)
     "mailing",  # email campaigns (mailing/)
     "audiences",  # ad-platform audience files (audiences/)
+    "journeys",  # multi-step flows: waits, branches, exits, a holdout (journeys/)
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI from our own static files: installations may have no outside network
@@ -255,6 +256,15 @@ CRM_RECOMMENDATIONS_PER_CATEGORY = env_int("CRM_RECOMMENDATIONS_PER_CATEGORY", 2
 # out belongs to a dead worker and is taken over (mailing/sending.py, "The lease"). Must stay above
 # the longest single send, EMAIL_TIMEOUT and anymail's REQUESTS_TIMEOUT (10 s each by default).
 CRM_CAMPAIGN_LEASE_SECONDS = env_int("CRM_CAMPAIGN_LEASE_SECONDS", 30, minimum=15)
+# Journeys (journeys/scheduler.py): positions claimed per transaction by the scheduler's pass; how long a
+# pass holds a position whose webhook it is calling; the webhook's timeout, tries and signing key.
+CRM_JOURNEY_CHUNK = env_int("CRM_JOURNEY_CHUNK", 500, minimum=1)
+CRM_JOURNEY_LEASE_SECONDS = env_int("CRM_JOURNEY_LEASE_SECONDS", 60, minimum=15)
+CRM_JOURNEY_WEBHOOK_TIMEOUT = env_int("CRM_JOURNEY_WEBHOOK_TIMEOUT", 5, minimum=1)
+CRM_JOURNEY_WEBHOOK_TRIES = env_int("CRM_JOURNEY_WEBHOOK_TRIES", 4, minimum=1)
+CRM_JOURNEY_WEBHOOK_SECRET = env_str("CRM_JOURNEY_WEBHOOK_SECRET", "")
+# Journey results: a purchase within this many days after entering counts as the journey's conversion.
+CRM_JOURNEY_ATTRIBUTION_DAYS = env_int("CRM_JOURNEY_ATTRIBUTION_DAYS", 14, minimum=1)
 # Campaign results: a purchase within this many days after a message counts as its conversion.
 CRM_ATTRIBUTION_DAYS = env_int("CRM_ATTRIBUTION_DAYS", 5, minimum=1)
 # Frequency cap across all campaigns: at most COUNT marketing emails per client in DAYS days (0 = no cap).

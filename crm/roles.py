@@ -6,7 +6,7 @@ action) rather than a list of permission rows, so a model added later falls
 in the right place when the groups are synced again (`manage.py sync_roles`).
 
 - Administrator: everything, including downloads of personal data and user management.
-- Marketing manager: works on campaigns, templates, segments, audiences, spend, loyalty rules and
+- Marketing manager: works on campaigns, journeys, templates, segments, audiences, spend, loyalty rules and
   the products' flags (in stock, never recommend); reads clients and scores; downloads client
   lists with scores but no contact data (the client list's download); no other download of
   personal data (audience files, client exports, score files, lists with contact data) and no
@@ -26,7 +26,7 @@ ANALYST = "Analyst"
 LABELS = {ADMINISTRATOR: _("Administrator"), MARKETING_MANAGER: _("Marketing manager"), ANALYST: _("Analyst")}
 
 # The shop's own apps: what the two working roles may read.
-SHOP_APPS = {"crm", "segments", "mailing", "audiences", "analytics", "loyalty"}
+SHOP_APPS = {"crm", "segments", "mailing", "journeys", "audiences", "analytics", "loyalty"}
 # Kept from both working roles: the personal-data audit log and the API's tokens (administration).
 NOT_READ = {("crm", "auditlog"), ("api", "apitoken")}
 # Personal data leaving the system: separate permissions that only the administrator holds by default.
@@ -34,7 +34,7 @@ PERSONAL_DATA = {("crm", "export_client_data"), ("crm", "erase_client"), ("audie
                  ("segments", "export_scores")}
 # What a marketing manager edits (add, change, delete): the models the team works on.
 MANAGER_EDITS = {
-    ("mailing", "campaign"), ("mailing", "campaignvariant"), ("mailing", "emailtemplate"),
+    ("mailing", "campaign"), ("mailing", "campaignvariant"), ("mailing", "emailtemplate"), ("journeys", "journey"),
     ("audiences", "audiencesync"), ("audiences", "audienceexport"), ("mailing", "suppression"),
     ("segments", "segment"), ("analytics", "marketingspend"),
     ("loyalty", "pointrule"), ("loyalty", "tier"), ("loyalty", "pointsentry"),

@@ -12,12 +12,14 @@ import time
 
 from django.db import close_old_connections
 
+from journeys import tasks as journey_tasks
 from mailing import tasks
 
 log = logging.getLogger(__name__)
 
-# (every so many seconds, the task beat runs), as mailing/apps.py registers them for beat.
-JOBS = ((10, tasks.repair_stuck_deliveries), (60, tasks.launch_due_campaigns))
+# (every so many seconds, the task beat runs), as mailing/apps.py and journeys/apps.py register them for beat.
+JOBS = ((10, tasks.repair_stuck_deliveries), (60, tasks.launch_due_campaigns),
+        (10, journey_tasks.run_due_positions))
 
 
 def run_due(last_run, now):

@@ -17,7 +17,7 @@ from recommendations.admin_client import recommendations_html
 RECENT = 20
 
 
-def _when(moment):
+def when(moment):
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "—"
 
 
@@ -50,8 +50,8 @@ class MailingClientAdmin(LoyaltyClientAdmin):
         body = format_html_join(
             "", "<tr class='client-email'><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                 "<td>{}</td></tr>",
-            ((reverse("admin:mailing_campaign_change", args=[d.campaign_id]), d.campaign.name, _when(d.sent_at),
-              d.subject or "—", _when(d.opened_at or d.clicked_at), _when(d.clicked_at), delivery_state(d))
+            ((reverse("admin:mailing_campaign_change", args=[d.campaign_id]), d.campaign.name, when(d.sent_at),
+              d.subject or "—", when(d.opened_at or d.clicked_at), when(d.clicked_at), delivery_state(d))
              for d in rows),
         )
         link = reverse("admin:mailing_delivery_changelist") + f"?client__id__exact={obj.pk}"

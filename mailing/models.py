@@ -155,8 +155,10 @@ class CampaignQuerySet(models.QuerySet):
         return self.filter(schedule=Campaign.Schedule.TRIGGERED, trigger_segment__isnull=False)
 
     def finishable(self):
-        """Sending campaigns none of whose deliveries is pending or sending."""
-        return self.sending().exclude(Exists(Delivery.objects.filter(campaign=OuterRef("pk")).busy()))
+        """Sending campaigns none of whose deliveries is pending or sending. A journey's email step is
+        never finished: it stays sending while its journey may write rows for it at any moment."""
+        return self.sending().exclude(schedule=Campaign.Schedule.JOURNEY).exclude(
+            Exists(Delivery.objects.filter(campaign=OuterRef("pk")).busy()))
 
     def start_sending(self):
         """-> sending: launched now unless launched before, no longer finished. Returns how many moved."""
@@ -199,6 +201,8 @@ class Campaign(models.Model):
         ONCE = "once", _("once, at a date and time")
         RECURRING = "recurring", _("recurring (cron)")
         TRIGGERED = "triggered", _("when a client enters a segment")
+        # A journey's email step (journeys/): always sending, each client's row written by the journey.
+        JOURNEY = "journey", _("by a journey's email step")
 
     class Reentry(models.TextChoices):
         ONCE = "once", _("once per client")
@@ -416,6 +420,8 @@ class Campaign(models.Model):
 
     def _launch_refusal(self):
         slug = repr(self.slug)
+        if self.schedule == Campaign.Schedule.JOURNEY:
+            return self._journey_refusal()
         if self.state == Campaign.State.PAUSED:
             return gettext("Campaign %(slug)s is paused; resume it to send what is pending.") % {"slug": slug}
         if self.state not in Campaign.LAUNCHABLE:
@@ -456,6 +462,8 @@ class Campaign(models.Model):
 
     def _schedule_refusal(self):
         slug = repr(self.slug)
+        if self.schedule == Campaign.Schedule.JOURNEY:
+            return self._journey_refusal()
         if self.schedule == Campaign.Schedule.MANUAL:
             return gettext("Campaign %(slug)s is sent when launched; use Launch.") % {"slug": slug}
         if self.state != Campaign.State.DRAFT:
@@ -463,7 +471,14 @@ class Campaign(models.Model):
                 "slug": slug, "state": self.get_state_display()}
         return self.setup_refusal("schedule")
 
+    def _journey_refusal(self):
+        """A journey's email step is sent, paused and stopped with its journey (journeys/), not by hand."""
+        return gettext("Campaign %(slug)s is a journey's email step: its journey sends it; pause or stop the "
+                       "journey instead.") % {"slug": repr(self.slug)}
+
     def _pause_refusal(self):
+        if self.schedule == Campaign.Schedule.JOURNEY:
+            return self._journey_refusal()
         if self.state in Campaign.ACTIVE:
             return ""
         return gettext("Campaign %(slug)s is %(state)s; only a scheduled or sending campaign can be paused.") % {
@@ -476,6 +491,8 @@ class Campaign(models.Model):
             "slug": repr(self.slug), "state": self.get_state_display()}
 
     def _cancel_refusal(self):
+        if self.schedule == Campaign.Schedule.JOURNEY:
+            return self._journey_refusal()
         if self.state in (Campaign.State.DONE, Campaign.State.CANCELLED):
             return f"Campaign {self.slug!r} is {self.get_state_display()} already."
         return ""

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.models import Client
-from mailing.admin_client import MailingClientAdmin
+from journeys.admin import JourneysClientAdmin
 
 from . import personal_data as privacy
 
@@ -18,7 +18,7 @@ from . import personal_data as privacy
 ERASE_AT_ONCE = 100
 
 
-class ClientAdmin(MailingClientAdmin):
+class ClientAdmin(JourneysClientAdmin):
     actions = ["export_personal_data", "erase_personal_data"]
 
     def has_export_client_data_permission(self, request):

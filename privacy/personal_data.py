@@ -16,6 +16,8 @@ the person goes:
 - on their email deliveries: the address, the subject as sent (it may greet them by name) and the
   ESP's error text (it may quote the address); pending deliveries are suppressed with reason `erased`;
   tracking events of those deliveries lose the recipient and the raw ESP payload;
+- their journeys: every position still waiting exits (reason "unsubscribed or erased"), and the answers
+  webhook endpoints gave about them are cleared;
 - the admin's change history shows the anonymous name.
 The suppression list keeps their address if it is on it: it is what stops mail to that address if
 the shop sends it to us again. Audience exports and campaigns skip erased clients (both filter on
@@ -39,6 +41,7 @@ PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "city", "zip", "
 
 def erase_client(client, user=None, actor_name=""):
     """Clear a client's personal data, keep the anonymous row, stop their mail, record who did it."""
+    from journeys.models import Position, WebhookCall
     from mailing.models import Delivery, DeliveryEvent
     from mailing.repair import finish_campaign
 
@@ -64,6 +67,9 @@ def erase_client(client, user=None, actor_name=""):
         if address:  # events the ESP sent about the address that matched no delivery of ours
             events |= Q(delivery__isnull=True, recipient__iexact=address)
         DeliveryEvent.objects.filter(events).update(recipient="", detail={})
+        Position.objects.filter(client=client, state=Position.State.WAITING).update(
+            state=Position.State.EXITED, reason=Position.Reason.UNSUBSCRIBED, due_at=None, finished_at=now)
+        WebhookCall.objects.filter(position__client=client).update(response="")
         LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Client),
                                 object_id=str(client.pk)).update(object_repr=str(client)[:200])
         for campaign_id in set(pending):
@@ -76,6 +82,7 @@ def erase_client(client, user=None, actor_name=""):
 
 def export_client(client, user=None, actor_name=""):
     """Everything we hold about one client, as plain JSON-ready values; the export is recorded."""
+    from journeys.models import Position
     from mailing.models import Delivery, DeliveryEvent, Suppression, normalize_email
     from segments.models import ClientScore, SegmentMembership
 
@@ -106,6 +113,12 @@ def export_client(client, user=None, actor_name=""):
                      for m in SegmentMembership.objects.filter(client=client).select_related("segment")
                      .order_by("entered_at", "segment__slug")],
         "deliveries": deliveries,
+        "journeys": [{"journey": p.journey.slug, "version": p.version.number,
+                      **_fields(p, exclude=("id", "journey", "version", "client", "claim_token")),
+                      "steps": [_fields(r, exclude=("id", "position")) for r in p.runs.order_by("seq")],
+                      "webhook_calls": [_fields(c, exclude=("id", "position")) for c in p.webhook_calls.order_by("at")]}
+                     for p in Position.objects.filter(client=client).select_related("journey", "version")
+                     .order_by("entered_at", "pk")],
         "suppressed_addresses": [_fields(s, exclude=("id",)) for s in
                                  Suppression.objects.filter(email=normalize_email(client.email))]
         if client.email else [],

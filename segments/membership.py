@@ -74,12 +74,13 @@ def plan(previous):
     many memberships are open as it recorded. Anything else (a segment switched on or off,
     memberships deleted, clients deleted since) takes the full path, which is right whatever the
     memberships hold."""
-    still_open = SegmentMembership.objects.filter(left_at__isnull=True).exclude(segment__kind=RULE).count()
+    not_night = (RULE, Segment.Kind.JOURNEY)  # segments whose members the night does not derive from scores
+    still_open = SegmentMembership.objects.filter(left_at__isnull=True).exclude(segment__kind__in=not_night).count()
     if previous is None:  # nothing scored yet
         return "moves" if still_open == 0 else "full"
-    active = set(Segment.objects.filter(is_active=True).exclude(kind=RULE).values_list("pk", flat=True))
-    then = dict(SegmentSize.objects.filter(run=previous).exclude(segment__kind=RULE).values_list("segment_id",
-                                                                                                 "size"))
+    active = set(Segment.objects.filter(is_active=True).exclude(kind__in=not_night).values_list("pk", flat=True))
+    then = dict(SegmentSize.objects.filter(run=previous).exclude(segment__kind__in=not_night)
+                .values_list("segment_id", "size"))
     return "moves" if set(then) == active and sum(then.values()) == still_open else "full"
 
 
@@ -187,7 +188,9 @@ def apply(run, previous, ids, cols):
     _collect(run, families=not moves)
     # With moves, the temporary table holds the rule segments only, and only they are managed by
     # it; without, every active segment is.
-    managed = f"SELECT id FROM {SEGMENTS} WHERE is_active" + (f" AND kind = '{RULE}'" if moves else "")
+    # Segments fed by journeys are not the night's: their members come and go with journey steps.
+    managed = (f"SELECT id FROM {SEGMENTS} WHERE is_active AND kind <> '{Segment.Kind.JOURNEY}'"
+               + (f" AND kind = '{RULE}'" if moves else ""))
     left = _per_segment(
         f"UPDATE {MEMBERSHIPS} SET left_at = %s, left_run_id = %s WHERE left_at IS NULL AND segment_id IN ({managed}) "
         f"AND NOT EXISTS (SELECT 1 FROM {NEXT} n WHERE n.segment_id = {MEMBERSHIPS}.segment_id "
@@ -276,7 +279,7 @@ def _record_sizes(run, previous, moves, entered, left):
     entered, left: memberships opened and closed per segment. A segment in the temporary table has
     its size counted there; a family segment on the moves path has the previous run's size plus who
     entered minus who left."""
-    kinds = dict(Segment.objects.filter(is_active=True).values_list("pk", "kind"))
+    kinds = dict(Segment.objects.filter(is_active=True).exclude(kind=Segment.Kind.JOURNEY).values_list("pk", "kind"))
     stats = {segment_id: [0, 0, 0] for segment_id in kinds}
     for at, counts in ((1, entered), (2, left)):
         for segment_id, count in counts.items():

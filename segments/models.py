@@ -132,6 +132,8 @@ class Segment(models.Model):
         ENGAGEMENT = "engagement", _("engagement")
         TIER = "tier", _("loyalty tier")
         RULE = "rule", _("rule")
+        # Filled by journeys' ad-audience steps (one client at a time); the night leaves them alone.
+        JOURNEY = "journey", _("fed by journeys")
 
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -154,7 +156,7 @@ class Segment(models.Model):
     def display_name(self):
         """In the user's language: the nightly run's segments are named in English in the database and
         translated for display (segments/builtin.py); a rule segment's or a tier's name is the user's own."""
-        return self.name if self.kind in (self.Kind.RULE, self.Kind.TIER) else gettext(self.name)
+        return self.name if self.kind in (self.Kind.RULE, self.Kind.TIER, self.Kind.JOURNEY) else gettext(self.name)
 
     def duplicate(self):
         """A new rule segment "<name> (copy)" with the same rule and a free slug; no members until it is

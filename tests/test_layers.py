@@ -14,6 +14,7 @@ LAYERS = [
     ["loyalty", "recommendations"],
     ["nightly"],
     ["mailing", "audiences"],
+    ["journeys"],
     ["analytics"],
     ["api"],
     ["privacy"],

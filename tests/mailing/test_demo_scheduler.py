@@ -23,9 +23,9 @@ def test_the_demo_scheduler_launches_a_campaign_whose_time_has_come(make_client,
     later.refresh_from_db()
     assert due.state != Campaign.State.SCHEDULED and later.state == Campaign.State.SCHEDULED
     assert [m.to for m in mail.outbox] == [[client.email]]
-    # Each job keeps beat's interval: 30 s later only the 10-second repair runs again.
+    # Each job keeps beat's interval: 30 s later only the 10-second ones (the repair, the journeys' pass) run again.
     scheduler.run_due(last_run, now=1030.0)
-    assert last_run == {scheduler.JOBS[0][1]: 1030.0, scheduler.JOBS[1][1]: 1000.0}
+    assert last_run == {scheduler.JOBS[0][1]: 1030.0, scheduler.JOBS[1][1]: 1000.0, scheduler.JOBS[2][1]: 1030.0}
 
 
 def test_a_failing_job_does_not_stop_the_others(monkeypatch):
