@@ -133,6 +133,9 @@ def score_rows(client_ids, cols, as_of):
         cols["engagement_score"].tolist(),
         cols["engagement_band"].tolist(),
         cols["tier"].tolist(),
+        cols["visits_30"].tolist(),
+        cols["visits_90"].tolist(),
+        *(nullable(cols[name]) for name in ("visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")),
     ]
     return zip(*ordered)
 
