@@ -168,7 +168,7 @@ def visit_measures(rows, orders, n_clients, cut, gap_minutes, bounce_seconds):
         judged = [v for v in recent if v[1] == v[1] or v[2] == v[2]]
         bounced = [v for v in judged if (v[2] == v[2] and v[2] <= 1) or (v[1] == v[1] and v[1] < bounce_seconds)]
 
-        def ordered(v):
+        def ordered(v, mine_orders=mine_orders):
             end = v[0] + int((v[1] if v[1] == v[1] else 0) * 1e6) + gap
             return any(v[0] // 1_000_000 <= t // 1_000_000 <= end // 1_000_000 for t in mine_orders)
 

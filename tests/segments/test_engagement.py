@@ -31,8 +31,8 @@ def test_a_client_at_every_reference_level_seen_today_scores_100_and_one_never_s
 ])
 def test_each_measure_moves_the_score_by_its_weight(measure, better, worse, weight):
     ref = [4, 9, 300, 0.5]
-    full = dict(visits_30=[4], visits_90=[9], visit_seconds=[300], bounce_rate=[0.0], visit_conversion=[0.5],
-                activity_days=[0.0])
-    high = engagement.scores(_current(**full | {measure: [better]}), ref)
-    low = engagement.scores(_current(**full | {measure: [worse]}), ref)
+    full = {"visits_30": [4], "visits_90": [9], "visit_seconds": [300], "bounce_rate": [0.0],
+            "visit_conversion": [0.5], "activity_days": [0.0]}
+    high = engagement.scores(_current(**(full | {measure: [better]})), ref)
+    low = engagement.scores(_current(**(full | {measure: [worse]})), ref)
     assert high[0] - low[0] == pytest.approx(100 * weight)

@@ -4,7 +4,6 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from django.utils import timezone
 
 from crm.models import Activity, Client
 from nightly import pipeline
@@ -86,7 +85,7 @@ def test_the_measures_match_the_plain_reference_on_random_trails():
 def test_the_night_reads_sessions_from_the_database():
     as_of = dt.date(2025, 6, 30)
     client = Client.objects.create(external_id="c1")
-    at = timezone.make_aware(dt.datetime(2025, 6, 20, 12, 0))
+    at = dt.datetime(2025, 6, 20, 12, 0, tzinfo=dt.UTC)
     Activity.objects.create(client=client, kind="session", occurred_at=at, properties={
         "started_at": (at - dt.timedelta(minutes=10)).isoformat(), "duration_seconds": 600, "pages": 7,
         "target_action": "signup"})
