@@ -104,7 +104,7 @@ def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_second
     judged = timed | np.isfinite(pages)
     with np.errstate(invalid="ignore"):
         bounced = judged & ((pages <= 1) | (seconds < bounce_seconds))
-    converted = v.converted[recent] | _ordered_during(client, v.start[recent], seconds, order_client, order_time,
+    converted = v.converted[recent] | ordered_during(client, v.start[recent], seconds, order_client, order_time,
                                                       cut - 90 * DAY, cut, gap_us)
     return {
         "visits_30": count[30].astype(np.int64),
@@ -127,7 +127,7 @@ def _key(client, us):
     return (client.astype(np.int64) << 32) | (us // 1_000_000)
 
 
-def _ordered_during(client, start, seconds, order_client, order_time, since, cut, gap_us):
+def ordered_during(client, start, seconds, order_client, order_time, since, cut, gap_us):
     """Per visit: a completed order of its client from its start to gap_us after its end."""
     inside = (order_time >= since) & (order_time < cut)
     orders = np.sort(_key(order_client[inside], order_time[inside]))
