@@ -36,6 +36,10 @@ FEATURE_NAMES = (
     "gg_spend",
     "bgnbd_gg_revenue",
 )
+# The visit measures (segments/visits.py) the models use: only those whose addition improved the
+# back-test on the simulated shops (bench/churn_backtest.py --visit-features; docs/development.md).
+VISIT_FEATURES = ()
+FEATURE_NAMES += VISIT_FEATURES
 
 
 def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarray:
@@ -83,6 +87,7 @@ def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarr
         silent,
         spend,
         revenue,
+        *(agg[name] for name in VISIT_FEATURES),
     )
     return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
 
