@@ -61,9 +61,7 @@ def by_month(events, cut, n, first, last):
     m, client, seconds, pages, converted = (month[inside], v.client[inside], v.seconds[inside], v.pages[inside],
                                             converted[inside])
     timed = np.isfinite(seconds)
-    judged = timed | np.isfinite(pages)
-    with np.errstate(invalid="ignore"):
-        bounced = judged & ((pages <= 1) | (seconds < settings.CRM_BOUNCE_SECONDS))
+    judged, bounced = visits.bounces(seconds, pages, settings.CRM_BOUNCE_SECONDS)
     count = np.bincount(m, minlength=months)
     visitors = np.bincount(np.unique(m.astype(np.int64) * (n + 1) + client) // (n + 1), minlength=months)
 

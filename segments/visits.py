@@ -101,9 +101,7 @@ def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_second
     client, seconds, pages = v.client[recent], v.seconds[recent], v.pages[recent]
     visits_90 = count[90]
     timed = np.isfinite(seconds)
-    judged = timed | np.isfinite(pages)
-    with np.errstate(invalid="ignore"):
-        bounced = judged & ((pages <= 1) | (seconds < bounce_seconds))
+    judged, bounced = bounces(seconds, pages, bounce_seconds)
     converted = v.converted[recent] | ordered_during(client, v.start[recent], seconds, order_client, order_time,
                                                       cut - 90 * DAY, cut, gap_us)
     return {
@@ -115,6 +113,13 @@ def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_second
         "visit_gap_days": _median_gap(v, cut - 365 * DAY, n),
         "visit_conversion": _share(np.bincount(client[converted], minlength=n), visits_90),
     }
+
+
+def bounces(seconds, pages, bounce_seconds):
+    """Per visit: whether it can be judged (has pages or a duration), and whether it bounced."""
+    judged = np.isfinite(seconds) | np.isfinite(pages)
+    with np.errstate(invalid="ignore"):
+        return judged, judged & ((pages <= 1) | (seconds < bounce_seconds))
 
 
 def _share(part, whole):
