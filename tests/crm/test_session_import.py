@@ -1,8 +1,9 @@
 """Activity of kind `session` carries checked visit properties, by CSV and by the API alike."""
 
 import pytest
+from django.urls import reverse
 
-from crm.models import Activity
+from crm.models import Activity, Client
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +47,13 @@ def test_other_kinds_keep_any_properties(write_csv, run_command):
     assert ok, err
     assert Activity.objects.get().properties == {"pages": -1}
 
+
+
+def test_the_admin_form_checks_a_session_as_the_import_does(admin_client):
+    client = Client.objects.create(external_id="c1")
+    form = {"client": client.pk, "kind": "session", "occurred_at_0": "2025-03-01", "occurred_at_1": "10:30:00",
+            "properties": '{"pages": -2}'}
+    page = admin_client.post(reverse("admin:crm_activity_add"), form).content.decode()
+    assert "pages: -2 is not a whole number from 0 to 100000" in page and not Activity.objects.exists()
+    admin_client.post(reverse("admin:crm_activity_add"), form | {"properties": '{"pages": 2, "channel": "APP"}'})
+    assert Activity.objects.get().properties == {"pages": 2, "channel": "app"}
