@@ -32,6 +32,7 @@ class DashboardAdmin(ReadOnlyAdmin):  # no rows: the dashboards' pages hang on i
             path("", page("overview"), name="analytics_dashboard_changelist"),
             path("retention/", page("retention"), name="analytics_retention"),
             path("ltv/", page("ltv"), name="analytics_ltv"),
+            path("engagement/", page("engagement"), name="analytics_engagement"),
             path("surveys/", page("surveys"), name="analytics_surveys"),
             path("campaigns/", page("campaigns"), name="analytics_campaigns"),
             path("csv/<slug:key>/", self.admin_site.admin_view(self.csv_view), name="analytics_csv"),
@@ -80,8 +81,8 @@ class DashboardAdmin(ReadOnlyAdmin):  # no rows: the dashboards' pages hang on i
 
 
 TAB_URLS = {"overview": "admin:analytics_dashboard_changelist", "retention": "admin:analytics_retention",
-            "ltv": "admin:analytics_ltv", "surveys": "admin:analytics_surveys",
-            "campaigns": "admin:analytics_campaigns"}
+            "ltv": "admin:analytics_ltv", "engagement": "admin:analytics_engagement",
+            "surveys": "admin:analytics_surveys", "campaigns": "admin:analytics_campaigns"}
 
 
 class SpendImportForm(forms.Form):

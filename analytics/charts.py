@@ -17,6 +17,7 @@ from crm.money import EMPTY, format_money
 
 # How a column's values read: in the table (text), on the chart's axis (unit), in the CSV (raw).
 TEXT, COUNT, MONEY, SHARE, NUMBER, SCORE, POINTS = "text", "count", "money", "share", "number", "score", "points"
+CORRELATION = "correlation"  # from -1 to 1, where the second and third decimals matter
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Column:
             return ("+" if value > 0 else "") + _number(value * 100, 1) + " " + gettext("pp")
         if self.kind in (NUMBER, SCORE):
             return _number(value, 1)
+        if self.kind == CORRELATION:
+            return _number(value, 3)
         return _number(value, 0)
 
     def raw(self, value):
@@ -57,6 +60,8 @@ class Column:
             return round(value * 100, 2)
         if self.kind in (MONEY, NUMBER, SCORE):
             return round(float(value), 2)
+        if self.kind == CORRELATION:
+            return round(float(value), 4)
         return value
 
 
@@ -135,7 +140,7 @@ def _point(column, value):
         return None
     if column.kind == SHARE:
         return round(value * 100, 2)
-    return round(float(value), 2)
+    return round(float(value), 4 if column.kind == CORRELATION else 2)
 
 
 NONE_LABEL = _("(none)")

@@ -31,7 +31,7 @@ from segments import dashboard
 from segments.aggregates import cut_time
 from segments.models import ClientScore, Segment, SegmentMembership
 
-from . import metrics
+from . import engagement, metrics
 from .models import Snapshot
 from .months import index_of, label
 
@@ -93,6 +93,8 @@ def compute(run):
             data["active_pairs"] = reader.active_pairs(first, last)
     with clock("ltv"):
         data["ltv"] = ltv_groups(run)
+    with clock("engagement"):
+        data["engagement"] = engagement.compute(run, first, last)
     with clock("rfm grid"):
         data["rfm_grid"] = _plain(dashboard.rfm_grid())
     with clock("surveys"):

@@ -14,9 +14,22 @@ from django.utils.translation import gettext_lazy as _
 
 from segments import builtin, rfm
 from segments.models import Segment, SegmentSize
+from segments.rules import LABELS as MEASURE_NAMES
 
 from . import metrics
-from .charts import MONEY, NONE_LABEL, NUMBER, POINTS, SCORE, SHARE, TEXT, Chart, Column, heat_class
+from .charts import (
+    CORRELATION,
+    MONEY,
+    NONE_LABEL,
+    NUMBER,
+    POINTS,
+    SCORE,
+    SHARE,
+    TEXT,
+    Chart,
+    Column,
+    heat_class,
+)
 from .models import MarketingSpend
 from .months import first_day, parse
 
@@ -390,11 +403,101 @@ def campaigns(report):
                  definition=metrics.DEFINITIONS["campaigns"])
 
 
+# --- Engagement -----------------------------------------------------------------------------------
+# The visit measures (segments/visits.py, docs/scoring.md#visits); snapshots from before them have none.
+
+MEASURE_KINDS = {"visits_30": NUMBER, "visits_90": NUMBER, "visit_seconds": NUMBER, "bounce_rate": SHARE,
+                 "visit_gap_days": NUMBER, "visit_conversion": SHARE}
+_VISIT_DEFINITION = _("A visit is a session sent by the shop, or page views and events with no longer pause than "
+                      "the inactivity gap. Bounce: one page at most, or shorter than the bounce time. Conversion: "
+                      "a target action, or an order during the visit or within the gap after it.")
+
+
+def _engagement(report):
+    return report.data.get("engagement") or {}
+
+
+def visits_by_month(report):
+    months = _engagement(report).get("months")
+    rows = [[report.data["months"][i], months["visits"][i], months["visitors"][i]] for i in report.span()] \
+        if months else []
+    return Chart("engagement-visits", _("Visits by month"), "line",
+                 [Column(_("month"), TEXT), Column(_("visits"), plotted=True), Column(_("visitors"), plotted=True)],
+                 rows, definition=_VISIT_DEFINITION)
+
+
+def visit_quality_by_month(report):
+    months = _engagement(report).get("months")
+    rows = [[report.data["months"][i], months["seconds"][i], months["bounce_rate"][i], months["conversion"][i],
+             months["gap_days"][i]] for i in report.span()] if months else []
+    return Chart("engagement-quality", _("Time per visit, bounce rate and conversion by month"), "line",
+                 [Column(_("month"), TEXT), Column(MEASURE_NAMES["visit_seconds"], NUMBER),
+                  Column(MEASURE_NAMES["bounce_rate"], SHARE, plotted=True),
+                  Column(MEASURE_NAMES["visit_conversion"], SHARE, plotted=True),
+                  Column(MEASURE_NAMES["visit_gap_days"], NUMBER)], rows,
+                 definition=_("By the month each visit started; the median days between visits by the month of "
+                              "the later visit."))
+
+
+def _measure_columns(first):
+    return [Column(first, TEXT), Column(_("clients")),
+            *(Column(MEASURE_NAMES[name], MEASURE_KINDS[name], plotted=name == "visits_90")
+              for name in MEASURE_KINDS)]
+
+
+_AVERAGES = _("Averages over the clients with a value, from the last nightly run.")
+
+
+def engagement_by_channel(report):
+    rows = [[key or NONE_LABEL, *values] for key, *values in _engagement(report).get("channel", [])]
+    return Chart("engagement-channel", _("Visit measures by acquisition channel"), "bar",
+                 _measure_columns(_("channel")), rows, definition=_AVERAGES)
+
+
+def engagement_by_segment(report):
+    names = dict(Segment.objects.values_list("slug", "name"))
+    rows = [[_segment_name(slug, names.get(slug, slug)), *values]
+            for slug, *values in _engagement(report).get("segment", [])]
+    return Chart("engagement-segment", _("Visit measures by segment"), "bar", _measure_columns(_("segment")), rows,
+                 definition=_AVERAGES)
+
+
+def ltv_by_measure_band(report):
+    rows = []
+    for name, band, low, high, clients, buyers, revenue, predicted in _engagement(report).get("bands", []):
+        column = Column("", MEASURE_KINDS[name])
+        rows.append([f"{MEASURE_NAMES[name]}: Q{band} ({column.shown(low)} – {column.shown(high)})", clients, buyers,
+                     revenue, predicted])
+    return Chart("engagement-ltv", _("LTV by quartile of each visit measure"), "bar",
+                 [Column(_("measure: quartile (range)"), TEXT), Column(_("clients")), Column(_("paying clients")),
+                  Column(_("revenue per client"), MONEY, plotted=True),
+                  Column(_("predicted value per client"), MONEY, plotted=True)], rows,
+                 definition=_("Clients with a value, split into four equal groups by it (Q1 lowest); equal values "
+                              "stay in one group, so a measure with many equal values has fewer. Revenue to date and "
+                              "predicted value per client of the group, paying or not."))
+
+
+def measure_correlation(report):
+    found = _engagement(report).get("correlation") or {}
+    rows = [[MEASURE_NAMES[name], rho, low, high, n] for name, rho, low, high, n in found.get("rows", [])]
+    return Chart("engagement-correlation", _("How each visit measure goes with next-period revenue"), "bar",
+                 [Column(_("measure"), TEXT), Column(_("rank correlation"), CORRELATION, plotted=True),
+                  Column(_("interval, low"), CORRELATION), Column(_("interval, high"), CORRELATION),
+                  Column(_("clients"))], rows,
+                 definition=_("Spearman's rank correlation between each measure as it was %(days)s days before the "
+                              "last nightly run and the client's revenue in those %(days)s days, over the clients "
+                              "known then with a value; its 95%% interval by Fisher's z. From -1 to 1: 0 means the "
+                              "measure tells nothing about the revenue that followed.")
+                 % {"days": found.get("horizon_days", settings.CRM_CHURN_HORIZON_DAYS)})
+
+
 PAGES = {
     "overview": (_("Overview"), [revenue_by_month, clients_by_month, arpu_by_month, rfm_grid, segment_sizes,
                                  migration]),
     "retention": (_("Retention and cohorts"), [retention, cohorts]),
     "ltv": (_("LTV and CAC"), [ltv_by_channel, cac, ltv_by_cohort, ltv_by_band]),
+    "engagement": (_("Engagement"), [visits_by_month, visit_quality_by_month, engagement_by_channel,
+                                     engagement_by_segment, ltv_by_measure_band, measure_correlation]),
     "surveys": (_("Surveys: NPS and CSAT"), [nps_by_segment, csat_by_segment, surveys_by_month]),
     "campaigns": (_("Campaigns"), [campaigns]),
 }
@@ -403,4 +506,7 @@ CSV_CHARTS = {"revenue": revenue_by_month, "clients": clients_by_month, "arpu": 
               "segment-sizes": segment_sizes, "migration": migration, "retention": retention, "cohorts": cohorts_csv,
               "ltv-channel": ltv_by_channel, "ltv-cohort": ltv_by_cohort, "ltv-band": ltv_by_band, "cac": cac,
               "nps": nps_by_segment, "csat": csat_by_segment, "surveys-month": surveys_by_month,
-              "campaigns": campaigns}
+              "campaigns": campaigns, "engagement-visits": visits_by_month,
+              "engagement-quality": visit_quality_by_month, "engagement-channel": engagement_by_channel,
+              "engagement-segment": engagement_by_segment, "engagement-ltv": ltv_by_measure_band,
+              "engagement-correlation": measure_correlation}

@@ -33,7 +33,8 @@ HELP = {
     "status": "completed (default) or refunded.",
     "kind": "Activity: free text such as session, login, review. Survey answers: nps or csat.",
     "score": "NPS 0-10, CSAT 1-5.",
-    "properties": "A JSON object (or its JSON text).",
+    "properties": ("A JSON object (or its JSON text). For kind session: started_at, duration_seconds, pages, "
+                   "channel (web or app) and target_action, each checked (docs/import.md#sessions)."),
 }
 
 

@@ -12,12 +12,18 @@ with at least one order by today:
   (RMSE shown too: MAE alone would reward predicting zero for everyone who probably won't buy).
 Prints one row per shop and model, then the means; exits 1 if the shipped models lose on average.
 No Django settings needed.
+
+With --visit-features it back-tests the models again with each visit measure (segments/visits.py,
+from the simulated sessions' durations, pages and target actions) added on its own, and with all of
+them, against the shipped feature set, and prints each one's change in AUC, Brier and MAE: a measure
+joins features.VISIT_FEATURES only where it improves the back-test.
 """
 
 import argparse
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -33,17 +39,26 @@ from sklearn.isotonic import IsotonicRegression  # noqa: E402
 from sklearn.metrics import brier_score_loss, roc_auc_score  # noqa: E402
 
 from bench.simulated_shop import simulate_shop  # noqa: E402
-from segments import btyd, churn, clv, features  # noqa: E402
+from segments import btyd, churn, clv, features, visits  # noqa: E402
 from tests.segments import oracles  # noqa: E402  (a simulated shop's aggregates, from its arrays)
+
+GAP_MINUTES, BOUNCE_SECONDS = 30, 10  # the settings' defaults
 
 
 def shop_windows(shop, horizon: float, step: float, n_cutoffs: int) -> dict:
     """Today's aggregates, the held-out truth, and the two histories the models are given."""
     today = shop.days - horizon
     args = shop.arrays()
+    times = (shop.activity_times * visits.DAY).astype(np.int64)
+    codes = np.where(shop.activity_converted, visits.CONVERTED_SESSION, visits.SESSION)
+    trail = visits.Trail.sorted(shop.activity_client_index.astype(np.int64), times, times, shop.activity_seconds,
+                                shop.activity_pages, codes)
+    order_times = (shop.order_times * visits.DAY).astype(np.int64)
 
     def at(c):
-        return oracles.aggregates_at(*args, as_of=c, first_seen=shop.first_seen)
+        return oracles.aggregates_at(*args, as_of=c, first_seen=shop.first_seen) | visits.measures(
+            trail, shop.client_index.astype(np.int64), order_times, int(c * visits.DAY), shop.n_clients,
+            GAP_MINUTES, BOUNCE_SECONDS)
 
     def orders(c):
         return oracles.window_orders(shop.client_index, shop.order_times, shop.n_clients, c, horizon)
@@ -66,6 +81,10 @@ def shop_windows(shop, horizon: float, step: float, n_cutoffs: int) -> dict:
 def evaluate_shop(seed: int, n_clients: int, horizon: float, step: float, n_cutoffs: int) -> list[dict]:
     shop = simulate_shop(n_clients, seed)
     w = shop_windows(shop, horizon, step, n_cutoffs)
+    return evaluate_windows(seed, w, horizon)
+
+
+def evaluate_windows(seed, w, horizon):
     current = w["current"]
     rows = features.buyers(current)
     churned = (w["orders"][rows] == 0).astype(int)
@@ -162,6 +181,28 @@ def verdict(mean_rows: list[dict]) -> list[str]:
     return losses
 
 
+def visit_feature_trials(shops, n_clients, horizon, step, n_cutoffs):
+    """The shipped models' mean AUC, Brier and MAE with the shipped features, with each visit measure
+    added on its own, and with all of them; the same shops and windows for every trial."""
+    windows = [(seed, shop_windows(simulate_shop(n_clients, seed), horizon, step, n_cutoffs))
+               for seed in range(1, shops + 1)]
+    trials = {"shipped": features.VISIT_FEATURES}
+    trials |= {f"+ {name}": (*features.VISIT_FEATURES, name) for name in visits.MEASURES
+               if name not in features.VISIT_FEATURES}
+    trials["+ all visit measures"] = tuple(dict.fromkeys((*features.VISIT_FEATURES, *visits.MEASURES)))
+    results = {}
+    for trial, names in trials.items():
+        with mock.patch.object(features, "VISIT_FEATURES", names):
+            rows = [r for seed, w in windows for r in evaluate_windows(seed, w, horizon)]
+        by = {r["model"]: r for r in means(rows)}
+        results[trial] = (by["churn: shipped"]["auc"], by["churn: shipped"]["brier"], by["value: shipped"]["mae"])
+    base = results["shipped"]
+    print(f"{'features':<28} {'AUC':>7} {'dAUC':>8} {'Brier':>7} {'dBrier':>8} {'MAE':>9} {'dMAE':>8}")
+    for trial, (auc, brier, mae) in results.items():
+        print(f"{trial:<28} {auc:7.4f} {auc - base[0]:+8.4f} {brier:7.4f} {brier - base[1]:+8.4f} {mae:9.3f} "
+              f"{mae - base[2]:+8.3f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shops", type=int, default=3)
@@ -169,7 +210,12 @@ def main(argv=None) -> int:
     parser.add_argument("--horizon", type=float, default=90.0)
     parser.add_argument("--step", type=float, default=30.0, help="days between history cut-offs")
     parser.add_argument("--cutoffs", type=int, default=6, help="history cut-offs given to the models")
+    parser.add_argument("--visit-features", action="store_true",
+                        help="back-test each visit measure as an added model feature instead")
     args = parser.parse_args(argv)
+    if args.visit_features:
+        visit_feature_trials(args.shops, args.clients, args.horizon, args.step, args.cutoffs)
+        return 0
 
     started = time.perf_counter()
     rows = []

@@ -45,6 +45,7 @@ PAGES = {  # page -> (path under the admin, window height in pixels: tall enough
     "overview": ("analytics/dashboard/", 5200),
     "retention": ("analytics/dashboard/retention/", 3000),
     "ltv": ("analytics/dashboard/ltv/", 3800),
+    "engagement": ("analytics/dashboard/engagement/", 5200),
     "surveys": ("analytics/dashboard/surveys/", 2600),
     "campaigns": ("analytics/dashboard/campaigns/", 1500),
 }

@@ -2,12 +2,13 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_bench_segments \\
         .venv/bin/python bench/segmentation.py [--clients 1000000] [--purchases 10000000]
-        [--activity 2000000] [--keep]
+        [--activity 2000000] [--sessions 5000000] [--keep]
     CRM_VAR_DIR=var/bench .venv/bin/python bench/segmentation.py --clients 100000 --purchases 1000000
 
 It generates (or, with --keep and matching sizes, reuses) a shop in SQL (generate_series):
 clients, completed and refunded purchases over three years with skewed buying (some clients buy
-often, most rarely), and activity. Then, on the same data:
+often, most rarely), activity, and sessions with their properties (start, duration, pages, channel,
+target action; segments/visits.py measures them). Then, on the same data:
 
   (a) baseline: one SQL statement that aggregates purchases per client (GROUP BY), scores R, F and
       M with NTILE window functions and writes one score row per client into a table; timed before
@@ -50,7 +51,7 @@ def tables(models):
     return ", ".join(table(model) for model in models)
 
 
-def generate(clients, purchases, activity):
+def generate(clients, purchases, activity, sessions):
     """A shop whose clients buy at very different rates, over three years up to AS_OF."""
     execute(f"TRUNCATE {tables(SHOP + SCORES)} RESTART IDENTITY CASCADE")
     execute("SELECT setseed(0.42)")
@@ -74,6 +75,21 @@ def generate(clients, purchases, activity):
               SELECT 1 + floor(power(random(), 2) * %s)::bigint AS cid,
                      date_trunc('second', {end} - (random() * 400) * INTERVAL '1 day') AS t
               FROM generate_series(1, %s)) x""", [clients, activity])
+    # Sessions ending at t: busier clients (low ids) visit more; a third bounce (one page, seconds).
+    execute(f"""INSERT INTO {table(Activity)} (client_id, kind, occurred_at, properties)
+            SELECT x.cid, 'session', x.t, jsonb_build_object(
+                     'started_at', to_char((x.t - x.secs * INTERVAL '1 second') AT TIME ZONE 'UTC',
+                                           'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'),
+                     'duration_seconds', x.secs, 'pages', x.pages,
+                     'channel', CASE WHEN x.r < 0.3 THEN 'app' ELSE 'web' END)
+                   || CASE WHEN x.r < 0.08 THEN '{{"target_action": "add_to_cart"}}'::jsonb ELSE '{{}}'::jsonb END
+            FROM (SELECT 1 + floor(power(random(), 2) * %s)::bigint AS cid,
+                         date_trunc('second', {end} - (random() * 400) * INTERVAL '1 day') AS t,
+                         CASE WHEN random() < 0.33 THEN 1 + floor(random() * 9) ELSE 10 + floor(random() * 900) END
+                           AS secs,
+                         1 + floor(random() * 8) AS pages, random() AS r
+                  FROM generate_series(1, %s)) x
+            ON CONFLICT DO NOTHING""", [clients, sessions])
     execute(f"ANALYZE {tables([Client, Purchase, Activity])}")
 
 
@@ -118,6 +134,7 @@ def main():
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--purchases", type=int, default=10_000_000)
     parser.add_argument("--activity", type=int, default=2_000_000)
+    parser.add_argument("--sessions", type=int, default=5_000_000, help="session rows with properties")
     parser.add_argument("--keep", action="store_true", help="reuse the data if the sizes match")
     parser.add_argument("--force", action="store_true", help="run even if the database name lacks 'bench'")
     parser.add_argument("--loyalty", action="store_true",
@@ -131,9 +148,10 @@ def main():
     have = rows(f"SELECT (SELECT COUNT(*) FROM {table(Client)}), (SELECT COUNT(*) FROM {table(Purchase)})")[0]
     if not (args.keep and have == (args.clients, args.purchases)):
         started = time.monotonic()
-        generate(args.clients, args.purchases, args.activity)
+        generate(args.clients, args.purchases, args.activity, args.sessions)
         print(f"generated {args.clients:,} clients, {args.purchases:,} purchases, "
-              f"{args.activity:,} activity rows in {time.monotonic() - started:.0f} s")
+              f"{args.activity:,} activity rows and up to {args.sessions:,} sessions "
+              f"in {time.monotonic() - started:.0f} s")
     # Every measurement starts from a shop that was never scored. TRUNCATE: DELETE would leave the
     # previous measurement's millions of dead rows in the tables and their indexes for this one to
     # wade through (a bench server may run without autovacuum).

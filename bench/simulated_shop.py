@@ -12,6 +12,10 @@ Each client of a shop:
   rate that grows with the purchase rate; a few sessions precede every order (including the
   return after a break); after dropping out the rate decays exponentially to a small floor.
   So activity says whether a client is still alive, which purchases alone cannot.
+  Each session has a duration, pages and whether it reached a target action (add to cart): an
+  engaged client's sessions last longer and bounce less the deeper their personal interest, a
+  lapsed client's are short and mostly bounces, and the sessions before an order are the longest
+  (drawn from a generator of their own, so the shop's orders and activity times stay as they were).
 
 Population parameters are drawn per seed (`random_params`), so different seeds give different
 shops. Everything is vectorised over clients; the only Python loop runs over purchase rounds.
@@ -86,6 +90,9 @@ class SimulatedShop:
     order_amounts: np.ndarray
     activity_client_index: np.ndarray
     activity_times: np.ndarray
+    activity_seconds: np.ndarray  # each session's duration
+    activity_pages: np.ndarray
+    activity_converted: np.ndarray  # bool: reached a target action
     first_seen: np.ndarray
     params: ShopParams
     truth: dict = field(default_factory=dict)  # per-client lambda, p, mean spend, comeback flag
@@ -135,6 +142,22 @@ def _decaying_events(rng, clients, start, end, rate, decay_days):
     u = rng.random(len(who))
     offsets = -decay_days * np.log1p(-u * mass[who])  # inverse CDF of the truncated exponential
     return clients[who], start[who] + offsets
+
+
+def _session_details(rng, clients, kind, n):
+    """Duration (seconds), pages and target action of each session by its kind (0 engaged, 1 lapsed,
+    2 before an order) and the client's personal depth of interest."""
+    depth = rng.gamma(2.0, 0.5, n)  # mean 1
+    bounce = np.choose(kind, [0.35 / (1 + depth[clients]), np.full(len(kind), 0.6), np.full(len(kind), 0.1)])
+    bounced = rng.random(len(kind)) < bounce
+    typical = np.choose(kind, [60 + 180 * depth[clients], np.full(len(kind), 40.0), 240 + 240 * depth[clients]])
+    seconds = np.where(bounced, rng.uniform(1, 9, len(kind)), rng.lognormal(np.log(typical), 0.7))
+    pages = np.where(bounced, 1, 2 + rng.poisson(np.choose(kind, [1 + 2 * depth[clients], np.ones(len(kind)),
+                                                                   3 + 2 * depth[clients]])))
+    converted = ~bounced & (rng.random(len(kind)) < np.choose(kind, [0.05 + 0.05 * depth[clients],
+                                                                     np.full(len(kind), 0.02),
+                                                                     np.full(len(kind), 0.4)]))
+    return np.round(seconds, 1), pages.astype(np.float64), converted
 
 
 def simulate_shop(n_clients: int, seed: int, params: ShopParams | None = None) -> SimulatedShop:
@@ -210,6 +233,8 @@ def simulate_shop(n_clients: int, seed: int, params: ShopParams | None = None) -
     parts.append((pre_ci, pre_t))
     act_ci = np.concatenate([p[0] for p in parts])
     act_t = np.concatenate([p[1] for p in parts])
+    kind = np.repeat([0, 1, 1, 2], [len(p[0]) for p in parts])  # engaged, lapsed, before an order
+    seconds, pages, converted = _session_details(np.random.default_rng([seed, 13]), act_ci, kind, n)
     # Sessions can't precede the sign-up (pre-order browsing of the first order may otherwise).
     keep = act_t >= signup[act_ci]
 
@@ -223,6 +248,9 @@ def simulate_shop(n_clients: int, seed: int, params: ShopParams | None = None) -
         order_amounts=amounts[order],
         activity_client_index=act_ci[keep][act_order],
         activity_times=act_t[keep][act_order],
+        activity_seconds=seconds[keep][act_order],
+        activity_pages=pages[keep][act_order],
+        activity_converted=converted[keep][act_order],
         first_seen=signup,
         params=params,
         truth={"lam": lam, "p": drop, "mean_spend": params.spend_p / nu, "returner": returner, "buyer": buyer},

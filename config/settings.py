@@ -230,6 +230,10 @@ CRM_IMPORT_BATCH_SIZE = env_int("CRM_IMPORT_BATCH_SIZE", 5000, minimum=1)
 CRM_RFM_LEVELS = env_int("CRM_RFM_LEVELS", 5, minimum=2)
 CRM_CHURN_HORIZON_DAYS = env_int("CRM_CHURN_HORIZON_DAYS", 90, minimum=1)
 CRM_CLV_HORIZON_DAYS = env_int("CRM_CLV_HORIZON_DAYS", 365, minimum=1)
+# Visits (segments/visits.py): a client's page-view and event rows more than this many minutes apart
+# are two visits; a visit of one page, or shorter than CRM_BOUNCE_SECONDS, is a bounce.
+CRM_SESSION_GAP_MINUTES = env_int("CRM_SESSION_GAP_MINUTES", 30, minimum=1)
+CRM_BOUNCE_SECONDS = env_int("CRM_BOUNCE_SECONDS", 10, minimum=0)
 # Audience files for ad platforms are personal data: deleted from the storage after this many days.
 CRM_AUDIENCE_RETENTION_DAYS = env_int("CRM_AUDIENCE_RETENTION_DAYS", 30, minimum=1)
 # Where uploaded and exported files go (audience files included): local MEDIA_ROOT by default, or

@@ -4,6 +4,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm import session_properties
+
 
 class Client(models.Model):
     class Gender(models.TextChoices):
@@ -172,6 +174,15 @@ class Activity(models.Model):
 
     def __str__(self):
         return f"{self.kind} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def clean(self):
+        # The admin's form checks a session's properties as the import and the API do.
+        if self.kind == session_properties.KIND and isinstance(self.properties, dict):
+            try:
+                self.properties = session_properties.normalised(self.properties, self.occurred_at,
+                                                                timezone.get_current_timezone(), timezone.now())
+            except ValueError as exc:
+                raise ValidationError({"properties": str(exc)}) from None
 
 
 class SurveyAnswer(models.Model):

@@ -1,6 +1,7 @@
 """A realistic, deterministic demo shop: clients buy at their own rate and drop out at random
 (a buy-till-you-die process, as in BG/NBD), some come back later, and active clients leave a trail
-of sessions, logins, reviews and lessons. Same seed and end date, same shop."""
+of sessions, logins, reviews and lessons; how their visits go follows how engaged they are
+(demo/visits.py). Same seed and end date, same shop."""
 
 import datetime as dt
 from decimal import Decimal
@@ -9,6 +10,8 @@ import numpy as np
 from django.db import transaction
 
 from crm.models import Activity, Client, Purchase, PurchaseItem
+
+from .visits import VisitStyle
 
 FIRST_RU = (["Иван", "Алексей", "Дмитрий", "Сергей", "Андрей", "Михаил", "Никита", "Артём", "Павел", "Егор"],
             ["Анна", "Мария", "Елена", "Ольга", "Наталья", "Екатерина", "Татьяна", "Дарья", "Ирина", "Софья"])
@@ -42,13 +45,15 @@ def generate(clients, seed, end, years=3):
     rng = np.random.default_rng(seed)
     products = catalogue(rng)
     tastes = Tastes(products, np.random.default_rng([seed, 24]))
+    style = VisitStyle(np.random.default_rng([seed, 26]))
     end_ts = dt.datetime.combine(end, dt.time(23, 0), tzinfo=dt.UTC)
     span_days = 365 * years
     for start in range(0, clients, 2000):
         batch = range(start, min(start + 2000, clients))
         people, orders, items, events = [], [], [], []
         for index in batch:
-            client, purchases, client_items, activity = _one_client(rng, index, products, tastes, end_ts, span_days)
+            client, purchases, client_items, activity = _one_client(rng, index, products, tastes, style, end_ts,
+                                                                        span_days)
             people.append(client)
             orders.extend(purchases)
             items.extend(client_items)
@@ -56,7 +61,7 @@ def generate(clients, seed, end, years=3):
         yield people, orders, items, events
 
 
-def _one_client(rng, index, products, tastes, end_ts, span_days):
+def _one_client(rng, index, products, tastes, style, end_ts, span_days):
     russian = rng.random() < 0.8
     female = rng.random() < 0.55
     if russian:
@@ -93,6 +98,7 @@ def _one_client(rng, index, products, tastes, end_ts, span_days):
     purchases, items, events = [], [], []
     t, alive = joined, True
     activity_rate = rate_per_day * rng.uniform(2, 5) + 0.005
+    engaged = style.engagement(rate_per_day)
     while t < end_ts and not never_buys:
         wait = float(rng.exponential(1 / rate_per_day))
         if wait >= (end_ts - t).days + 1:
@@ -118,17 +124,20 @@ def _one_client(rng, index, products, tastes, end_ts, span_days):
             total += line_price * quantity
         order.amount = total
         purchases.append(order)
+        events.append(style.order_visit(client, engaged, t))
         if rng.random() < dropout:
             alive = False
             gap = dt.timedelta(days=float(rng.uniform(120, 400)))
-            _activity(rng, events, client, t, min(t + dt.timedelta(days=30), end_ts), activity_rate * 0.5)
+            _activity(rng, events, client, t, min(t + dt.timedelta(days=30), end_ts), activity_rate * 0.5,
+                      style, engaged)
             t = t + gap
             continue
     # Activity while the client is around: until their last order plus a tail, or for a while if
     # they never bought.
     last_seen = purchases[-1].purchased_at + dt.timedelta(days=float(rng.uniform(10, 90))) if purchases else (
         joined + dt.timedelta(days=float(rng.uniform(1, 60))))
-    _activity(rng, events, client, joined, min(last_seen, end_ts), activity_rate)
+    _activity(rng, events, client, joined, min(last_seen, end_ts), activity_rate, style, engaged)
+    events.extend(style.drop_ins(client, engaged, joined, end_ts))
     return client, purchases, items, events
 
 
@@ -171,7 +180,7 @@ class Tastes:
         return chosen
 
 
-def _activity(rng, events, client, start, stop, rate_per_day):
+def _activity(rng, events, client, start, stop, rate_per_day, style, engaged):
     days = (stop - start).total_seconds() / 86400
     if days <= 0:
         return
@@ -184,6 +193,8 @@ def _activity(rng, events, client, start, stop, rate_per_day):
             continue
         seen.add((at, kind))
         props = {"lesson": int(rng.integers(1, 40))} if kind == "lesson_completed" else {}
+        if kind == "session":
+            props = style.session(engaged, at)
         events.append(Activity(client=client, kind=kind, occurred_at=at, properties=props))
 
 

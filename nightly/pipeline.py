@@ -281,6 +281,8 @@ def _write_scores(run, client_ids, cols):
         "predicted_clv": "CAST(predicted_clv AS numeric(16, 2))",
         "next_order_at": "NULLIF(next_order_at, 'infinity')",
         "days_since_activity": "CAST(NULLIF(days_since_activity, 'NaN') AS integer)",
+        **{name: f"NULLIF({name}, 'NaN')" for name in ("visit_seconds", "bounce_rate", "visit_gap_days",
+                                                        "visit_conversion")},
     }
     params = [run.pk]
     select = []

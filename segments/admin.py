@@ -251,7 +251,12 @@ class ScoredClientAdmin(ClientAdmin):
                   (_("predicted value"), format_money(score.predicted_clv)),
                   (_("expected next order"), score.next_order_at or "-"),
                   (_("engagement"), f"{score.engagement_score:.0f} ({band_name(score.engagement_band)})"),
-                  (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}")]
+                  (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}"),
+                  (_("visits 30 / 90 days"), f"{score.visits_30} / {score.visits_90}"),
+                  (_("average time per visit"), _seconds(score.visit_seconds)),
+                  (_("bounce rate"), format_percent(score.bounce_rate)),
+                  (_("median days between visits"), _number(score.visit_gap_days)),
+                  (_("visit-to-order conversion"), format_percent(score.visit_conversion))]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", fields))
 
     @admin.display(description=_("segment history"))
@@ -260,6 +265,20 @@ class ScoredClientAdmin(ClientAdmin):
                        .order_by("-entered_at", "segment__slug")[:50])
         lines = format_html_join("", "<li>{}</li>", ((line,) for line in history_lines(memberships)))
         return format_html("<ul>{}</ul>", lines)
+
+
+def _number(value):
+    return EMPTY if value is None else number_format(round(value, 1), 1, use_l10n=True)
+
+
+def _seconds(value):
+    """Seconds as the page reads them: '95 s' or '4 min 10 s'."""
+    if value is None:
+        return EMPTY
+    minutes, seconds = divmod(round(value), 60)
+    if not minutes:
+        return gettext("%(seconds)d s") % {"seconds": seconds}
+    return gettext("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": seconds}
 
 
 def history_lines(memberships):

@@ -29,6 +29,8 @@ the plain reference they are checked against:
     age_days       float64  days from when the client was first seen to the cut-off: the earliest of
                             first_seen (if before the cut-off), first order and first activity
                             (NaN if none of these exists)
+    visits_30, visits_90, visit_seconds, bounce_rate, visit_gap_days, visit_conversion
+                            the visit measures (segments/visits.py)
 
 Times travel as integer microseconds since 1970-01-01 UTC, so "before the cut-off" compares exactly
 what the database stores; they become float days since then (the unit of the aggregates) only in
@@ -48,6 +50,8 @@ from django.db import connection, transaction
 from core import pgcopy, scan
 from core.sql import execute, set_local, start_of, table
 from crm.models import Activity, Client, Purchase
+
+from . import visits
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 AGGREGATE = "segments_aggregate"  # the temporary table of per_client
@@ -147,8 +151,7 @@ class Events:
     order_client: np.ndarray
     order_time: np.ndarray  # microseconds since 1970
     order_amount: np.ndarray
-    event_client: np.ndarray
-    event_time: np.ndarray
+    trail: visits.Trail  # every activity row: its client and time are the activity aggregates' events
 
     def at(self, points, windows=(), *, step=1):
         """Aggregates at each point, and per window (start, end, what) the orders or revenue in it.
@@ -161,11 +164,15 @@ class Events:
             raise ValueError("a point or window ends after the rows that were read")
         n = -(-self.ids.size // step)
         orders = self._sample(step, self.order_client, self.order_time, self.order_amount)
-        events = self._sample(step, self.event_client, self.event_time)
+        trail = self.trail.sample(step)
+        events = (trail.client, trail.occurred)
         first_order = _extreme(np.minimum, orders[0], orders[1], n)
         first_event = _extreme(np.minimum, events[0], events[1], n)
         first_seen = self.first_seen[::step]
-        result = [_aggregates(orders, events, micros(p), p, n, first_order, first_event, first_seen) for p in points]
+        result = [_aggregates(orders, events, micros(p), p, n, first_order, first_event, first_seen)
+                  | visits.measures(trail, orders[0], orders[1], micros(p), n, settings.CRM_SESSION_GAP_MINUTES,
+                                    settings.CRM_BOUNCE_SECONDS)
+                  for p in points]
         window_values = []
         for start, stop, what in windows:
             client, time, amount = orders
@@ -232,6 +239,22 @@ def load(ids, first_seen, until):
     params = [_when(until)]
     orders = scan.read(table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
                        "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    events = scan.read(table(Activity), ["client_id", "occurred_at"], "occurred_at < %s", params,
-                       ["id", "time"])
-    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), *_of_clients(position, *events))
+    events = scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS], "occurred_at < %s", params,
+                       ["id", "time", "time", "float", "float", "float"])
+    trail = visits.Trail.sorted(*_of_clients(position, *events))
+    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), trail)
+
+
+# A visit's start, duration, pages and code (visits.Trail) from an activity row. The properties were
+# checked on the way in (crm/session_properties.py); the type tests keep a row edited by other means
+# from failing the night.
+_SESSION = "kind = 'session'"
+_VISIT_COLUMNS = [
+    f"COALESCE(CASE WHEN {_SESSION} AND jsonb_typeof(properties->'started_at') = 'string' "
+    "THEN CAST(properties->>'started_at' AS timestamptz) END, occurred_at)",
+    *(f"CASE WHEN {_SESSION} AND jsonb_typeof(properties->'{name}') = 'number' "
+      f"THEN CAST(properties->>'{name}' AS double precision) ELSE 'NaN' END" for name in ("duration_seconds", "pages")),
+    f"CAST(CASE WHEN NOT {_SESSION} THEN {visits.HIT} WHEN properties->'target_action' = 'true' "
+    "OR (jsonb_typeof(properties->'target_action') = 'string' AND properties->>'target_action' <> '') "
+    f"THEN {visits.CONVERTED_SESSION} ELSE {visits.SESSION} END AS double precision)",
+]

@@ -64,7 +64,30 @@ def rows():
         ]
 
 
-def write_csv(stream):
+ENGAGEMENT_HEADER = ["client_id", "engagement_score", "engagement_band", "visits_30", "visits_90", "visit_seconds",
+                     "bounce_rate", "visit_gap_days", "visit_conversion", "monetary", "predicted_clv"]
+
+
+def engagement_rows():
+    """The visit measures beside revenue so far and predicted value, one row per client of the current
+    run: the scores CSV keeps its columns (scripts read it by position), these go in a file of their own."""
+    yield ENGAGEMENT_HEADER
+    run = ScoringRun.objects.current()
+    if run is None:
+        return
+    def number(value, digits):
+        return "" if value is None else f"{value:.{digits}f}"
+
+    for (external_id, score, band, v30, v90, seconds, bounce, gap, conversion, monetary, clv) in _stream(
+            f"SELECT c.external_id, cs.engagement_score, cs.engagement_band, cs.visits_30, cs.visits_90, "
+            f"cs.visit_seconds, cs.bounce_rate, cs.visit_gap_days, cs.visit_conversion, cs.monetary, cs.predicted_clv "
+            f"FROM {table(ClientScore)} cs JOIN {table(Client)} c ON c.id = cs.client_id "
+            f"WHERE cs.run_id = %s AND c.erased_at IS NULL ORDER BY cs.client_id", [run.pk]):
+        yield [external_id, f"{score:.2f}", band, v30, v90, number(seconds, 1), number(bounce, 4), number(gap, 2),
+               number(conversion, 4), f"{monetary:.2f}", f"{clv:.2f}"]
+
+
+def write_csv(stream, rows=rows):
     writer = csvsafe.writer(stream, lineterminator="\n")
     for row in rows():
         writer.writerow(row)

@@ -36,13 +36,19 @@ FEATURE_NAMES = (
     "gg_spend",
     "bgnbd_gg_revenue",
 )
+# The visit measures (segments/visits.py) the models use: only those whose addition improved the
+# back-test on the simulated shops (bench/churn_backtest.py --visit-features; docs/development.md).
+# Visits in 30 and 90 days added nothing there beside activity_30 / activity_90 and are left out.
+VISIT_FEATURES = ("visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")
+FEATURE_NAMES += VISIT_FEATURES
 
 
 def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarray:
     """Model features for every client (rows) in FEATURE_NAMES order (columns), float64.
 
     Missing values stay NaN (histogram gradient boosting treats them as their own branch);
-    BG/NBD / Gamma-Gamma columns are NaN when that model could not be fitted on the snapshot.
+    BG/NBD / Gamma-Gamma columns are NaN when that model could not be fitted on the snapshot, and the
+    visit columns when the aggregates carry no visit measures (a test's hand-made aggregates).
     """
     n = len(agg["frequency"])
     freq = agg["frequency"].astype(np.float64)
@@ -83,6 +89,7 @@ def design_matrix(agg: dict, horizon_days: float, fit: btyd.BTYDFit) -> np.ndarr
         silent,
         spend,
         revenue,
+        *(agg.get(name, nan) for name in VISIT_FEATURES),
     )
     return np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
 

@@ -103,6 +103,13 @@ class ClientScore(models.Model):
     engagement_band = models.CharField(_("engagement band"), max_length=16, blank=True)
     # The loyalty tier's slug as of the run (loyalty/tiers.py), '' for none: segments `tier-<slug>`.
     tier = models.CharField(_("loyalty tier"), max_length=50, blank=True, default="")
+    # Visits (segments/visits.py), as of the run: shares from 0 to 1, NULL where there is nothing to measure.
+    visits_30 = models.IntegerField(_("visits, last 30 days"), default=0)
+    visits_90 = models.IntegerField(_("visits, last 90 days"), default=0)
+    visit_seconds = models.FloatField(_("average seconds per visit"), null=True)
+    bounce_rate = models.FloatField(_("bounce rate"), null=True)
+    visit_gap_days = models.FloatField(_("median days between visits"), null=True)
+    visit_conversion = models.FloatField(_("visit-to-order conversion"), null=True)
 
     objects = ClientScoreQuerySet.as_manager()
 

@@ -51,6 +51,12 @@ FIELDS = {
     "engagement_score": ("engagement_score", "number"),
     "engagement_band": ("engagement_band", "text"),
     "tier": ("tier", "text"),  # the loyalty tier's slug ('' for none)
+    "visits_30": ("visits_30", "number"),
+    "visits_90": ("visits_90", "number"),
+    "visit_seconds": ("visit_seconds", "number"),
+    "bounce_rate": ("bounce_rate", "number"),
+    "visit_gap_days": ("visit_gap_days", "number"),
+    "visit_conversion": ("visit_conversion", "number"),
     "country": ("client__country", "text"),
     "city": ("client__city", "text"),
     "gender": ("client__gender", "text"),
@@ -85,6 +91,12 @@ LABELS = {
     "engagement_score": gettext_lazy("engagement score"),
     "engagement_band": gettext_lazy("engagement band"),
     "tier": gettext_lazy("loyalty tier"),
+    "visits_30": gettext_lazy("visits, last 30 days"),
+    "visits_90": gettext_lazy("visits, last 90 days"),
+    "visit_seconds": gettext_lazy("average seconds per visit"),
+    "bounce_rate": gettext_lazy("bounce rate"),
+    "visit_gap_days": gettext_lazy("median days between visits"),
+    "visit_conversion": gettext_lazy("visit-to-order conversion"),
     "country": gettext_lazy("country"),
     "city": gettext_lazy("city"),
     "gender": gettext_lazy("gender"),
@@ -104,9 +116,9 @@ CHOICES = {
     "gender": ["f", "m"],
 }
 # Number fields with a range: churn risk is a share, so 66 (meant as 66%) is refused, not matched by nobody.
-RANGES = {"churn_risk": (0, 1), "engagement_score": (0, 100)}
+RANGES = {"churn_risk": (0, 1), "engagement_score": (0, 100), "bounce_rate": (0, 1), "visit_conversion": (0, 1)}
 MONEY = ("monetary", "avg_order_value", "predicted_clv")
-PERCENT = ("churn_risk",)
+PERCENT = ("churn_risk", "bounce_rate", "visit_conversion")
 
 OPERATORS = {"=": "exact", "!=": "exact", "<": "lt", "<=": "lte", ">": "gt", ">=": "gte", "in": "in",
              "not in": "in", "is empty": "isnull", "more than days ago": "lt", "less than days ago": "gt"}

@@ -30,7 +30,7 @@ def global_cuts(current, levels):
         "r": rfm.boundaries(current["last_days"][buyers], levels).tolist(),
         "f": rfm.boundaries(current["frequency"][buyers].astype(float), levels).tolist(),
         "m": rfm.boundaries(current["monetary"][buyers], levels).tolist(),
-        "engagement": list(engagement.reference(current["activity_30"], current["activity_90"])),
+        "engagement": engagement.reference(current),
     }
 
 
@@ -47,8 +47,7 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier):
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_between = np.where(frequency > 1, spans / (frequency - 1), np.nan)
         aov = np.where(buyers, current["monetary"] / frequency, np.nan)
-    score = engagement.scores(current["activity_30"], current["activity_90"], current["activity_days"],
-                              tuple(cuts["engagement"]))
+    score = engagement.scores(current, cuts["engagement"])
     churn_p = np.where(buyers, churn.probability, np.nan)
     next_days = np.where(buyers, value.next_order_days, np.nan)
     return {
@@ -73,6 +72,12 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier):
         "engagement_score": score,
         "engagement_band": engagement.bands(score),
         "tier": tier,
+        "visits_30": current["visits_30"],
+        "visits_90": current["visits_90"],
+        "visit_seconds": np.round(current["visit_seconds"], 1),
+        "bounce_rate": np.round(current["bounce_rate"], 4),
+        "visit_gap_days": np.round(current["visit_gap_days"], 2),
+        "visit_conversion": np.round(current["visit_conversion"], 4),
     }
 
 
@@ -80,7 +85,8 @@ ROW_COLUMNS = [
     "client_id", "recency_days", "frequency", "monetary", "avg_order_value", "first_purchase_at",
     "last_purchase_at", "avg_days_between", "r", "f", "m", "rfm_segment", "churn_risk", "churn_band",
     "predicted_clv", "next_order_at", "activity_30", "activity_90", "days_since_activity", "engagement_score",
-    "engagement_band", "tier",
+    "engagement_band", "tier", "visits_30", "visits_90", "visit_seconds", "bounce_rate", "visit_gap_days",
+    "visit_conversion",
 ]
 
 
@@ -114,6 +120,12 @@ STAGE_COLUMNS = [
     ("engagement_score", "double precision", ">f8"),
     ("engagement_band", "smallint", ">i2"),
     ("tier", "smallint", ">i2"),
+    ("visits_30", "bigint", ">i8"),
+    ("visits_90", "bigint", ">i8"),
+    ("visit_seconds", "double precision", ">f8"),
+    ("bounce_rate", "double precision", ">f8"),
+    ("visit_gap_days", "double precision", ">f8"),
+    ("visit_conversion", "double precision", ">f8"),
 ]
 TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier")
 _PG_EPOCH_DAYS = (pgcopy.EPOCH - EPOCH.date()).days  # binary timestamps count from there

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm import parsing
+from crm import parsing, session_properties
 from crm.models import Activity, Client, Product, Purchase, PurchaseItem, SurveyAnswer
 
 
@@ -332,6 +332,18 @@ class Products(Kind):
         ]
 
 
+def _activity_properties(raw, row):
+    """A JSON object; a session's known properties are checked (crm/session_properties.py)."""
+    properties = parsing.json_object(raw)
+    if (row.get("kind") or "").strip() != session_properties.KIND or not properties:
+        return properties
+    try:
+        occurred_at = _past_datetime(row.get("occurred_at") or "", row)
+    except ValueError:  # reported on its own cell
+        occurred_at = None
+    return session_properties.normalised(properties, occurred_at, _tz(), timezone.now())
+
+
 class Activities(Kind):
     name = "activity"
     file_key = ("client_id", "kind", "occurred_at")
@@ -341,7 +353,7 @@ class Activities(Kind):
         Column("kind", _text(Activity, "kind", required=True), _field(Activity, "kind"), True,
                many=_many_text(Activity, "kind", required=True)),
         Column("occurred_at", _past_datetime, _field(Activity, "occurred_at"), True, many=_many_past_datetime),
-        Column("properties", lambda raw, row: parsing.json_object(raw), _field(Activity, "properties")),
+        Column("properties", _activity_properties, _field(Activity, "properties"), uses_row=True),
     )
 
     def targets(self, present):

@@ -7,7 +7,7 @@ from analytics.precompute import build_snapshot
 from crm.models import Client
 from segments.models import Segment, SegmentMembership
 
-PAGES = ["analytics_dashboard_changelist", "analytics_retention", "analytics_ltv", "analytics_surveys",
+PAGES = ["analytics_dashboard_changelist", "analytics_retention", "analytics_ltv", "analytics_engagement", "analytics_surveys",
          "analytics_campaigns"]
 
 

@@ -188,6 +188,19 @@ def test_it_records_activity_once_however_often_it_is_sent(post):
     assert (status, body["errors"][0]["field"]) == (400, "properties")
 
 
+def test_the_api_refuses_a_bad_session_naming_the_event_and_property(post):
+    event = {"client_id": "C1", "kind": "session", "occurred_at": "2025-05-01T08:00:00Z",
+             "properties": {"duration_seconds": 30, "pages": 1, "channel": "web"}}
+    status, body = post("/api/v1/activity/batch/", {"events": [event, {**event, "kind": "session",
+                        "occurred_at": "2025-05-01T09:00:00Z", "properties": {"channel": "fax"}}]})
+    assert status == 400
+    assert [(e["index"], e["field"]) for e in body["errors"]] == [(1, "properties")]
+    assert body["errors"][0]["message"].startswith("channel: 'fax' is not one of web, app")
+    assert not Activity.objects.exists()
+    assert post("/api/v1/activity/", event)[0] == 200
+    assert Activity.objects.get().properties == event["properties"]
+
+
 def test_it_records_survey_answers_on_their_scale(post):
     answers = [{"client_id": "C1", "kind": "nps", "score": 10, "answered_at": "2025-05-01"},
                {"client_id": "C1", "kind": "csat", "score": "4", "answered_at": "2025-05-01"}]

@@ -133,5 +133,52 @@ def score_rows(client_ids, cols, as_of):
         cols["engagement_score"].tolist(),
         cols["engagement_band"].tolist(),
         cols["tier"].tolist(),
+        cols["visits_30"].tolist(),
+        cols["visits_90"].tolist(),
+        *(nullable(cols[name]) for name in ("visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")),
     ]
     return zip(*ordered)
+
+
+def visit_measures(rows, orders, n_clients, cut, gap_minutes, bounce_seconds):
+    """The visit measures (segments/visits.py) one client at a time, in plain Python: the reference
+    for visits.measures. rows: (client, occurred, start, seconds, pages, code) with times in
+    microseconds, NaN for an unknown duration or page count; orders: (client, time)."""
+    day, gap = 86_400_000_000, gap_minutes * 60_000_000
+    out = {name: [] for name in ("visits_30", "visits_90", "visit_seconds", "bounce_rate", "visit_gap_days",
+                                 "visit_conversion")}
+    for client in range(n_clients):
+        mine = sorted((r for r in rows if r[0] == client and r[1] < cut), key=lambda r: r[2])
+        sessions = [r for r in mine if r[5] != 0]
+        found = []  # (start, seconds, pages, converted by itself)
+        if sessions:
+            found = [(r[2], r[3], r[4], r[5] == 2) for r in sessions]
+        else:
+            group = []
+            for r in mine:
+                if group and r[2] - group[-1][2] > gap:
+                    found.append((group[0][2], (group[-1][2] - group[0][2]) / 1e6, float(len(group)), False))
+                    group = []
+                group.append(r)
+            if group:
+                found.append((group[0][2], (group[-1][2] - group[0][2]) / 1e6, float(len(group)), False))
+        mine_orders = [t for c, t in orders if c == client and cut - 90 * day <= t < cut]
+        recent = [v for v in found if v[0] >= cut - 90 * day]
+        timed = [v[1] for v in recent if v[1] == v[1]]
+        judged = [v for v in recent if v[1] == v[1] or v[2] == v[2]]
+        bounced = [v for v in judged if (v[2] == v[2] and v[2] <= 1) or (v[1] == v[1] and v[1] < bounce_seconds)]
+
+        def ordered(v, mine_orders=mine_orders):
+            end = v[0] + int((v[1] if v[1] == v[1] else 0) * 1e6) + gap
+            return any(v[0] // 1_000_000 <= t // 1_000_000 <= end // 1_000_000 for t in mine_orders)
+
+        converted = [v for v in recent if v[3] or ordered(v)]
+        starts = [v[0] for v in found if v[0] >= cut - 365 * day]
+        gaps = [(b - a) / day for a, b in zip(starts, starts[1:])]
+        out["visits_30"].append(sum(v[0] >= cut - 30 * day for v in found))
+        out["visits_90"].append(len(recent))
+        out["visit_seconds"].append(sum(timed) / len(timed) if timed else np.nan)
+        out["bounce_rate"].append(len(bounced) / len(judged) if judged else np.nan)
+        out["visit_gap_days"].append(float(np.median(gaps)) if gaps else np.nan)
+        out["visit_conversion"].append(len(converted) / len(recent) if recent else np.nan)
+    return {name: np.array(values, dtype=np.float64) for name, values in out.items()}

@@ -65,3 +65,15 @@ def test_segment_members_are_listed_from_the_segment(admin_client, scored):
 def test_the_run_page_shows_the_back_test_and_the_migration(admin_client, scored):
     page = admin_client.get(reverse("admin:segments_scoringrun_change", args=[scored.pk])).content.decode()
     assert "churn risk: method" in page and "(new)" in page
+
+
+def test_the_client_page_shows_the_visit_measures(admin_client, scored):
+    from segments.models import ClientScore
+
+    score = ClientScore.objects.filter(run=scored, visits_90__gt=0, visit_seconds__isnull=False).first()
+    page = admin_client.get(reverse("admin:crm_client_change", args=[score.client_id])).content.decode()
+    assert f"<th>visits 30 / 90 days</th><td>{score.visits_30} / {score.visits_90}</td>" in page
+    for label in ("average time per visit", "bounce rate", "median days between visits", "visit-to-order conversion"):
+        assert f"<th>{label}</th>" in page
+    minutes, seconds = divmod(round(score.visit_seconds), 60)
+    assert (f"{minutes} min {seconds} s" if minutes else f"{seconds} s") in page

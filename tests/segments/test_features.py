@@ -154,3 +154,13 @@ def test_a_feature_without_any_value_does_not_stop_training():
     fixed = features.trainable(X)
     assert np.isfinite(fixed).all() and np.array_equal(fixed[:, 0], X[:, 0])
     assert features.trainable(fixed) is fixed
+
+
+def test_the_kept_visit_measures_are_the_last_columns_and_nan_where_the_aggregates_have_none():
+    agg = aggregates(90.0)
+    fit = btyd.BTYDFit(bgnbd=None, gamma_gamma=None)
+    assert np.isnan(features.design_matrix(agg, 30.0, fit)[:, -len(features.VISIT_FEATURES):]).all()
+    measured = agg | {name: np.arange(3.0) + k for k, name in enumerate(features.VISIT_FEATURES)}
+    X = features.design_matrix(measured, 30.0, fit)
+    for k, name in enumerate(features.VISIT_FEATURES):
+        assert X[:, features.FEATURE_NAMES.index(name)].tolist() == [k, k + 1.0, k + 2.0]

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from core import scan, sql
-from crm.models import Client
+from crm.models import Activity, Client
 from demo import shop as demo
 from nightly import pipeline
 from nightly.pipeline import RunRefused, rebuild_segments
@@ -281,3 +281,19 @@ def test_a_run_spread_over_several_connections_gives_the_same_run(monkeypatch):
     assert night(True) == alone and len(alone[0]) == 2500 and alone[1]["churn"]["method"] == "model"
     assert len(threads - {threading.get_ident()}) >= 2  # the score writers
     assert len(readers) == 2  # the shop's rows read by two connections in one snapshot
+
+
+def test_the_engagement_export_gives_each_clients_visits_beside_revenue(db, buy, run_command_output):
+    client = buy("c1", "2025-12-20", 100).client  # at noon UTC
+    for at in ("2025-12-20T11:50", "2025-12-20T11:55", "2025-12-27T09:00"):
+        Activity.objects.create(client=client, kind="page_view", occurred_at=dt.datetime.fromisoformat(at + "Z"))
+    Client.objects.create(external_id="prospect")
+    rebuild_segments(dt.date(2025, 12, 31))
+    lines = run_command_output("export_engagement", "-").splitlines()
+    assert lines[0] == ("client_id,engagement_score,engagement_band,visits_30,visits_90,visit_seconds,bounce_rate,"
+                        "visit_gap_days,visit_conversion,monetary,predicted_clv")
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    # Page views 5 minutes apart make one visit, ended by an order 5 minutes later; the second
+    # visit a week on is a single page: a bounce.
+    assert rows["c1"][3:10] == ["2", "2", "150.0", "0.5000", "6.88", "0.5000", "100.00"]
+    assert rows["prospect"][1:10] == ["0.00", "low", "0", "0", "", "", "", "", "0.00"]

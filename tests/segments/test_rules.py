@@ -113,3 +113,21 @@ def test_churn_risk_is_compared_as_the_share_it_is_stored_as():
         ClientScore.objects.create(run=run, client=Client.objects.create(external_id=name), churn_risk=risk)
     assert list(ClientScore.objects.filter(to_q({"field": "churn_risk", "op": ">", "value": 0.6}))
                 .values_list("client__external_id", flat=True)) == ["a"]
+
+
+@pytest.mark.django_db
+def test_the_visit_measures_select_clients_in_rules():
+    run = ScoringRun.objects.create(as_of=dt.date(2026, 1, 1), status="succeeded")
+    for name, seconds, bounce, conversion in (("stays", 400.0, 0.1, 0.3), ("bounces", 8.0, 0.9, 0.0),
+                                              ("silent", None, None, None)):
+        ClientScore.objects.create(run=run, client=Client.objects.create(external_id=name), visits_90=3,
+                                   visit_seconds=seconds, bounce_rate=bounce, visit_conversion=conversion)
+
+    def chosen(rule):
+        return sorted(ClientScore.objects.filter(to_q(rule)).values_list("client__external_id", flat=True))
+
+    assert chosen({"all": [{"field": "visit_seconds", "op": ">=", "value": 60},
+                           {"field": "bounce_rate", "op": "<", "value": 0.5}]}) == ["stays"]
+    assert chosen({"field": "visit_conversion", "op": "is empty", "value": True}) == ["silent"]
+    with pytest.raises(RuleError, match="bounce rate is a share from 0 to 1"):
+        to_q({"field": "bounce_rate", "op": ">", "value": 50})

@@ -43,6 +43,12 @@ def columns():
         "engagement_score": np.array([55.5, 0.0]),
         "engagement_band": np.array(["medium", "low"], dtype=object),
         "tier": np.array(["gold", ""], dtype=object),
+        "visits_30": np.array([2, 0]),
+        "visits_90": np.array([5, 0]),
+        "visit_seconds": np.array([312.5, NAN]),
+        "bounce_rate": np.array([0.2, NAN]),
+        "visit_gap_days": np.array([11.25, NAN]),
+        "visit_conversion": np.array([0.4, NAN]),
     }
 
 
