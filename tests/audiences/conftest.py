@@ -31,3 +31,44 @@ def speedups(request, monkeypatch):
             pytest.fail(missing)
         pytest.skip(missing)
     return request.param
+
+
+@pytest.fixture
+def credentials_key(settings):
+    """A fresh CRM_CREDENTIALS_KEY for the test."""
+    from cryptography.fernet import Fernet
+
+    settings.CRM_CREDENTIALS_KEY = Fernet.generate_key().decode()
+    return settings.CRM_CREDENTIALS_KEY
+
+
+@pytest.fixture
+def waits(monkeypatch, settings):
+    """The seconds the API clients would have slept between attempts (they do not sleep in the tests)."""
+    from audiences.apis import base
+
+    slept = []
+    monkeypatch.setattr(base, "sleep", slept.append)
+    settings.CRM_AUDIENCE_API_BACKOFF = 2.0
+    return slept
+
+
+def _fake(settings, fake, *slugs):
+    with fake:
+        settings.CRM_AUDIENCE_API_URLS = {**settings.CRM_AUDIENCE_API_URLS,
+                                          **dict(zip(slugs, (fake.api_url, f"{fake.url}/token")))}
+        yield fake
+
+
+@pytest.fixture
+def fake_meta(settings):
+    from tests.audiences.fakes.meta import FakeMeta
+
+    yield from _fake(settings, FakeMeta(), "meta")
+
+
+@pytest.fixture
+def fake_yandex(settings):
+    from tests.audiences.fakes.yandex import FakeYandex
+
+    yield from _fake(settings, FakeYandex(), "yandex", "yandex_oauth")

@@ -7,6 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audiences import export as audience
+from audiences import syncs
 from audiences.export import UnknownSegment, export_audience, purge_old_exports
 from audiences.exports import ClientRow, get_platform
 from audiences.models import AudienceExport, AudienceLines, AudienceSync
@@ -341,7 +342,7 @@ def test_a_failing_sync_does_not_stop_the_others(segment, member, monkeypatch):
         return real_save(name, content, max_length)
 
     monkeypatch.setattr(default_storage, "save", no_meta)
-    exports = audience.run_syncs()
+    exports = syncs.run_syncs()
 
     assert sorted((export.platform, export.status) for export in exports) == [
         ("meta", "failed"), ("tiktok", "succeeded")]
