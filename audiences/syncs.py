@@ -2,12 +2,15 @@
 
     run_sync(sync, run=None, user=None)   one sync now; returns its AudienceExport
     run_syncs(run=None)                   every active sync, after a successful scoring run
+    failing_syncs()                       the active syncs that did not go through, for the health page
 """
 
 import logging
 
+from django.utils import timezone
+
 from .export import export_audience
-from .models import AudienceExport, AudienceSync, ExportMode
+from .models import AudienceExport, AudiencePush, AudienceSync, ExportMode
 from .push import sync_via_api
 
 logger = logging.getLogger(__name__)
@@ -40,4 +43,23 @@ def run_syncs(run=None):
     return exports
 
 
-__all__ = ["run_sync", "run_syncs"]
+
+
+def failing_syncs(now=None):
+    """Active syncs whose last export failed, or whose push to the platform did not go through (failed,
+    or held by a worker whose lease ran out): [(sync, what failed, when)], for the health page."""
+    now = now or timezone.now()
+    failing = []
+    for sync in AudienceSync.objects.filter(is_active=True).select_related("segment"):
+        export = sync.exports.first()
+        if export is not None and export.status == AudienceExport.Status.FAILED:
+            failing.append((sync, "export", export.created_at))
+            continue
+        stuck = (sync.pushes.filter(status=AudiencePush.Status.FAILED)
+                 | sync.pushes.filter(status=AudiencePush.Status.RUNNING, lease_until__lt=now)).order_by("id").first()
+        if stuck is not None:
+            failing.append((sync, "api", stuck.created_at))
+    return failing
+
+
+__all__ = ["failing_syncs", "run_sync", "run_syncs"]

@@ -11,9 +11,10 @@ from .yandex import YandexApi
 APIS: dict[str, type[AdApi]] = {api.platform: api for api in (MetaApi, YandexApi)}
 
 
-def api_for(account, *, dry_run=None) -> AdApi:
-    """The API client of a ConnectedAccount; `dry_run`: a stream that gets the requests instead of the platform."""
-    return APIS[account.platform](account, dry_run=dry_run)
+def api_for(account, *, dry_run=None, attempts=None) -> AdApi:
+    """The API client of a ConnectedAccount; `dry_run`: a stream that gets the requests instead of the
+    platform; `attempts`: per request, instead of CRM_AUDIENCE_API_ATTEMPTS."""
+    return APIS[account.platform](account, dry_run=dry_run, attempts=attempts)
 
 
 __all__ = ["APIS", "AdApi", "ApiError", "Batch", "NotSentError", "RejectedError", "Sent", "TransientApiError",

@@ -101,8 +101,9 @@ class AdApi(ABC):
     # steps that read an id from the previous answer.
     dry_answers: ClassVar[dict[str, object]] = {}
 
-    def __init__(self, account, *, dry_run=None):
+    def __init__(self, account, *, dry_run=None, attempts=None):
         self.account = account
+        self.attempts = attempts or settings.CRM_AUDIENCE_API_ATTEMPTS
         self.secrets = account.credentials()
         self.url = settings.CRM_AUDIENCE_API_URLS.get(self.platform, self.base_url).rstrip("/")
         self.http = requests.Session() if dry_run is None else _DryRunSession(self, dry_run)
@@ -183,7 +184,9 @@ class AdApi(ABC):
     def call(self, method, path, *, idempotent=True, **kwargs):
         """The answer's JSON; retries as the module docstring says; raises ApiError otherwise."""
         url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
-        attempts, max_wait = settings.CRM_AUDIENCE_API_ATTEMPTS, settings.CRM_AUDIENCE_API_MAX_WAIT
+        # What logs and errors name: never a query string (Meta's paging links carry the token).
+        path = path.split("?")[0].removeprefix(self.url)
+        attempts, max_wait = self.attempts, settings.CRM_AUDIENCE_API_MAX_WAIT
         for attempt in range(1, attempts + 1):
             backoff = settings.CRM_AUDIENCE_API_BACKOFF * 2 ** (attempt - 1)
             try:

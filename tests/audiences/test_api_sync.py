@@ -407,3 +407,20 @@ def test_dry_run_prints_the_requests_and_changes_nothing(meta_sync, member, fake
     assert not AudiencePush.objects.exists()
     meta_sync.refresh_from_db()
     assert meta_sync.remote_ids == {}
+
+
+def test_a_sync_that_did_not_go_through_is_a_warning_on_the_health_page(
+        meta_sync, member, fake_meta, waits, client, settings):
+    settings.CRM_AUDIENCE_API_ATTEMPTS = 1
+    member("c1")
+    fake_meta.fail_next("POST", "/customaudiences", 500, {"error": {"message": "An unknown error occurred", "code": 1}})
+    pushing.sync_via_api(meta_sync)
+
+    body = client.get("/health/background/").json()
+
+    assert body["checks"]["audiences"]["status"] == "warning"
+    assert body["checks"]["audiences"]["failing"][0] | {"since": None} == {
+        "segment": "at-risk-vip", "platform": "meta", "step": "api", "since": None}
+
+    pushing.sync_via_api(meta_sync)  # the platform is back: the push resumes and goes through
+    assert client.get("/health/background/").json()["checks"]["audiences"] == {"status": "ok"}
