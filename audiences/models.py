@@ -27,9 +27,8 @@ class ConnectedAccount(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     account_id = models.CharField(
         _("account id"), max_length=100,
-        help_text=_("Meta: the ad account (act_…); Google: the Google Ads customer id and user list id as "
-                    "CUSTOMER/USERLIST; Yandex: the login (any label); VK: the cabinet (any label); TikTok: "
-                    "the advertiser id."))
+        help_text=_("Meta: the ad account (act_…); Google: the Google Ads customer id; TikTok: the advertiser "
+                    "id; Yandex and VK: any label (the token names the account)."))
     secrets = models.TextField(editable=False, blank=True)
     token_expires_at = models.DateTimeField(_("access token expires at"), null=True, blank=True, editable=False)
     checked_at = models.DateTimeField(_("connection tested at"), null=True, blank=True, editable=False)

@@ -5,10 +5,13 @@ hashing, the same columns. `audiences.push` runs a sync's requests with its jour
 """
 
 from .base import AdApi, ApiError, Batch, NotSentError, RejectedError, Sent, TransientApiError
+from .google import GoogleApi
 from .meta import MetaApi
+from .tiktok import TikTokApi
+from .vk import VKApi
 from .yandex import YandexApi
 
-APIS: dict[str, type[AdApi]] = {api.platform: api for api in (MetaApi, YandexApi)}
+APIS: dict[str, type[AdApi]] = {api.platform: api for api in (GoogleApi, MetaApi, YandexApi, VKApi, TikTokApi)}
 
 
 def api_for(account, *, dry_run=None, attempts=None) -> AdApi:

@@ -141,9 +141,13 @@ class AdApi(ABC):
         """The platform's message (and reasons) from an error answer."""
         return response.text[:500], {}
 
+    def status_of(self, response) -> int:
+        """The answer's status: the HTTP one, unless the platform says it in the body (TikTok)."""
+        return response.status_code
+
     def rate_limited(self, response) -> bool:
         """Whether an answer means "slow down" (429 everywhere; some platforms say it in the body)."""
-        return response.status_code == 429
+        return self.status_of(response) == 429
 
     def wait_hint(self, response) -> float | None:
         """Seconds the platform asks us to wait before the next request, if it says."""
@@ -202,30 +206,26 @@ class AdApi(ABC):
                 logger.warning("%s %s: %s, trying again in %.0f s", method, path, type(exc).__name__, backoff)
                 sleep(min(backoff, max_wait))
                 continue
-            if response.status_code == 401 and not self._refreshed and self.token_url:
+            status = self.status_of(response)
+            if status == 401 and not self._refreshed and self.token_url:
                 self._refreshed = True
                 if self.refresh():
                     continue
             limited = self.rate_limited(response)
-            if limited or response.status_code >= 500:
+            if limited or status >= 500:
                 wait = self.wait_hint(response) if limited else None
                 wait = backoff if wait is None else wait
                 message, reasons = self.error_message(response)
                 if attempt == attempts or wait > max_wait:
-                    raise TransientApiError(f"{method} {path}: {response.status_code} {message}", response.status_code,
-                                            reasons)
-                logger.warning("%s %s: %s, trying again in %.0f s", method, path, response.status_code, wait)
+                    raise TransientApiError(f"{method} {path}: {status} {message}", status, reasons)
+                logger.warning("%s %s: %s, trying again in %.0f s", method, path, status, wait)
                 sleep(wait)
                 continue
-            if response.status_code >= 400:
+            if status >= 400:
                 message, reasons = self.error_message(response)
-                raise RejectedError(f"{method} {path}: {response.status_code} {message}", response.status_code, reasons)
+                raise RejectedError(f"{method} {path}: {status} {message}", status, reasons)
             return response.json() if response.content else {}
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def describe(self):
-        """The account's credentials as the admin shows them: masked."""
-        return {name: mask(self.secrets.get(name, "")) for name in self.secret_fields}
 
 
 def retry_after(response) -> float | None:

@@ -72,3 +72,27 @@ def fake_yandex(settings):
     from tests.audiences.fakes.yandex import FakeYandex
 
     yield from _fake(settings, FakeYandex(), "yandex", "yandex_oauth")
+
+
+@pytest.fixture
+def fake_google(settings):
+    from tests.audiences.fakes.google import FakeGoogle
+
+    yield from _fake(settings, FakeGoogle(), "google", "google_oauth")
+
+
+@pytest.fixture
+def fake_tiktok(settings):
+    from tests.audiences.fakes.tiktok import FakeTikTok
+
+    yield from _fake(settings, FakeTikTok(), "tiktok")
+
+
+@pytest.fixture
+def fake_vk(settings):
+    from tests.audiences.fakes.vk import FakeVK
+
+    with FakeVK() as fake:
+        settings.CRM_AUDIENCE_API_URLS = {**settings.CRM_AUDIENCE_API_URLS, "vk": fake.api_url,
+                                          "vk_oauth": f"{fake.api_url}/v2/oauth2/token.json"}
+        yield fake

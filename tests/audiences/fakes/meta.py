@@ -148,3 +148,6 @@ class FakeMeta(FakePlatform):
     def session_received(self, audience_id):
         """num_received of each session of the audience."""
         return {key: value["num_received"] for key, value in self.audiences[audience_id]["sessions"].items()}
+
+    def members(self, audience_id):
+        return set(self.audiences[audience_id]["members"])
