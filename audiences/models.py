@@ -248,6 +248,8 @@ class AudiencePush(models.Model):
     # A worker holds the push until then; past it the worker is taken for dead and another resumes it.
     lease_until = models.DateTimeField(null=True, blank=True)
     attempts = models.IntegerField(_("attempts"), default=0)
+    # Rows per request, fixed at the push's first run: a resumed push cuts its batches where the first did.
+    batch_size = models.IntegerField(_("rows per request"), null=True, blank=True)
     batches = models.IntegerField(_("batches sent"), default=0)
     added = models.IntegerField(_("added"), default=0)
     removed = models.IntegerField(_("removed"), default=0)

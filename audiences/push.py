@@ -31,6 +31,7 @@ import io
 import itertools
 import logging
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
@@ -126,6 +127,12 @@ class _Pusher:
         self.journal = {entry.seq: entry for entry in push.journal.all()}
 
     def run(self):
+        push = self.push
+        if not push.batch_size:
+            limit = settings.CRM_AUDIENCE_API_BATCH_LIMIT
+            push.batch_size = min(self.api.batch_size, limit) if limit else self.api.batch_size
+            AudiencePush.objects.filter(pk=push.pk).update(batch_size=push.batch_size)
+        size = push.batch_size
         full = self.export.mode == ExportMode.FULL
         plan = [("add", key) for key in self.platform.files] if full else [
             *(("remove", key) for key in self.platform.files), *(("add", key) for key in self.platform.files)]
@@ -134,12 +141,9 @@ class _Pusher:
             name = self.export.files[key if full else f"{kind}/{key}"]
             total = self.export.rows.get(key if full else f"{kind}/{key}", 0)
             header = self.platform.files[key]
-            chunks = _chunks(name, self.api.batch_size)
-            for index, rows in enumerate(chunks, 1):
+            for index, rows in enumerate(_chunks(name, size), 1):
                 seq += 1
-                batch = Batch(self.push.pk, kind, key, header, rows, index, total,
-                              index * self.api.batch_size >= total)
-                self._batch(seq, batch)
+                self._batch(seq, Batch(push.pk, kind, key, header, rows, index, total, index * size >= total, size))
 
     def _target(self, batch: Batch):
         """(the platform's audience for the batch's file, or None when it must be made from it)."""

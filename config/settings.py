@@ -251,6 +251,8 @@ CRM_AUDIENCE_API_ATTEMPTS = env_int("CRM_AUDIENCE_API_ATTEMPTS", 5, minimum=1)
 CRM_AUDIENCE_API_MAX_WAIT = env_int("CRM_AUDIENCE_API_MAX_WAIT", 300, minimum=1)
 CRM_AUDIENCE_API_BACKOFF = env_float("CRM_AUDIENCE_API_BACKOFF", 2.0)
 CRM_AUDIENCE_API_TIMEOUT = env_int("CRM_AUDIENCE_API_TIMEOUT", 60, minimum=1)
+# At most this many rows per request, below each platform's own limit (0: the platform's limit).
+CRM_AUDIENCE_API_BATCH_LIMIT = env_int("CRM_AUDIENCE_API_BATCH_LIMIT", 0, minimum=0)
 # Base addresses of the platforms' APIs, {"meta": "https://graph.facebook.com/v25.0", ...}: only to point
 # them at a proxy or a test server; each platform module has its real address.
 try:

@@ -80,6 +80,7 @@ class Batch:
     seq: int  # 1-based, within this kind and file of the push
     total: int  # rows of this kind and file in the push
     last: bool
+    size: int = 0  # the push's batch size: every batch but the last of a sequence holds that many rows
 
 
 class AdApi(ABC):

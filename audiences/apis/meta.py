@@ -73,7 +73,7 @@ class MetaApi(AdApi):
             return False
         # Batches go in order and each waits for the previous one's answer, so the session holds
         # (seq - 1) full batches before this one, then this one's rows if it arrived.
-        before = (batch.seq - 1) * self.batch_size
+        before = (batch.seq - 1) * batch.size
         return int(sessions[0].get("num_received", 0)) >= before + len(batch.rows)
 
     def _users(self, method, remote_id, batch: Batch):

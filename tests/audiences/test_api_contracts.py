@@ -32,8 +32,8 @@ def members(count, platform, fake, **extra):
 
 
 def test_google_gets_a_token_from_the_refresh_token_then_ingests_with_consent_in_batches(
-        fake_google, credentials_key, waits, monkeypatch):
-    monkeypatch.setattr(GoogleApi, "batch_size", 2)
+        fake_google, credentials_key, waits, settings):
+    settings.CRM_AUDIENCE_API_BATCH_LIMIT = 2
     sync, _ = members(5, "google", fake_google, first_name="Иван", last_name="Иванов", country="RU", zip="190000")
 
     push = pushing.sync_via_api(sync)

@@ -112,8 +112,8 @@ def test_meta_next_sync_sends_only_who_entered_and_who_left(meta_sync, member, s
     assert staying.pk
 
 
-def test_meta_batches_stay_within_10000_rows_in_one_session(meta_sync, member, fake_meta, waits, monkeypatch):
-    monkeypatch.setattr("audiences.apis.meta.MetaApi.batch_size", 3)
+def test_meta_batches_go_in_one_session_in_order(meta_sync, member, fake_meta, waits, settings):
+    settings.CRM_AUDIENCE_API_BATCH_LIMIT = 3
     for number in range(7):
         member(f"c{number}")
 
@@ -218,8 +218,8 @@ def test_a_refused_token_is_reported_with_the_platforms_message(meta_sync, membe
     assert "Invalid OAuth access token" in push.error and "code 190" in push.error
 
 
-def test_a_lost_answer_is_looked_up_in_the_session_not_sent_twice(meta_sync, member, fake_meta, waits, monkeypatch):
-    monkeypatch.setattr("audiences.apis.meta.MetaApi.batch_size", 2)
+def test_a_lost_answer_is_looked_up_in_the_session_not_sent_twice(meta_sync, member, fake_meta, waits, settings):
+    settings.CRM_AUDIENCE_API_BATCH_LIMIT = 2
     for number in range(5):
         member(f"c{number}")
     fake_meta.lose_answer_of_next("POST", "/users")  # the first batch arrives; its answer does not

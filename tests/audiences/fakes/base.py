@@ -74,6 +74,15 @@ class FakePlatform:
         """The next such request is applied, then the connection closes before any answer."""
         self._faults.append((method, path_part, ("lose",)))
 
+    def pass_next(self, method, path_part):
+        """The next such request is answered as usual (to aim the next fault at a later request)."""
+        self._faults.append((method, path_part, ("pass",)))
+
+    def hold_answer_of_next(self, method, path_part, release):
+        """The next such request is applied, then its answer waits for `release` (a threading.Event)
+        and is never sent: the caller is meant to be killed meanwhile."""
+        self._faults.append((method, path_part, ("hold", release)))
+
     def _fault_for(self, request):
         for index, (method, part, fault) in enumerate(self._faults):
             if method == request.method and part in request.path:
@@ -105,9 +114,13 @@ class FakePlatform:
                     raise ApiFault(404, self.error_body(404, f"no route {request.method} {request.path}"))
             except ApiFault as exc:
                 return exc.status, exc.headers, exc.body
-            if fault and fault[0] == "lose":
-                return None
-            return 200, {}, answer
+            if fault and fault[0] in ("lose", "hold"):
+                held = fault
+            else:
+                return 200, {}, answer
+        if held[0] == "hold":  # outside the lock: the fake answers others meanwhile
+            held[1].wait(60)
+        return None
 
     def authenticate(self, request):
         raise NotImplementedError
