@@ -22,11 +22,11 @@ def test_connection(account) -> tuple[bool, str]:
 
 
 def missing_secrets(platform, values) -> list[str]:
-    """The labels of the credentials the platform needs that `values` lacks."""
+    """The names of the credentials the platform needs that `values` lacks."""
     api = APIS.get(platform)
     if api is None:
         return []
-    return [api.secret_fields[name] for name in api.required_secrets if not values.get(name)]
+    return [name for name in api.required_secrets if not values.get(name)]
 
 
 def check_credentials_key(app_configs=None, databases=None, **kwargs):

@@ -60,7 +60,7 @@ class ConnectedAccountForm(forms.ModelForm):
         missing = accounts.missing_secrets(data.get("platform"), values)
         if missing:
             raise forms.ValidationError(_("%(platform)s needs: %(fields)s.") % {
-                "platform": data.get("platform"), "fields": ", ".join(missing)})
+                "platform": data.get("platform"), "fields": ", ".join(str(SECRET_FIELDS[name]) for name in missing)})
         try:
             self.instance.set_credentials(values)
         except CredentialsKeyError as exc:

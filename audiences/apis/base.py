@@ -88,8 +88,7 @@ class AdApi(ABC):
     label: ClassVar[str]
     base_url: ClassVar[str]
     batch_size: ClassVar[int]
-    # Credentials the admin asks for: name -> label. The first ones are required.
-    secret_fields: ClassVar[dict[str, str]]
+    # The credentials (of access_token, refresh_token, client_id, client_secret) it cannot work without.
     required_secrets: ClassVar[tuple[str, ...]]
     creates_with_data: ClassVar[bool] = False
     # Whether adding the same lines twice leaves the platform as adding them once. Where it does not

@@ -30,8 +30,6 @@ class GoogleApi(AdApi):
     base_url = "https://datamanager.googleapis.com/v1"
     token_url = "https://oauth2.googleapis.com/token"
     batch_size = 10_000
-    secret_fields = {"refresh_token": "Refresh token", "client_id": "Client id", "client_secret": "Client secret",
-                     "access_token": "Access token"}
     required_secrets = ("refresh_token", "client_id", "client_secret")
     dry_answers = {"/userLists": {"userLists": [], "id": "DRY-RUN"}, ":ingest": {"requestId": "DRY-RUN"}}
 

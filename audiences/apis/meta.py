@@ -28,7 +28,6 @@ class MetaApi(AdApi):
     label = "Meta Marketing API"
     base_url = "https://graph.facebook.com/v25.0"
     batch_size = 10_000
-    secret_fields = {"access_token": "Access token (system user)"}
     required_secrets = ("access_token",)
     dry_answers = {"/customaudiences": {"id": "DRY-RUN", "data": []}, "/users": {"num_received": 0}}
 

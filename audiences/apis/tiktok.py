@@ -33,7 +33,6 @@ class TikTokApi(AdApi):
     base_url = "https://business-api.tiktok.com/open_api/v1.3"
     batch_size = 100_000
     creates_with_data = True
-    secret_fields = {"access_token": "Access token"}
     required_secrets = ("access_token",)
     dry_answers = {"/file/upload/": {"code": 0, "data": {"file_path": "DRY-RUN"}},
                    "/create/": {"code": 0, "data": {"custom_audience_id": "DRY-RUN"}},

@@ -32,8 +32,6 @@ class VKApi(AdApi):
     batch_size = 100_000
     creates_with_data = True
     adds_repeatable = False
-    secret_fields = {"access_token": "Access token", "refresh_token": "Refresh token", "client_id": "Client id",
-                     "client_secret": "Client secret"}
     required_secrets = ("client_id", "client_secret", "refresh_token")
     dry_answers = {"users_lists.json": {"id": 0, "count": 0, "items": []}}
 

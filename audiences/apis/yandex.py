@@ -30,8 +30,6 @@ class YandexApi(AdApi):
     batch_size = 100_000
     creates_with_data = True
     adds_repeatable = False
-    secret_fields = {"access_token": "OAuth token", "refresh_token": "Refresh token", "client_id": "Client id",
-                     "client_secret": "Client secret"}
     required_secrets = ("access_token",)
     dry_answers = {"/upload_csv_file": {"segment": {"id": 0}}, "/segments": {"segments": []}}
 

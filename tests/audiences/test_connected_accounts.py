@@ -77,7 +77,7 @@ def test_the_admin_asks_for_what_the_platform_needs(superuser, credentials_key):
     response = superuser.post(reverse("admin:audiences_connectedaccount_add"), {
         "platform": "yandex", "name": "Direct", "account_id": "shop", "refresh_token": "r"})
     assert response.status_code == 200
-    assert "yandex needs: OAuth token" in response.content.decode()
+    assert "yandex needs: access token" in response.content.decode()
     assert not ConnectedAccount.objects.exists()
 
 
