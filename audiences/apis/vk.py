@@ -12,8 +12,8 @@ Lines are plain, not hashed (the audiences spec's decision: VK hashes plain uplo
 VK counts a line sent twice twice is not documented: an addition whose answer was lost is not sent
 again (`adds_repeatable`). Auth: an access token from the client credentials, renewed with the
 refresh token at /api/v2/oauth2/token.json (VK Ads allows few live tokens per client, so they are
-renewed, not requested anew). Batches of 100,000 lines (*decision*).
-https://ads.vk.com/doc/api/info/Remarketing
+renewed, not requested anew). Batches of 100,000 lines (*decision*: files stay far below VK's 20 MB,
+https://vk.ru/faq12114). No reference page of this API could be checked: the routes follow the spec.
 """
 
 import csv

@@ -3,7 +3,7 @@
 Checks what VK Ads checks: the Bearer token (401 otherwise, renewed with the refresh token), a
 multipart `file` with its `name` and `type` (emails or phones), the file's lines (plain, normalised:
 a lower-case address with `@`; digits only, 11 to 15 of them), and for `base` an existing list of the
-same type (`-id` subtracts). Errors in its shape: {"error": {"code", "message"}}.
+same type (`-id` subtracts), files of at most 20 MB. Errors in its shape: {"error": {"code", "message"}}.
 """
 
 import csv
@@ -13,6 +13,7 @@ import re
 
 from .base import ApiFault, FakePlatform
 
+MAX_FILE = 20 * 1024 * 1024  # https://vk.ru/faq12114
 VALID = {"emails": re.compile(r"[^@\sA-Z]+@[^@\sA-Z]+").fullmatch, "phones": re.compile(r"[0-9]{11,15}").fullmatch}
 
 
@@ -67,7 +68,10 @@ class FakeVK(FakePlatform):
             self.fail(f"type must be one of {', '.join(VALID)}")
         if not fields.get("name"):
             self.fail("name is required")
-        rows = list(csv.reader(io.StringIO((request.files.get("file") or b"").decode("utf-8"))))
+        content = request.files.get("file") or b""
+        if len(content) > MAX_FILE:
+            self.fail("the file must not exceed 20 MB", status=413, code="file_too_large")
+        rows = list(csv.reader(io.StringIO(content.decode("utf-8"))))
         if not rows or rows[0] != ["id"]:
             self.fail("the file must start with the header id", code="invalid_file")
         values = set()
