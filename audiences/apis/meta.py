@@ -3,7 +3,7 @@
 - audience: POST /act_{ad account}/customaudiences (subtype CUSTOM, customer_file_source
   USER_PROVIDED_ONLY); found again by name through GET /act_{ad account}/customaudiences;
 - members: POST (add) and DELETE (remove) /{audience id}/users, at most 10,000 rows a request, as
-  `payload` {"schema": [...], "data": [[...], ...]}: the multi-key schema (EMAIL, PHONE, FN, LN, CT,
+  `payload` {"schema": [...], "data": [[...], ...]} (in a JSON body): the multi-key schema (EMAIL, PHONE, FN, LN, CT,
   ZIP, COUNTRY, DOBY, GEN hashed, EXTERN_ID plain) in the file's column order;
 - a push's adds (and its removes) are one upload session: {"session_id", "batch_seq" from 1,
   "last_batch_flag", "estimated_num_total"}. A batch whose answer was lost is looked up in the
@@ -80,8 +80,9 @@ class MetaApi(AdApi):
         session = {"session_id": _session_id(batch), "batch_seq": batch.seq, "last_batch_flag": batch.last,
                    "estimated_num_total": batch.total}
         # Sent again after a lost answer, a batch would be received twice in its session: not repeated here.
+        # A JSON body (Graph takes one as well as form fields): a form would percent-encode megabytes.
         answer = self.call(method, f"{remote_id}/users", idempotent=False,
-                           data={"payload": json.dumps(payload), "session": json.dumps(session)})
+                           json={"payload": payload, "session": session})
         invalid = int(answer.get("num_invalid_entries", 0))
         reasons = {}
         if invalid:

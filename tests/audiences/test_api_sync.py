@@ -3,7 +3,6 @@
 import datetime as dt
 import hashlib
 import io
-import json
 
 import pytest
 from django.core.management import call_command
@@ -108,7 +107,7 @@ def test_meta_next_sync_sends_only_who_entered_and_who_left(meta_sync, member, s
     assert (push.added, push.removed) == (1, 1)
     assert len(fake_meta.audiences) == 1  # the same audience
     removed = fake_meta.calls("DELETE", "/users")
-    assert len(removed) == 1 and sha("c2@example.com") in removed[0].form["payload"]
+    assert len(removed) == 1 and [sha("c2@example.com")] == [row[0] for row in removed[0].json()["payload"]["data"]]
     assert staying.pk
 
 
@@ -121,8 +120,8 @@ def test_meta_batches_go_in_one_session_in_order(meta_sync, member, fake_meta, w
 
     assert push.status == "succeeded", push.error
     calls = fake_meta.calls("POST", "/users")
-    assert [len(json.loads(call.form["payload"])["data"]) for call in calls] == [3, 3, 1]
-    sessions = [json.loads(call.form["session"]) for call in calls]
+    assert [len(call.json()["payload"]["data"]) for call in calls] == [3, 3, 1]
+    sessions = [call.json()["session"] for call in calls]
     assert [s["batch_seq"] for s in sessions] == [1, 2, 3] and [s["last_batch_flag"] for s in sessions] == [
         False, False, True]
     assert len({s["session_id"] for s in sessions}) == 1 and sessions[0]["estimated_num_total"] == 7

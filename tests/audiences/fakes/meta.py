@@ -87,9 +87,10 @@ class FakeMeta(FakePlatform):
         audience = self.audiences.get(audience_id)
         if audience is None:
             self.fail(f"(#100) Unsupported post request. Object with ID '{audience_id}' does not exist", subcode=33)
-        try:
-            payload = json.loads(request.form["payload"])
-            session = json.loads(request.form["session"]) if "session" in request.form else None
+        try:  # form fields holding JSON, or a JSON body: Graph takes either
+            body = request.json() if request.headers.get("content-type", "").startswith("application/json") else {
+                key: json.loads(value) for key, value in request.form.items() if key in ("payload", "session")}
+            payload, session = body["payload"], body.get("session")
         except (KeyError, ValueError):
             self.fail("(#100) param payload must be a JSON object")
         schema, data = payload.get("schema"), payload.get("data")
