@@ -187,18 +187,20 @@ class _Pusher:
         target = self._target(batch)
         if target is None and batch.kind == "remove":
             return  # nothing of this file on the platform yet
-        if entry is not None:  # sent before, its answer never came
-            known = self.api.received(target, batch) if target else None
+        if entry is not None and target is not None:  # sent before, its answer never came
+            known = self.api.received(target, batch)
             if known or (known is None and batch.kind == "add" and not self.api.adds_repeatable):
                 outcome = "found on the platform" if known else "answer lost; not sent again (counted twice otherwise)"
                 self._sent(entry, batch, {"received": len(batch.rows), "after_loss": outcome},
                            reason=None if known else outcome)
                 return
-            entry.attempt += 1
-            entry.save(update_fields=["attempt"])
-        else:
+        # (An audience to be made from the batch that does not exist: nothing of the batch arrived.)
+        if entry is None:
             entry = PushBatch.objects.create(push=self.push, seq=seq, kind=batch.kind, file_key=batch.file_key,
                                              lines=len(batch.rows), state=PushBatch.State.SENDING)
+        else:
+            entry.attempt += 1
+            entry.save(update_fields=["attempt"])
         try:
             if target is None:
                 target, sent = self.api.create(self._audience_name(batch.file_key), batch)

@@ -423,3 +423,19 @@ def test_a_sync_that_did_not_go_through_is_a_warning_on_the_health_page(
 
     pushing.sync_via_api(meta_sync)  # the platform is back: the push resumes and goes through
     assert client.get("/health/background/").json()["checks"]["audiences"] == {"status": "ok"}
+
+
+def test_a_segment_whose_creation_answer_was_lost_is_made_once_with_everybody(yandex_sync, member, fake_yandex, waits):
+    member("c1")
+    member("c2")
+    fake_yandex.lose_answer_of_next("POST", "/upload_csv_file")  # uploaded, never confirmed
+
+    failed = pushing.sync_via_api(yandex_sync)
+    assert failed.status == "failed"
+    push = pushing.run_push(failed)
+
+    assert push.status == "succeeded", push.error
+    confirmed = [key for key, value in fake_yandex.segments.items() if value["confirmed"]]
+    assert len(confirmed) == 1
+    assert {row[0] for row in fake_yandex.members(confirmed[0])} == {"c1", "c2"}
+    assert push.added == 2
