@@ -34,8 +34,17 @@ SECRET_FIELDS = {"access_token": _("access token"), "refresh_token": _("refresh 
                  "client_id": _("OAuth client id"), "client_secret": _("OAuth client secret")}
 
 
+def _secret_field(label):
+    return forms.CharField(label=label, required=False, strip=True, widget=forms.PasswordInput(render_value=False))
+
+
 class ConnectedAccountForm(forms.ModelForm):
     """The credentials are typed in, never shown back: an empty field keeps what is stored."""
+
+    access_token = _secret_field(SECRET_FIELDS["access_token"])
+    refresh_token = _secret_field(SECRET_FIELDS["refresh_token"])
+    client_id = _secret_field(SECRET_FIELDS["client_id"])
+    client_secret = _secret_field(SECRET_FIELDS["client_secret"])
 
     class Meta:
         model = ConnectedAccount
@@ -47,12 +56,10 @@ class ConnectedAccountForm(forms.ModelForm):
             self.stored = self.instance.credentials() if self.instance.pk else {}
         except CredentialsKeyError:
             self.stored = {}
-        for name, label in SECRET_FIELDS.items():
+        for name in SECRET_FIELDS:
             shown = mask(self.stored.get(name, ""))
-            self.fields[name] = forms.CharField(
-                label=label, required=False, strip=True, widget=forms.PasswordInput(render_value=False),
-                help_text=_("stored: %(value)s; leave empty to keep it") % {"value": shown} if shown else
-                _("not stored"))
+            self.fields[name].help_text = (_("stored: %(value)s; leave empty to keep it") % {"value": shown}
+                                           if shown else _("not stored"))
 
     def clean(self):
         data = super().clean()

@@ -83,7 +83,7 @@ def _platform(slug, segment, members, change, media):
     assert push.status == "succeeded", push.error
     ratio = sync_seconds / file_seconds
     print(f"{slug:7} file {file_seconds:7.1f} s   sync {sync_seconds:7.1f} s ({members / sync_seconds:,.0f} rows/s, "
-          f"{push.batches} requests)   sync/file {ratio:.2f} (target <= {TARGET_RATIO}: "
+          f"{push.batches} requests; {_split(push)})   sync/file {ratio:.2f} (target <= {TARGET_RATIO}: "
           f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})", flush=True)
 
     modulo = round(1 / change)
@@ -97,8 +97,15 @@ def _platform(slug, segment, members, change, media):
         assert push.status == "succeeded", push.error
         moved = push.added + push.removed
         print(f"{slug:7} {label:5} {seconds:7.1f} s for {moved:,} lines ({seconds / sync_seconds:.1%} of the full "
-              f"sync's time for {moved / max(members, 1):.1%} of its lines)", flush=True)
+              f"sync's time for {moved / max(members, 1):.1%} of its lines; {_split(push)})", flush=True)
     audience_export._empty(media)
+
+
+def _split(push):
+    """How the sync's time divides: the export (files and held lines) and the requests."""
+    push.refresh_from_db()
+    return (f"export {push.export.seconds:.1f} s, requests "
+            f"{(push.finished_at - push.started_at).total_seconds():.1f} s")
 
 
 def _new_sync(segment, slug):
