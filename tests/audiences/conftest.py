@@ -1,3 +1,4 @@
+import datetime as dt
 import os
 
 import pytest
@@ -96,3 +97,25 @@ def fake_vk(settings):
         settings.CRM_AUDIENCE_API_URLS = {**settings.CRM_AUDIENCE_API_URLS, "vk": fake.api_url,
                                           "vk_oauth": f"{fake.api_url}/v2/oauth2/token.json"}
         yield fake
+
+
+@pytest.fixture
+def segment(db):
+    from segments.models import Segment
+
+    return Segment.objects.create(slug="at-risk-vip", name="At risk, high value", kind=Segment.Kind.RULE)
+
+
+@pytest.fixture
+def member(segment):
+    """member("c1", email=..., ads_consent=False, ...) creates a client in the segment."""
+    from crm.models import Client
+    from segments.models import SegmentMembership
+
+    def make(external_id, **fields):
+        fields = {"email": f"{external_id}@example.com", "ads_consent": True, **fields}
+        client = Client.objects.create(external_id=external_id, **fields)
+        SegmentMembership.objects.create(segment=segment, client=client, entered_at=dt.date(2026, 6, 1))
+        return client
+
+    return make

@@ -12,34 +12,13 @@ from audiences.apis import base
 from audiences.export import export_audience
 from audiences.models import AudiencePush, AudienceSync, ConnectedAccount, PushBatch
 from audiences.syncs import run_syncs
-from crm.models import Client
-from segments.models import Segment, SegmentMembership
+from tests.audiences.test_audience import leave
 
 pytestmark = pytest.mark.django_db
 
 # From the audiences spec's test vectors.
 JOHN = "836f82db99121b3481011f16b49dfa5fbc714a0d1b1b9f784a1ebbbf5b39577f"  # "  John.Doe@Example.com "
 PHONE = "dbae582ee1f37b15623829ece40b66a8eb5162337ab0a8b7cf1b86cb300391bc"  # "8 912 345-67-89" in RU
-
-
-@pytest.fixture
-def segment(db):
-    return Segment.objects.create(slug="at-risk-vip", name="At risk, high value", kind=Segment.Kind.RULE)
-
-
-@pytest.fixture
-def member(segment):
-    def make(external_id, **fields):
-        fields = {"email": f"{external_id}@example.com", "ads_consent": True, **fields}
-        client = Client.objects.create(external_id=external_id, **fields)
-        SegmentMembership.objects.create(segment=segment, client=client, entered_at=dt.date(2026, 6, 1))
-        return client
-
-    return make
-
-
-def leave(segment, client):
-    SegmentMembership.objects.filter(segment=segment, client=client).update(left_at=dt.date(2026, 6, 2))
 
 
 def account(platform, credentials_key, **secrets):

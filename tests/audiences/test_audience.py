@@ -25,24 +25,6 @@ IVAN = "74f46a588dd2b0d94ec4067f21fc7127c16ba0f1af96ece7a7ebfefe3ddedc92"
 IVANOV = "918d04eb5d3eeab4305518c541c9734f993d780039bdb6b89a40d96a1b02365b"
 
 
-@pytest.fixture
-def segment(db):
-    return Segment.objects.create(slug="at-risk-vip", name="At risk, high value", kind=Segment.Kind.RULE)
-
-
-@pytest.fixture
-def member(segment):
-    """member("c1", email=..., ads_consent=False, ...) creates a client in the segment."""
-
-    def make(external_id, **fields):
-        fields = {"email": f"{external_id}@example.com", "ads_consent": True, **fields}
-        client = Client.objects.create(external_id=external_id, **fields)
-        SegmentMembership.objects.create(segment=segment, client=client, entered_at=dt.date(2026, 6, 1))
-        return client
-
-    return make
-
-
 def leave(segment, client):
     SegmentMembership.objects.filter(segment=segment, client=client).update(left_at=dt.date(2026, 6, 2))
 
