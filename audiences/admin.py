@@ -143,12 +143,7 @@ class AudienceSyncAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last API sync"))
     def last_push(self, obj):
-        push = obj.pushes.first()
-        if push is None:
-            return "-"
-        url = reverse("admin:audiences_audiencepush_change", args=[push.pk])
-        return format_html("<a href='{}'>{} {}</a>", url, push.created_at.strftime("%Y-%m-%d %H:%M"),
-                           push.get_status_display())
+        return _latest(obj.pushes.first(), "admin:audiences_audiencepush_change")
 
     @admin.action(description=_("Full replace at the next sync"), permissions=["change"])
     def replace_at_next_sync(self, request, queryset):
@@ -160,12 +155,7 @@ class AudienceSyncAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last export"))
     def last_export(self, obj):
-        export = obj.exports.first()
-        if export is None:
-            return "-"
-        url = reverse("admin:audiences_audienceexport_change", args=[export.pk])
-        return format_html("<a href='{}'>{} {}</a>", url, export.created_at.strftime("%Y-%m-%d %H:%M"),
-                           export.get_status_display())
+        return _latest(obj.exports.first(), "admin:audiences_audienceexport_change")
 
     @admin.action(description=_("Sync now"), permissions=["change"])
     def export_now(self, request, queryset):
@@ -175,6 +165,14 @@ class AudienceSyncAdmin(admin.ModelAdmin):
             "%(count)d export started; it shows under Audience exports when it is done.",
             "%(count)d exports started; they show under Audience exports when they are done.",
             len(queryset)) % {"count": len(queryset)}, messages.SUCCESS)
+
+
+def _latest(record, url_name):
+    """A sync's latest export or API sync: a link with its time and status, or "-"."""
+    if record is None:
+        return "-"
+    return format_html("<a href='{}'>{} {}</a>", reverse(url_name, args=[record.pk]),
+                       record.created_at.strftime("%Y-%m-%d %H:%M"), record.get_status_display())
 
 
 class BelowMinimumFilter(admin.SimpleListFilter):

@@ -135,3 +135,22 @@ def test_tokens_never_reach_the_logs(credentials_key, fake_meta, waits, caplog, 
     assert push.status == "failed"
     assert caplog.records and all(TOKEN not in record.getMessage() for record in caplog.records)
     assert TOKEN not in push.error
+
+
+def test_the_sync_pages_show_the_account_and_the_last_api_sync(superuser, credentials_key, fake_meta, waits):
+    segment = Segment.objects.create(slug="vip", name="VIP", kind=Segment.Kind.RULE)
+    client = Client.objects.create(external_id="c1", email="c1@example.com", ads_consent=True)
+    SegmentMembership.objects.create(segment=segment, client=client, entered_at="2026-06-01")
+    sync = AudienceSync.objects.create(segment=segment, platform="meta",
+                                       account=make_account(access_token=fake_meta.token))
+    push = pushing.sync_via_api(sync)
+
+    listing = superuser.get(reverse("admin:audiences_audiencesync_changelist")).content.decode()
+    assert "meta shop" in listing and reverse("admin:audiences_audiencepush_change", args=[push.pk]) in listing
+    page = superuser.get(reverse("admin:audiences_audiencepush_change", args=[push.pk])).content.decode()
+    sync.refresh_from_db()
+    assert sync.remote_ids["audience"] in page
+    superuser.post(reverse("admin:audiences_audiencesync_changelist"),
+                   {"action": "replace_at_next_sync", "_selected_action": [sync.pk]})
+    sync.refresh_from_db()
+    assert sync.replace_requested
