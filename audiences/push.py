@@ -21,7 +21,8 @@ unknown rather than counted twice by the platform. Requests the platform refused
 before reaching it (5xx, rate limit past our patience) leave no journal entry and go again.
 
 A push is held by one worker at a time: a lease renewed at each batch; a push whose lease ran out
-belongs to a dead worker and the next run takes it over.
+belongs to a dead worker and the next run takes it over. A push does not start while an older one of
+its sync has not gone through (a "Sync now" during the nightly run waits for the next run).
 """
 
 import contextlib
@@ -69,6 +70,10 @@ def sync_via_api(sync, run=None, user=None):
 def run_push(push, api=None):
     """Claim the push (unless a live worker holds it), send what it has not sent, record the outcome."""
     now = timezone.now()
+    if AudiencePush.objects.filter(sync=push.sync_id, pk__lt=push.pk).exclude(
+            status=AudiencePush.Status.SUCCEEDED).exists():
+        push.refresh_from_db()
+        return push  # an older push of the sync has not gone through: the platform gets them in order
     claimable = Q(status__in=[AudiencePush.Status.PENDING, AudiencePush.Status.FAILED]) | Q(
         status=AudiencePush.Status.RUNNING, lease_until__lt=now)
     if api is None and not AudiencePush.objects.filter(claimable, pk=push.pk).update(

@@ -418,3 +418,20 @@ def test_a_segment_whose_creation_answer_was_lost_is_made_once_with_everybody(ya
     assert len(confirmed) == 1
     assert {row[0] for row in fake_yandex.members(confirmed[0])} == {"c1", "c2"}
     assert push.added == 2
+
+
+def test_a_newer_push_waits_while_an_older_one_of_the_sync_has_not_gone_through(
+        meta_sync, member, segment, fake_meta, waits):
+    member("c1")
+    first = export_audience(segment, "meta", sync=meta_sync, push_account=meta_sync.account, new_audience=True)
+    AudiencePush.objects.filter(pk=first.push.pk).update(status="running",
+                                                         lease_until=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+    member("c2")
+    second = export_audience(segment, "meta", delta=True, sync=meta_sync, push_account=meta_sync.account)
+
+    assert pushing.run_push(second.push).status == "pending" and not fake_meta.requests
+
+    AudiencePush.objects.filter(pk=first.push.pk).update(lease_until=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    pushing.sync_via_api(meta_sync)  # the next run: the older first, then the newer
+    assert meta_members(fake_meta, meta_sync) == {sha("c1@example.com"), sha("c2@example.com")}
+    assert set(AudiencePush.objects.values_list("status", flat=True)) == {"succeeded"}
