@@ -127,6 +127,21 @@ def test_meta_counts_the_rows_it_calls_invalid(meta_sync, fake_meta, waits):
     assert "EMAIL is not hashed as SHA-256" in next(iter(sent.reasons))
 
 
+def test_the_fake_meta_checks_every_hashed_value_however_the_batch_hides_a_bad_one(meta_sync, fake_meta, waits):
+    # The fake checks a batch's columns at once; each of these must still fall to the row-by-row count.
+    from audiences.apis.meta import MetaApi
+
+    api = MetaApi(meta_sync.account)
+    audience_id, _ = api.create("x", None)
+    good = sha("a")
+    for push_id, bad in enumerate((good.upper(), f"{good}\n{good}", good[:-1], 7), 1):  # a session each
+        batch = base.Batch(push_id, "add", "audience", ("email", "extern_id"), [[good, "c1"], [bad, "c2"], ["", "c3"]],
+                           1, 3, True)
+        sent = api.add(audience_id, batch)
+        assert (sent.received, sent.rejected) == (3, 1), bad
+    assert fake_meta.members(audience_id) == {(good, "c1"), ("", "c3")}
+
+
 def test_a_rate_limit_is_waited_out_as_the_platform_asks(meta_sync, member, fake_meta, waits):
     member("c1")
     fake_meta.fail_next("POST", "/users", 429, {"error": {"message": "(#80003) too many calls", "code": 80003}},
