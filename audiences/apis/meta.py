@@ -7,7 +7,9 @@
   ZIP, COUNTRY, DOBY, GEN hashed, EXTERN_ID plain) in the file's column order;
 - a push's adds (and its removes) are one upload session: {"session_id", "batch_seq" from 1,
   "last_batch_flag", "estimated_num_total"}. A batch whose answer was lost is looked up in the
-  session (GET /{audience id}/sessions: num_received) before it is sent again;
+  session (GET /{audience id}/sessions: num_received) before it is sent again; after the last
+  addition the session's num_matched / num_received is the push's match rate
+  (https://developers.facebook.com/docs/marketing-api/reference/custom-audience-session);
 - errors: {"error": {"message", "type", "code", "error_subcode", "error_user_msg", "fbtrace_id"}};
   rate limits come as codes 4, 17, 32, 613 and 80003 (HTTP 400), with the time to wait, when given,
   in the X-Business-Use-Case-Usage header's estimated_time_to_regain_access (minutes).
@@ -18,7 +20,7 @@ header. https://developers.facebook.com/docs/marketing-api/reference/custom-audi
 
 import json
 
-from .base import AdApi, Batch, Sent
+from .base import AdApi, ApiError, Batch, Sent
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003})
 
@@ -89,7 +91,22 @@ class MetaApi(AdApi):
             samples = answer.get("invalid_entry_samples") or {}
             reasons = {f"invalid entry ({reason})": 1 for reason in list(samples.values())[:5]} or {
                 "invalid entry": invalid}
-        return Sent(received=int(answer.get("num_received", len(batch.rows))), rejected=invalid, reasons=reasons)
+        return Sent(received=int(answer.get("num_received", len(batch.rows))), rejected=invalid, reasons=reasons,
+                    match_rate=self._session_match_rate(remote_id, batch) if batch.last and method == "POST" else None)
+
+    def _session_match_rate(self, remote_id, batch):
+        """The additions' upload session's num_matched / num_received, read once after its last batch.
+        Meta matches as it goes, so this is the share matched by the time the upload ended; None if
+        the session cannot be read (the batch went through: a figure is not worth failing it for)."""
+        try:
+            answer = self.call("GET", f"{remote_id}/sessions", params={"session_id": _session_id(batch)})
+        except ApiError:
+            return None
+        for session in answer.get("data", []):
+            received = int(session.get("num_received") or 0)
+            if received and session.get("num_matched") is not None:
+                return int(session["num_matched"]) / received
+        return None
 
     def error_message(self, response):
         try:

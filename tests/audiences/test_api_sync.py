@@ -106,6 +106,20 @@ def test_meta_batches_go_in_one_session_in_order(meta_sync, member, fake_meta, w
     assert len({s["session_id"] for s in sessions}) == 1 and sessions[0]["estimated_num_total"] == 7
 
 
+def test_meta_reports_the_share_its_upload_session_matched(meta_sync, member, fake_meta, waits, settings):
+    settings.CRM_AUDIENCE_API_BATCH_LIMIT = 2
+    member("c1")
+    member("c2", email="c2@example.com", phone="+79161234567", country="RU")
+    member("c3", email="", phone="+79161234568", country="RU")  # the fake matches by email only
+    member("c4", email="", phone="+79161234569", country="RU")
+
+    push = pushing.sync_via_api(meta_sync)
+
+    assert push.status == "succeeded", push.error
+    assert push.match_rate == 0.5  # read once, after the session's last batch
+    assert len(fake_meta.calls("GET", "/sessions")) == 1
+
+
 def test_the_fake_meta_refuses_more_than_10000_rows(meta_sync, fake_meta, waits):
     from audiences.apis.meta import MetaApi
 

@@ -4,7 +4,8 @@ Checks what Graph checks: the Bearer token, the ad account, the audience's field
 `payload` ({"schema", "data"}) and `session` JSON form fields on /{id}/users, at most 10,000 rows a
 request, each row as long as the schema, hashed keys as SHA-256 lowercase hex (a malformed one is an
 invalid entry, as Meta counts them), the session's batch_seq in order and nothing after the last
-batch. Errors in Graph's shape: {"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}.
+batch. A session counts as matched the valid rows with an email. Errors in Graph's shape:
+{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}.
 """
 
 import itertools
@@ -117,7 +118,7 @@ class FakeMeta(FakePlatform):
                     valid.append(row)
         if session is not None:
             state = audience["sessions"].setdefault(session["session_id"], {
-                "num_received": 0, "num_invalid_entries": 0, "seqs": [], "closed": False})
+                "num_received": 0, "num_invalid_entries": 0, "num_matched": 0, "seqs": [], "closed": False})
             if state["closed"]:
                 self.fail("(#2650) The session has already ended", code=2650)
             if session["batch_seq"] < 1 or (state["seqs"] and session["batch_seq"] > state["seqs"][-1] + 1):
@@ -125,6 +126,7 @@ class FakeMeta(FakePlatform):
             state["seqs"].append(session["batch_seq"])
             state["num_received"] += len(data)  # a batch sent twice is counted twice
             state["num_invalid_entries"] += invalid
+            state["num_matched"] += _matched(schema, valid)
             state["closed"] = bool(session.get("last_batch_flag"))
         if adding:
             audience["members"].update(map(tuple, valid))
@@ -148,6 +150,7 @@ class FakeMeta(FakePlatform):
             return {"data": []}
         return {"data": [{"session_id": str(session_id), "num_received": str(state["num_received"]),
                           "num_invalid_entries": str(state["num_invalid_entries"]),
+                          "num_matched": str(state["num_matched"]),
                           "stage": "finished" if state["closed"] else "uploading"}]}
 
     def session_received(self, audience_id):
@@ -176,3 +179,11 @@ def _all_hashed(schema, data):
 def _one_hash_a_line(text, values):
     # As many lines as values: a value holding a line break would pass as two.
     return text.count("\n") == values - 1 and _HASHED_COLUMN(text) is not None
+
+
+def _matched(schema, rows):
+    """The fake's stand-in for Meta's people: a valid row matches when it has an email."""
+    if "EMAIL" not in schema:
+        return 0
+    email = schema.index("EMAIL")
+    return sum(1 for row in rows if row[email])
