@@ -39,6 +39,7 @@ import itertools
 import logging
 import operator
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -59,7 +60,6 @@ from segments.models import Segment, SegmentMembership
 from .exports import ClientRow, Platform, get_platform, write_batches
 from .exports.held import LINE_END, pack
 from .models import AudienceExport, AudienceLines, AudiencePush, AudienceState, AudienceSync, ExportMode
-from .readahead import read_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -273,8 +273,7 @@ class _Export:
                 copy = stack.enter_context(cursor.cursor.copy(_HeldBatches.COPY.format(table=_HELD),
                                                               writer=QueuedLibpqWriter(cursor.cursor)))
                 held = _HeldBatches(_HELD, self.state.pk, copy=copy)
-                batches = stack.enter_context(contextlib.closing(
-                    read_ahead(_batches_on(reader, query, params), READ_AHEAD)))
+                batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, query, params))))
             else:
                 held = _HeldBatches(_HELD, self.state.pk)
                 batches = stack.enter_context(contextlib.closing(_batches(query, params)))
@@ -505,6 +504,51 @@ def _batches_on(raw, sql, params):
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH_SIZE):
                 yield batch
+
+
+def _read_ahead(batches, depth=READ_AHEAD):
+    """`batches`, produced by a thread of their own up to `depth` ahead of the consumer.
+
+    For a generator that reads from a connection of its own (never Django's, which belongs to its
+    thread): while this thread formats a batch, the reader thread waits for the server's next
+    one (psycopg lets the other threads run while it waits). Close the result to stop the reader
+    early; it closes `batches`, in its own thread, before it ends.
+    """
+    handoff = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            for batch in batches:
+                if not put(batch):
+                    break
+            else:
+                put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=read, name="audience-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _write_lines(path, header, sql, params):

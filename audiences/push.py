@@ -43,15 +43,12 @@ from .credentials import CredentialsKeyError
 from .export import export_audience
 from .exports import get_platform
 from .models import AudiencePush, AudienceSync, ExportMode, PushBatch
-from .readahead import read_ahead
 
 logger = logging.getLogger(__name__)
 
 # A worker holds a push this long past its last batch; renewed at each one. Longer than one request
 # with its retries (CRM_AUDIENCE_API_ATTEMPTS waits of at most CRM_AUDIENCE_API_MAX_WAIT).
 LEASE = dt.timedelta(minutes=30)
-# Batches read from the stored file ahead of the one being sent: the bound on the reader's memory.
-READ_AHEAD = 1
 
 
 def sync_via_api(sync, run=None, user=None):
@@ -149,12 +146,9 @@ class _Pusher:
             name = self.export.files[key if full else f"{kind}/{key}"]
             total = self.export.rows.get(key if full else f"{kind}/{key}", 0)
             header = self.platform.files[key]
-            # The next rows are read and parsed while this thread waits for the platform's answer.
-            with contextlib.closing(read_ahead(_chunks(name, size), READ_AHEAD)) as chunks:
-                for index, rows in enumerate(chunks, 1):
-                    seq += 1
-                    self._batch(seq, Batch(push.pk, kind, key, header, rows, index, total, index * size >= total,
-                                           size))
+            for index, rows in enumerate(_chunks(name, size), 1):
+                seq += 1
+                self._batch(seq, Batch(push.pk, kind, key, header, rows, index, total, index * size >= total, size))
 
     def _target(self, batch: Batch):
         """(the platform's audience for the batch's file, or None when it must be made from it)."""
