@@ -9,8 +9,10 @@ class AudiencesConfig(AppConfig):
 
     def ready(self):
         from . import receivers  # noqa: F401 - audience syncs after a nightly run
+        from .accounts import check_credentials_key
 
         checks.register(check_file_storage)
+        checks.register(check_credentials_key, checks.Tags.database)
 
 
 def check_file_storage(app_configs=None, **kwargs):

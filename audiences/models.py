@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from segments.models import ScoringRun, Segment
 
+from . import credentials
 from .exports import PLATFORMS
 from .exports.held import unpack
 
@@ -15,8 +16,44 @@ class ExportMode(models.TextChoices):
     DELTA = "delta", _("delta (added and removed)")
 
 
+class ConnectedAccount(models.Model):
+    """One ad-platform account the CRM sends audiences to through the platform's API.
+
+    `secrets` holds the credentials (tokens, keys) as a Fernet token (audiences.credentials): read
+    and written only through `credentials()` and `set_credentials()`, shown again only masked.
+    """
+
+    platform = models.CharField(_("platform"), max_length=16, choices=PLATFORM_CHOICES)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    account_id = models.CharField(
+        _("account id"), max_length=100,
+        help_text=_("Meta: the ad account (act_…); Google: the Google Ads customer id; TikTok: the advertiser "
+                    "id; Yandex and VK: any label (the token names the account)."))
+    secrets = models.TextField(editable=False, blank=True)
+    token_expires_at = models.DateTimeField(_("access token expires at"), null=True, blank=True, editable=False)
+    checked_at = models.DateTimeField(_("connection tested at"), null=True, blank=True, editable=False)
+    check_ok = models.BooleanField(_("connection works"), null=True, editable=False)
+    check_message = models.TextField(_("connection test said"), blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("connected ad account")
+        verbose_name_plural = _("connected ad accounts")
+        ordering = ["platform", "name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_platform_display()})"
+
+    def credentials(self) -> dict:
+        return credentials.decrypt(self.secrets)
+
+    def set_credentials(self, values: dict):
+        self.secrets = credentials.encrypt({key: value for key, value in values.items() if value})
+
+
 class AudienceSync(models.Model):
-    """A segment sent to an ad platform after every successful nightly run."""
+    """A segment sent to an ad platform after every successful nightly run: as files, and through the
+    platform's API too when an account is connected."""
 
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="audience_syncs",
                                 verbose_name=_("segment"))
@@ -25,6 +62,15 @@ class AudienceSync(models.Model):
                             help_text=_("Full: every client each night. Delta: the clients added and removed "
                                         "since the previous export of this segment to this platform."))
     is_active = models.BooleanField(_("active"), default=True)
+    account = models.ForeignKey(
+        ConnectedAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="syncs",
+        verbose_name=_("connected account"),
+        help_text=_("Send the audience through this account's API every night (files are kept as well)."))
+    # File key -> the platform's audience id (VK keeps a list per file: emails, phones).
+    remote_ids = models.JSONField(_("audience on the platform"), default=dict, blank=True)
+    replace_requested = models.BooleanField(
+        _("full replace at the next sync"), default=False,
+        help_text=_("Send every member again into a new audience on the platform at the next sync."))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -173,3 +219,77 @@ class AudienceLines(models.Model):
         """(client id, line as sent without its line end) for each line of the batch."""
         return unpack(self.client_ids, self.lines, self.separator)
 
+
+
+class AudiencePush(models.Model):
+    """An export's lines sent to a platform through its API, batch by batch: the sync's outcome.
+
+    Created in the export's own transaction, so an export of an API sync is never left unsent: a push
+    that did not finish (worker killed, platform down) is resumed by the next run of its sync, before
+    any newer export, from its batch journal (PushBatch).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed (will resume)")
+
+    export = models.OneToOneField(AudienceExport, on_delete=models.CASCADE, related_name="push",
+                                  verbose_name=_("export"))
+    sync = models.ForeignKey(AudienceSync, on_delete=models.CASCADE, related_name="pushes", verbose_name=_("sync"))
+    account = models.ForeignKey(ConnectedAccount, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("connected account"))
+    new_audience = models.BooleanField(_("into a new audience"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # A worker holds the push until then; past it the worker is taken for dead and another resumes it.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(_("attempts"), default=0)
+    # Rows per request, fixed at the push's first run: a resumed push cuts its batches where the first did.
+    batch_size = models.IntegerField(_("rows per request"), null=True, blank=True)
+    batches = models.IntegerField(_("batches sent"), default=0)
+    added = models.IntegerField(_("added"), default=0)
+    removed = models.IntegerField(_("removed"), default=0)
+    rejected = models.IntegerField(_("rejected by the platform"), default=0)
+    reasons = models.JSONField(_("the platform's reasons"), default=dict, blank=True)
+    match_rate = models.FloatField(_("match rate"), null=True, blank=True)
+    # File key -> the platform audience this push fills; and those it replaced (a full replace).
+    targets = models.JSONField(_("audience on the platform"), default=dict, blank=True)
+    replaced_ids = models.JSONField(_("audiences replaced"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("audience API sync")
+        verbose_name_plural = _("audience API syncs")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.export} via {self.account.name}"
+
+
+class PushBatch(models.Model):
+    """One request of a push, written before it is sent (SENDING) and after its answer (SENT): a resumed
+    push skips what was sent, and asks the platform or sends again what may not have arrived."""
+
+    class State(models.TextChoices):
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+
+    push = models.ForeignKey(AudiencePush, on_delete=models.CASCADE, related_name="journal")
+    seq = models.IntegerField()
+    kind = models.CharField(max_length=8)  # add, remove
+    file_key = models.CharField(max_length=32)
+    lines = models.IntegerField()
+    state = models.CharField(max_length=8, choices=State.choices)
+    attempt = models.IntegerField(default=1)
+    result = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["push", "seq"], name="one_batch_per_push_seq")]
+        ordering = ["push", "seq"]
+
+    def __str__(self):
+        return f"{self.push_id} #{self.seq} {self.kind} {self.file_key}: {self.state}"

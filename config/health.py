@@ -31,7 +31,9 @@ alerting and worker monitoring.
     run, no run yet, or scores older than CRM_HEALTH_STALE_HOURS (default 36: one missed night) is a
     *warning*, not a 503: the site and the campaigns still work on the previous scores;
   - email: the EMAIL_BACKEND class and whether it can be built with its settings (as crm.checks does
-    at start-up).
+    at start-up);
+  - audiences: active audience syncs whose last export failed or whose push to the ad platform's API
+    did not go through (it resumes at the next run): a *warning*, naming the segment and platform.
 
 Each check is {"status": "ok" | "warning" | "error" | "not configured" | "unknown", ...}. No personal
 data and no error text (it could name hosts or users): a failing part gives the exception's type;
@@ -167,6 +169,17 @@ def check_two_factor():
             "can export personal data", "roles": [*roles, "superusers"]}
 
 
+def check_audiences(now=None):
+    from audiences.syncs import failing_syncs
+
+    failing = failing_syncs(now)
+    if not failing:
+        return {"status": "ok"}
+    return {"status": "warning", "warning": f"{len(failing)} audience syncs did not go through",
+            "failing": [{"segment": sync.segment.slug, "platform": sync.platform, "step": step,
+                         "since": since.isoformat()} for sync, step, since in failing[:20]]}
+
+
 def overall(checks):
     statuses = {check["status"] for check in checks.values()}
     return "error" if "error" in statuses else "warning" if statuses & {"warning", "unknown"} else "ok"
@@ -177,12 +190,18 @@ def background_report(redis_timeout=REDIS_TIMEOUT_SECONDS, database_ok=True):
     checks = {"broker": broker, "worker": worker, "email": check_email()}
     if not database_ok:  # already known: do not wait for the database a second time
         checks["nightly"] = {"status": "unknown", "warning": "the database cannot be read"}
+        checks["audiences"] = {"status": "unknown", "warning": "the database cannot be read"}
     else:
         try:
             checks["nightly"] = check_nightly()
         except Exception as exc:  # the database, read by the nightly run and every task, is part of it
             log.warning("health: nightly run check failed: %s", exc)
             checks["nightly"] = {"status": "error", "error": type(exc).__name__}
+        try:
+            checks["audiences"] = check_audiences()
+        except Exception as exc:
+            log.warning("health: audience syncs check failed: %s", exc)
+            checks["audiences"] = {"status": "unknown", "error": type(exc).__name__}
     return overall(checks), checks
 
 

@@ -1,5 +1,6 @@
 """One settings file; every knob comes from the environment (see docs/production.md, "Configuration")."""
 
+import base64
 import json
 import os
 import re
@@ -236,6 +237,33 @@ CRM_SESSION_GAP_MINUTES = env_int("CRM_SESSION_GAP_MINUTES", 30, minimum=1)
 CRM_BOUNCE_SECONDS = env_int("CRM_BOUNCE_SECONDS", 10, minimum=0)
 # Audience files for ad platforms are personal data: deleted from the storage after this many days.
 CRM_AUDIENCE_RETENTION_DAYS = env_int("CRM_AUDIENCE_RETENTION_DAYS", 30, minimum=1)
+# Ad-platform credentials (audiences/credentials.py) are encrypted with this Fernet key: 32 random bytes,
+# URL-safe base64. A value that is not such a key stops here; a missing one stops the start-up checks
+# once accounts are stored (audiences.E002).
+CRM_CREDENTIALS_KEY = env_str("CRM_CREDENTIALS_KEY", "")
+if CRM_CREDENTIALS_KEY:
+    try:
+        if len(base64.urlsafe_b64decode(CRM_CREDENTIALS_KEY.encode())) != 32:
+            raise ValueError("not 32 bytes")
+    except ValueError:
+        raise ImproperlyConfigured(
+            "CRM_CREDENTIALS_KEY is not a Fernet key (32 bytes in URL-safe base64, 44 characters); generate one "
+            "with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+        ) from None
+# Ad-platform API syncs (audiences/apis/): attempts per request on rate limits and transient errors,
+# the longest Retry-After honoured (seconds), and the back-off's first wait (doubled each attempt).
+CRM_AUDIENCE_API_ATTEMPTS = env_int("CRM_AUDIENCE_API_ATTEMPTS", 5, minimum=1)
+CRM_AUDIENCE_API_MAX_WAIT = env_int("CRM_AUDIENCE_API_MAX_WAIT", 300, minimum=1)
+CRM_AUDIENCE_API_BACKOFF = env_float("CRM_AUDIENCE_API_BACKOFF", 2.0)
+CRM_AUDIENCE_API_TIMEOUT = env_int("CRM_AUDIENCE_API_TIMEOUT", 60, minimum=1)
+# At most this many rows per request, below each platform's own limit (0: the platform's limit).
+CRM_AUDIENCE_API_BATCH_LIMIT = env_int("CRM_AUDIENCE_API_BATCH_LIMIT", 0, minimum=0)
+# Base addresses of the platforms' APIs, {"meta": "https://graph.facebook.com/v25.0", ...}: only to point
+# them at a proxy or a test server; each platform module has its real address.
+try:
+    CRM_AUDIENCE_API_URLS = json.loads(env_str("CRM_AUDIENCE_API_URLS", "{}"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CRM_AUDIENCE_API_URLS is not a JSON object: {exc}") from None
 # Where uploaded and exported files go (audience files included): local MEDIA_ROOT by default, or
 # any storage class, e.g. storages.backends.s3.S3Storage (django-storages, installed separately),
 # with its options as JSON, e.g. {"bucket_name": "crm-files", "default_acl": "private"}.

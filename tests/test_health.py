@@ -81,7 +81,7 @@ def test_both_answer_200_when_everything_works(client, settings, live_worker):
     assert web["checks"]["database"]["status"] == "ok"
     configured = "ok" if settings.REDIS_URL else "not configured"
     assert web["checks"]["background"] == {"status": "ok", "checks": {
-        "broker": configured, "worker": configured, "email": "ok", "nightly": "ok"}}
+        "broker": configured, "worker": configured, "email": "ok", "nightly": "ok", "audiences": "ok"}}
 
     code, body = background(client)
     assert code == 200 and body["status"] == "ok"

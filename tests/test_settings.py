@@ -32,6 +32,8 @@ def manage_check(**env):
     ({"DJANGO_DEBUG": "1", "CRM_RECOMMENDER": "magic"},
      "CRM_RECOMMENDER='magic' is not one of: auto, popularity, co-purchase, als"),
     ({"DJANGO_DEBUG": "1", "CRM_API_THROTTLE": "lots"}, "CRM_API_THROTTLE='lots' is not a rate such as 600/min"),
+    ({"DJANGO_DEBUG": "1", "CRM_CREDENTIALS_KEY": "not-a-key"}, "CRM_CREDENTIALS_KEY is not a Fernet key"),
+    ({"DJANGO_DEBUG": "1", "CRM_AUDIENCE_API_URLS": "meta"}, "CRM_AUDIENCE_API_URLS is not a JSON object"),
 ])
 def test_a_bad_setting_stops_the_start_and_names_the_variable(env, message):
     code, output = manage_check(**env)

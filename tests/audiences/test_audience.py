@@ -7,6 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from audiences import export as audience
+from audiences import syncs
 from audiences.export import UnknownSegment, export_audience, purge_old_exports
 from audiences.exports import ClientRow, get_platform
 from audiences.models import AudienceExport, AudienceLines, AudienceSync
@@ -22,24 +23,6 @@ JOHN_GOOGLE = "06a240d11cc201676da976f7b49341181fd180da37cbe40a77432c0a366c80c3"
 PHONE_GOOGLE = "694e8de862e4f3198b67f7a4aa9f4dfb123c5b78b0a72460ce882c405b111e63"  # +7 (912) 345-67-89
 IVAN = "74f46a588dd2b0d94ec4067f21fc7127c16ba0f1af96ece7a7ebfefe3ddedc92"
 IVANOV = "918d04eb5d3eeab4305518c541c9734f993d780039bdb6b89a40d96a1b02365b"
-
-
-@pytest.fixture
-def segment(db):
-    return Segment.objects.create(slug="at-risk-vip", name="At risk, high value", kind=Segment.Kind.RULE)
-
-
-@pytest.fixture
-def member(segment):
-    """member("c1", email=..., ads_consent=False, ...) creates a client in the segment."""
-
-    def make(external_id, **fields):
-        fields = {"email": f"{external_id}@example.com", "ads_consent": True, **fields}
-        client = Client.objects.create(external_id=external_id, **fields)
-        SegmentMembership.objects.create(segment=segment, client=client, entered_at=dt.date(2026, 6, 1))
-        return client
-
-    return make
 
 
 def leave(segment, client):
@@ -341,7 +324,7 @@ def test_a_failing_sync_does_not_stop_the_others(segment, member, monkeypatch):
         return real_save(name, content, max_length)
 
     monkeypatch.setattr(default_storage, "save", no_meta)
-    exports = audience.run_syncs()
+    exports = syncs.run_syncs()
 
     assert sorted((export.platform, export.status) for export in exports) == [
         ("meta", "failed"), ("tiktok", "succeeded")]
