@@ -162,11 +162,16 @@ def _rebuild(run, progress):
         # The past cut-offs only feed the models, which learn from samples anyway: on a big shop
         # they are computed for an evenly spread sample of clients (every k-th by id). Everyone
         # is still scored with the as-of aggregates.
-        windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
+        # Revenue over the churn windows too: the value model's short-window candidate learns from
+        # them where the shop is too young for horizon-long windows (segments/clv.py).
+        windows = ([(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
+                   + [(c, c + h, "revenue") for c in churn_cuts])
         at, window_values = events.at([*churn_cuts, *value_cuts], windows, step=history_step(ids.size))
         del events
-    churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
-    value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
+    n = CHURN_CUTOFFS
+    churn_history = list(zip(at[:n], window_values[:n]))
+    value_history = list(zip(at[n:], window_values[n:n + VALUE_CUTOFFS]))
+    short_history = list(zip(at[:n], window_values[n + VALUE_CUTOFFS:]))
 
     with _stage(run, "models", progress, publish):
         cuts = scoring.global_cuts(current, levels)
@@ -175,7 +180,8 @@ def _rebuild(run, progress):
         # numpy release the GIL, and each model keeps to one OpenMP thread (see limited_threads).
         with ThreadPoolExecutor(2) as pool:
             churn_job = pool.submit(churn.score_churn, current, churn_history, h, current_fit)
-            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit)
+            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit,
+                                    short_history=short_history, short_days=h)
             churn_result, value_result = churn_job.result(), value_job.result()
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
