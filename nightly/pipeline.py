@@ -30,7 +30,7 @@ from django.utils.translation import gettext_noop
 from core import logs, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
 from recommendations.nightly import run_stage as recommendations_stage
-from segments import aggregates, churn, clv, features, membership, notes, scoring
+from segments import aggregates, churn, clv, features, membership, notes, reasons, scoring
 from segments.models import ClientScore, ScoringRun
 from segments.signals import run_succeeded
 
@@ -183,9 +183,11 @@ def _rebuild(run, progress):
             value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit,
                                     short_history=short_history, short_days=h)
             churn_result, value_result = churn_job.result(), value_job.result()
+        typicals = reasons.shop_typicals(current)
+        why = _explain(current, {"churn": churn_result, "value": value_result}, typicals)
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
-                   "cuts": cuts}
+                   "cuts": cuts, "reasons": typicals}
     # Kept as message and values, so the admin says them in each reader's language (segments/notes.py).
     run.notes = [notes.stored(note) for note in (churn_result.note, value_result.note) if note]
     if ids.size and not (current["frequency"] > 0).any():
@@ -211,7 +213,8 @@ def _rebuild(run, progress):
 
         with _stage(run, "write scores", progress, publish):
             cols = scoring.columns(current, churn_result, value_result, cuts, levels,
-                                   (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
+                                   (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier,
+                                   why)
             _write_ranges(run, ids, cols, progress, apart)
             # The statistics must know this run's rows before the segments stage joins them with the
             # previous run's: taken for none, the join of two runs' score sets was planned as a nested
@@ -231,6 +234,22 @@ def _rebuild(run, progress):
             ClientScore.objects.exclude(run=run).delete()
     ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=run.stage_seconds)
     run_succeeded.send(sender=ScoringRun, run=run)
+
+
+def _explain(current, results, typicals):
+    """{"churn" | "value": each client's drivers (segments/reasons.py)}, the two side by side as the
+    models are learned; '' for clients without orders, whom no model scores."""
+    rows = features.buyers(current)
+    buyers = features.take(current, rows)
+
+    def explain(kind):
+        codes = np.full(len(current["frequency"]), "", dtype=object)
+        prediction = results[kind].probability if kind == "churn" else results[kind].expected_revenue
+        codes[rows] = reasons.explain(buyers, prediction[rows], results[kind].predict, kind, typicals)
+        return codes
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(results, pool.map(explain, results), strict=True))
 
 
 def _plain(metrics):

@@ -251,7 +251,9 @@ class ScoredClientAdmin(ClientAdmin):
                   (_("predicted value"), format_money(score.predicted_clv)),
                   (_("expected next order"), score.next_order_at or "-"),
                   (_("engagement"), f"{score.engagement_score:.0f} ({band_name(score.engagement_band)})"),
-                  (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}")]
+                  (_("activity 30 / 90 days"), f"{score.activity_30} / {score.activity_90}"),
+                  (_("why this churn risk"), "; ".join(score.reasons("churn")) or "-"),
+                  (_("why this predicted value"), "; ".join(score.reasons("value")) or "-")]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", fields))
 
     @admin.display(description=_("segment history"))

@@ -10,6 +10,7 @@ With too little history to learn from (and check) a model, `rule_churn` is used 
 result says why in `note`.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,8 @@ class ChurnResult:
     method: str  # "model" or "rule"
     note: str  # human sentence for the run record, e.g. why the rule was used
     metrics: dict = field(default_factory=dict)  # back-test on the newest window; empty for the rule
+    # The shipped model as a function of aggregates (clients with orders): what segments/reasons.py asks.
+    predict: Callable[[dict], np.ndarray] | None = None
 
 
 def rule_churn(current: dict, horizon_days: int) -> np.ndarray:
@@ -193,15 +196,17 @@ def score_churn(current: dict, history: list, horizon_days: int,
     if reason and fit.bgnbd is not None:
         # Too little history to learn from, but enough buyers for BG/NBD, which needs none: on the
         # young shops of bench/churn_backtest.py it ranks and calibrates far better than the rule.
+        def predict(agg):
+            return btyd.probability_no_purchase(fit.bgnbd, horizon_days, *btyd.rfm(agg))
+
         rows = features.buyers(current)
-        rfm = btyd.rfm(features.take(current, rows))
-        probability[rows] = btyd.probability_no_purchase(fit.bgnbd, horizon_days, *rfm)
+        probability[rows] = predict(features.take(current, rows))
         note = _("BG/NBD used: %(reason)s") % {"reason": reason}
-        return ChurnResult(probability=probability, method="bgnbd", note=note, metrics={})
+        return ChurnResult(probability, "bgnbd", note, {}, predict)
     if reason:
         probability = rule_churn(current, horizon_days)
-        return ChurnResult(probability=probability, method="rule", note=_("rule used: %(reason)s") % {"reason": reason},
-                           metrics={})
+        return ChurnResult(probability, "rule", _("rule used: %(reason)s") % {"reason": reason}, {},
+                           lambda agg: rule_churn(agg, horizon_days))
 
     labelled = [(agg, (np.asarray(orders) == 0).astype(np.int8)) for agg, orders in history]
     blocks = features.labelled_blocks(labelled, horizon_days, seed=RANDOM_STATE)
@@ -210,6 +215,9 @@ def score_churn(current: dict, history: list, horizon_days: int,
     model = _fit(X, y)
     metrics["n_fit"] = len(y)
 
+    def predict(agg):
+        return features.predict_all(lambda X: _predict(model, X), agg, horizon_days, fit, features.buyers(agg))
+
     rows = features.buyers(current)
     probability[rows] = features.predict_all(lambda X: _predict(model, X), current, horizon_days, fit, rows)
     note = _("model: boosted trees on aggregates + BG/NBD over %(cutoffs)d cut-offs; back-test on the newest window "
@@ -217,4 +225,4 @@ def score_churn(current: dict, history: list, horizon_days: int,
              "Brier %(brier).3f (recency %(baseline_brier).3f, BG/NBD %(bgnbd_brier).3f)") % {
         "cutoffs": len(history), **{key: metrics[key] for key in (
             "auc", "baseline_auc", "bgnbd_auc", "brier", "baseline_brier", "bgnbd_brier")}}
-    return ChurnResult(probability=probability, method="model", note=note, metrics=metrics)
+    return ChurnResult(probability, "model", note, metrics, predict)

@@ -15,6 +15,7 @@ the result falls back to BG/NBD + Gamma-Gamma fitted on `current`, and if even t
 fitted, to `rule_value`; `method` and `note` say which.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,7 +43,9 @@ class ValueResult:
     next_order_days: np.ndarray  # expected days from as_of to the next order (NaN when not meaningful)
     method: str  # "model", "bgnbd_gg" or "rule"
     note: str
-    metrics: dict = field(default_factory=dict)  # {"mae", "baseline_mae" (BG/NBD+GG), "n_train", ...}
+    metrics: dict = field(default_factory=dict)  # {"candidates": {name: {"mae", ...}}, "chosen", ...}
+    # The shipped model's revenue as a function of aggregates (clients with orders): for segments/reasons.py.
+    predict: Callable[[dict], np.ndarray] | None = None
 
 
 def rule_value(current: dict, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -285,22 +288,36 @@ def score_value(current: dict, history: list, horizon_days: int, current_fit: bt
     sub = features.take(current, rows)
     if chosen in ("model", "short_model"):
         model = _fit(*features.stack(blocks))
-        orders = features.predict_all(lambda X: _predict_orders(model, X), current, days, fit, rows)
-        n_orders, mean_order = btyd.spend_arrays(sub)
-        gg_spend = np.full(len(rows), np.nan)
-        if fit.gamma_gamma is not None:
-            gg_spend = btyd.expected_spend(fit.gamma_gamma, n_orders, mean_order)
-        buyer_revenue = orders * _order_value(gg_spend, mean_order) * _stretch(fit, sub, days, horizon_days)
+
+        def orders_of(agg):
+            return features.predict_all(lambda X: _predict_orders(model, X), agg, days, fit, features.buyers(agg))
+
+        def revenue_of(agg, orders):
+            n_orders, mean_order = btyd.spend_arrays(agg)
+            gg_spend = np.full(len(n_orders), np.nan)
+            if fit.gamma_gamma is not None:
+                gg_spend = btyd.expected_spend(fit.gamma_gamma, n_orders, mean_order)
+            return orders * _order_value(gg_spend, mean_order) * _stretch(fit, agg, days, horizon_days) * calibration
+
+        def predict(agg):
+            return revenue_of(agg, orders_of(agg))
+
+        orders = orders_of(sub)
+        buyer_revenue = revenue_of(sub, orders)
         buyer_days = _next_order_days(orders, days)
     else:
-        buyer_revenue = _textbook(sub, fit, _fit_pareto(current) if chosen == "pareto_gg" else None,
-                                  horizon_days)[chosen]
+        pareto = _fit_pareto(current) if chosen == "pareto_gg" else None
+
+        def predict(agg):
+            return np.nan_to_num(_textbook(agg, fit, pareto, horizon_days)[chosen]) * calibration
+
         expected = (btyd.expected_purchases(fit.bgnbd, horizon_days, *btyd.rfm(sub)) if chosen == "bgnbd_gg" else
-                    btyd.pareto_expected_purchases(_fit_pareto(current), horizon_days, *btyd.rfm(sub)))
+                    btyd.pareto_expected_purchases(pareto, horizon_days, *btyd.rfm(sub)))
+        buyer_revenue = predict(sub)
         buyer_days = _next_order_days(expected, horizon_days)
     revenue = np.full(len(current["frequency"]), prior)
     next_days = np.full(len(current["frequency"]), np.nan)
-    revenue[rows] = np.nan_to_num(buyer_revenue) * calibration
+    revenue[rows] = buyer_revenue
     next_days[rows] = buyer_days
     note = _("%(method)s chosen by the back-test on the newest %(days)d-day window (MAE %(mae).2f, Spearman "
              "%(spearman).3f, predicted / actual total %(total_ratio).3f); predictions calibrated x%(calibration).3f "
@@ -309,7 +326,7 @@ def score_value(current: dict, history: list, horizon_days: int, current_fit: bt
         **{key: metrics[key] for key in ("mae", "spearman", "total_ratio", "calibration")}}
     if reason:
         note = _("%(note)s (%(reason)s)") % {"note": note, "reason": reason}
-    return ValueResult(revenue, next_days, chosen, note, metrics)
+    return ValueResult(revenue, next_days, chosen, note, metrics, predict)
 
 
 def _plan(history, horizon_days, short_history, short_days):
@@ -343,4 +360,4 @@ def _rule(current: dict, horizon_days: int, prior: float, fit: btyd.BTYDFit) -> 
     revenue[current["frequency"] == 0] = prior
     note = _("rule used (average daily spend x horizon): no window to judge a model on; BG/NBD + Gamma-Gamma: "
              "%(why)s") % {"why": fit.note or "-"}
-    return ValueResult(revenue, days, "rule", note, {})
+    return ValueResult(revenue, days, "rule", note, {}, lambda agg: rule_value(agg, horizon_days)[0])

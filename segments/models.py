@@ -6,6 +6,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
 
+from .reasons import describe
+
 
 class ScoringRunQuerySet(models.QuerySet):
     def current(self):
@@ -103,6 +105,12 @@ class ClientScore(models.Model):
     engagement_band = models.CharField(_("engagement band"), max_length=16, blank=True)
     # The loyalty tier's slug as of the run (loyalty/tiers.py), '' for none: segments `tier-<slug>`.
     tier = models.CharField(_("loyalty tier"), max_length=50, blank=True, default="")
+    # Why (segments/reasons.py): the drivers' codes, comma-separated, main first, and the main one
+    # alone (what rules test: "main reason = long gap").
+    churn_reasons = models.CharField(_("churn risk drivers"), max_length=64, blank=True, default="")
+    churn_reason = models.CharField(_("main reason for the churn risk"), max_length=16, blank=True, default="")
+    value_reasons = models.CharField(_("predicted value drivers"), max_length=64, blank=True, default="")
+    value_reason = models.CharField(_("main reason for the predicted value"), max_length=16, blank=True, default="")
 
     objects = ClientScoreQuerySet.as_manager()
 
@@ -122,6 +130,11 @@ class ClientScore(models.Model):
 
     def __str__(self):
         return f"{self.client_id} @ run {self.run_id}"
+
+    def reasons(self, kind):
+        """The drivers of the churn risk ("churn") or predicted value ("value") in plain words, with
+        the client's own figures: ["no order for 140 days; usually every 35", ...]."""
+        return describe(getattr(self, f"{kind}_reasons"), self, self.run.metrics.get("reasons", {}))
 
 
 class Segment(models.Model):

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from . import reasons
 from .builtin import BANDS
 from .rfm import SEGMENT_NAMES
 
@@ -51,6 +52,8 @@ FIELDS = {
     "engagement_score": ("engagement_score", "number"),
     "engagement_band": ("engagement_band", "text"),
     "tier": ("tier", "text"),  # the loyalty tier's slug ('' for none)
+    "churn_reason": ("churn_reason", "text"),  # the main driver's code (segments/reasons.py)
+    "value_reason": ("value_reason", "text"),
     "country": ("client__country", "text"),
     "city": ("client__city", "text"),
     "gender": ("client__gender", "text"),
@@ -85,6 +88,8 @@ LABELS = {
     "engagement_score": gettext_lazy("engagement score"),
     "engagement_band": gettext_lazy("engagement band"),
     "tier": gettext_lazy("loyalty tier"),
+    "churn_reason": gettext_lazy("main reason for the churn risk"),
+    "value_reason": gettext_lazy("main reason for the predicted value"),
     "country": gettext_lazy("country"),
     "city": gettext_lazy("city"),
     "gender": gettext_lazy("gender"),
@@ -102,6 +107,8 @@ CHOICES = {
     "churn_band": list(BANDS),
     "engagement_band": list(BANDS),
     "gender": ["f", "m"],
+    "churn_reason": list(reasons.CHURN_CODES),
+    "value_reason": list(reasons.VALUE_CODES),
 }
 # Number fields with a range: churn risk is a share, so 66 (meant as 66%) is refused, not matched by nobody.
 RANGES = {"churn_risk": (0, 1), "engagement_score": (0, 100)}

@@ -4,7 +4,7 @@ import numpy as np
 
 from core import pgcopy
 
-from . import engagement, rfm
+from . import engagement, reasons, rfm
 from .aggregates import EPOCH
 
 
@@ -34,9 +34,10 @@ def global_cuts(current, levels):
     }
 
 
-def columns(current, churn, value, cuts, levels, bands, as_of, tier):
+def columns(current, churn, value, cuts, levels, bands, as_of, tier, why):
     """Score columns (numpy arrays) for the clients of `current`; `tier`: each client's loyalty tier
-    slug ('' for none)."""
+    slug ('' for none); `why`: {"churn": codes, "value": codes}, each client's drivers
+    (segments/reasons.py, comma-separated, main first; '' for none)."""
     frequency = current["frequency"]
     buyers = frequency > 0
     last_days = np.where(buyers, current["last_days"], np.nan)
@@ -73,6 +74,10 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier):
         "engagement_score": score,
         "engagement_band": engagement.bands(score),
         "tier": tier,
+        "churn_reasons": why["churn"],
+        "churn_reason": reasons.main(why["churn"]),
+        "value_reasons": why["value"],
+        "value_reason": reasons.main(why["value"]),
     }
 
 
@@ -80,7 +85,7 @@ ROW_COLUMNS = [
     "client_id", "recency_days", "frequency", "monetary", "avg_order_value", "first_purchase_at",
     "last_purchase_at", "avg_days_between", "r", "f", "m", "rfm_segment", "churn_risk", "churn_band",
     "predicted_clv", "next_order_at", "activity_30", "activity_90", "days_since_activity", "engagement_score",
-    "engagement_band", "tier",
+    "engagement_band", "tier", "churn_reasons", "churn_reason", "value_reasons", "value_reason",
 ]
 
 
@@ -114,8 +119,13 @@ STAGE_COLUMNS = [
     ("engagement_score", "double precision", ">f8"),
     ("engagement_band", "smallint", ">i2"),
     ("tier", "smallint", ">i2"),
+    ("churn_reasons", "smallint", ">i2"),
+    ("churn_reason", "smallint", ">i2"),
+    ("value_reasons", "smallint", ">i2"),
+    ("value_reason", "smallint", ">i2"),
 ]
-TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier")
+TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier", "churn_reasons", "churn_reason",
+                "value_reasons", "value_reason")
 _PG_EPOCH_DAYS = (pgcopy.EPOCH - EPOCH.date()).days  # binary timestamps count from there
 
 

@@ -133,5 +133,9 @@ def score_rows(client_ids, cols, as_of):
         cols["engagement_score"].tolist(),
         cols["engagement_band"].tolist(),
         cols["tier"].tolist(),
+        cols["churn_reasons"].tolist(),
+        cols["churn_reason"].tolist(),
+        cols["value_reasons"].tolist(),
+        cols["value_reason"].tolist(),
     ]
     return zip(*ordered)

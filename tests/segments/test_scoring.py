@@ -43,6 +43,10 @@ def columns():
         "engagement_score": np.array([55.5, 0.0]),
         "engagement_band": np.array(["medium", "low"], dtype=object),
         "tier": np.array(["gold", ""], dtype=object),
+        "churn_reasons": np.array(["long_gap,activity_down", ""], dtype=object),
+        "churn_reason": np.array(["long_gap", ""], dtype=object),
+        "value_reasons": np.array(["big_orders", ""], dtype=object),
+        "value_reason": np.array(["big_orders", ""], dtype=object),
     }
 
 
