@@ -107,7 +107,12 @@ def explain(agg: dict, prediction: np.ndarray, predict, kind: str, typicals: dic
         with np.errstate(invalid="ignore", divide="ignore"):
             relative = np.nan_to_num(shift / np.maximum(prediction, 1e-9))
         if driver == "spend":
-            weights["big_orders"], weights["small_orders"] = np.maximum(relative, 0.0), np.maximum(-relative, 0.0)
+            # Trees need not be monotone in the order value: a driver is named only where the
+            # client's orders are on its side of the typical one.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                above = agg["monetary"] / agg["frequency"] > typicals["typical_order"]
+            weights["big_orders"] = np.where(above, np.maximum(relative, 0.0), 0.0)
+            weights["small_orders"] = np.where(above, 0.0, np.maximum(-relative, 0.0))
         else:
             weights[driver] = np.maximum(-relative, 0.0)
     codes = list(weights)
