@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import (
     CharField,
+    DateField,
     DateTimeField,
     DecimalField,
     F,
@@ -110,10 +111,11 @@ class RfmSegmentFilter(admin.SimpleListFilter):
 
 
 # The current run's score columns the client list shows and sorts by, annotated as score_<column>.
-SCORE_COLUMNS = ("churn_risk", "churn_band", "predicted_clv", "last_purchase_at", "frequency", "rfm_segment", "tier")
+SCORE_COLUMNS = ("churn_risk", "churn_band", "predicted_clv", "last_purchase_at", "next_order_at", "frequency",
+                 "rfm_segment", "tier")
 NO_SCORE = {"churn_risk": FloatField(), "churn_band": CharField(), "predicted_clv": DecimalField(),
-            "last_purchase_at": DateTimeField(), "frequency": IntegerField(), "rfm_segment": CharField(),
-            "tier": CharField()}
+            "last_purchase_at": DateTimeField(), "next_order_at": DateField(), "frequency": IntegerField(),
+            "rfm_segment": CharField(), "tier": CharField()}
 
 
 class ScoredClientAdmin(ClientAdmin):
@@ -126,7 +128,7 @@ class ScoredClientAdmin(ClientAdmin):
     # The id and name to know who it is; contacts, country and consent are on the client's page (and
     # filters): the score columns need the room at 1440 pixels, and the list is for choosing by value.
     list_display = ("external_id", "full_name", "churn_risk_shown",
-                    "predicted_value", "last_order", "orders", "rfm_segment_shown")
+                    "predicted_value", "last_order", "next_order", "orders", "rfm_segment_shown")
     list_filter = (SegmentFilter, ChurnBandFilter, ValueBandFilter, RfmSegmentFilter, *ClientAdmin.list_filter)
     change_list_template = "admin/crm/client/change_list.html"
 
@@ -157,6 +159,11 @@ class ScoredClientAdmin(ClientAdmin):
     def last_order(self, obj):
         return date_format(timezone.localtime(obj.score_last_purchase_at).date(), "SHORT_DATE_FORMAT") \
             if obj.score_last_purchase_at else EMPTY
+
+    # Soonest first; clients with no expected next order (lapsed, prospects) last.
+    @admin.display(description=_("next order due"), ordering=F("score_next_order_at").asc(nulls_last=True))
+    def next_order(self, obj):
+        return date_format(obj.score_next_order_at, "SHORT_DATE_FORMAT") if obj.score_next_order_at else EMPTY
 
     @admin.display(description=_("orders"), ordering=Coalesce("score_frequency", -1))
     def orders(self, obj):
