@@ -161,7 +161,8 @@ class ScoredClientAdmin(ClientAdmin):
             if obj.score_last_purchase_at else EMPTY
 
     # Soonest first; clients with no expected next order (lapsed, prospects) last.
-    @admin.display(description=_("next order due"), ordering=F("score_next_order_at").asc(nulls_last=True))
+    @admin.display(description=_("next order due"),
+                   ordering=Coalesce("score_next_order_at", Value(dt.date.max, output_field=DateField())))
     def next_order(self, obj):
         return date_format(obj.score_next_order_at, "SHORT_DATE_FORMAT") if obj.score_next_order_at else EMPTY
 
