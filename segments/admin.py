@@ -31,7 +31,7 @@ from crm.admin_denied import MissingPermission
 from crm.models import Client
 from crm.money import EMPTY, format_money, format_percent
 
-from . import dashboard, export, notes
+from . import dashboard, export, model_report, notes
 from .builtin import band_name, description_for, segment_name
 from .membership import count_rule, evaluate_rule_segment
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership, value_band_bounds
@@ -452,8 +452,9 @@ class ScoringRunAdmin(admin.ModelAdmin):
     list_display = ("as_of", "status", "started_at", "finished_at", "clients", "churn_auc", "value_mae")
     list_filter = ("status",)
     # Every figure through segments/notes.py: named, and written as the reader's language writes numbers.
-    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "counts_shown", "model_report",
-                       "notes_shown", "stages_shown", "migration_matrix")
+    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "quality_warning", "counts_shown",
+                       "models_compared", "reliability", "model_report", "notes_shown", "stages_shown",
+                       "migration_matrix")
     exclude = ("metrics", "migration", "counts", "notes", "stage_seconds")
 
     def has_add_permission(self, request):
@@ -487,6 +488,24 @@ class ScoringRunAdmin(admin.ModelAdmin):
     def model_report(self, obj):
         rows = [(f"{part}: {name}", value) for part, name, value in notes.metric_rows(obj.metrics)]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("quality"))
+    def quality_warning(self, obj):
+        before = (ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED, as_of__lt=obj.as_of)
+                  .order_by("-as_of", "-finished_at")[:model_report.PREVIOUS_NIGHTS])
+        falls = model_report.quality_falls(obj, list(before))
+        if not falls:
+            return _("no model did noticeably worse than on the previous nights")
+        return format_html('<ul class="messagelist"><li class="warning">{}</li></ul>', format_html_join(
+            "", "{}<br>", ((fall,) for fall in [gettext("Quality fell:"), *falls])))
+
+    @admin.display(description=_("every model and baseline, back-tested"))
+    def models_compared(self, obj):
+        return (model_report.churn_table(obj.metrics) + model_report.value_table(obj.metrics)) or "-"
+
+    @admin.display(description=_("reliability: predicted and observed churn by band"))
+    def reliability(self, obj):
+        return model_report.reliability_svg(obj.metrics) or "-"
 
     @admin.display(description=_("notes"))
     def notes_shown(self, obj):

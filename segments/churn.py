@@ -150,6 +150,17 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
     return float(gap.sum() / max(count.sum(), 1))
 
 
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list:
+    """[[predicted, observed, clients]] per equal-width probability band with clients in it: the
+    reliability diagram's points (a calibrated model's lie on the diagonal)."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    predicted = np.bincount(which, weights=p, minlength=bins)
+    observed = np.bincount(which, weights=y, minlength=bins)
+    return [[float(predicted[b] / count[b]), float(observed[b] / count[b]), int(count[b])]
+            for b in range(bins) if count[b]]
+
+
 def _backtest(blocks: list) -> dict:
     """Fit on all cut-offs but the newest, score the newest, compare with the three baselines
     (logistic regression on RFM, recency alone, BG/NBD)."""
@@ -166,6 +177,7 @@ def _backtest(blocks: list) -> dict:
         "auc": float(roc_auc_score(y_test, p)),
         "brier": float(brier_score_loss(y_test, p)),
         "ece": expected_calibration_error(y_test, p),
+        "reliability": reliability(y_test, p),
         "baseline_auc": float(roc_auc_score(y_test, X_test[:, _LAST_DAYS])),
         "baseline_brier": float(brier_score_loss(y_test, recency.predict(X_test[:, _LAST_DAYS]))),
         "logistic_auc": float(roc_auc_score(y_test, logistic)),

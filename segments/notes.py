@@ -116,4 +116,4 @@ def metric_rows(metrics):
     """[(part, name, figure)] of a run's metrics, named and formatted for the current language."""
     return [(PARTS.get(part, part), METRICS.get(key, key), metric_value(key, value))
             for part in ("churn", "value") for key, value in metrics.get(part, {}).items()
-            if not isinstance(value, dict)]  # the candidates' own figures: the model page shows them
+            if not isinstance(value, dict | list)]  # candidates and reliability bands: the model page shows them
