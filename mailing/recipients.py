@@ -34,9 +34,8 @@ def audience_clients(campaign, entered_run=None, occurrence=None):
     if entered_run is not None and campaign.schedule == Campaign.Schedule.NEXT_ORDER_DUE:
         # The night of as_of is sent the day after: "due within N days" counts from that day.
         day = entered_run.as_of + dt.timedelta(days=1)
-        clients = clients.filter(Exists(ClientScore.objects.filter(
-            run=entered_run, client=OuterRef("pk"),
-            next_order_at__range=(day, day + dt.timedelta(days=campaign.due_days)))))
+        clients = clients.filter(Exists(ClientScore.objects.filter(run=entered_run, client=OuterRef("pk"))
+                                        .next_order_due(day, campaign.due_days)))
     elif entered_run is not None:
         clients = clients.filter(Exists(SegmentMembership.objects.filter(
             client=OuterRef("pk"), segment_id=campaign.trigger_segment_id, entered_run=entered_run)))

@@ -1,3 +1,4 @@
+import datetime
 import functools
 
 from django.db import connection, models
@@ -53,6 +54,11 @@ class ClientScoreQuerySet(models.QuerySet):
     def current(self):
         run = ScoringRun.objects.current()
         return self.filter(run=run) if run else self.none()
+
+    def next_order_due(self, day, within_days):
+        """Scores whose expected next order falls on `day` or up to `within_days` days after it: the
+        audience of "N days before the next order is due" (a campaign's; a journey entry's alike)."""
+        return self.filter(next_order_at__range=(day, day + datetime.timedelta(days=within_days)))
 
 
 # Predicted value bands, by the share of the run's clients with a predicted value: the top fifth is

@@ -72,6 +72,25 @@ def render(note):
     return text % values if values else text
 
 
+# Notes that earlier runs kept and tonight's code no longer writes: kept in the catalogue so that an
+# older run's page still reads in the reader's language.
+EARLIER_NOTES = (
+    gettext_noop("rule used: the model needs at least two fully observed past windows (one to train, the newest to "
+                 "check it), got %(n)d"),
+    gettext_noop("rule used: only %(n)d training rows (clients with an order before a cut-off), need %(need)d"),
+    gettext_noop("rule used: the training window(s) have %(buyers)d buyers and %(others)d non-buyers, need at least "
+                 "%(need)d of each"),
+    gettext_noop("rule used: the test window(s) have %(buyers)d buyers and %(others)d non-buyers, need at least "
+                 "%(need)d of each"),
+    gettext_noop("BG/NBD + Gamma-Gamma used: %(reason)s"),
+    gettext_noop("rule used (average daily spend x horizon): %(reason)s; BG/NBD + Gamma-Gamma could not be fitted "
+                 "(%(why)s)"),
+    gettext_noop("the model's back-test MAE %(mae).2f was no better than BG/NBD + Gamma-Gamma's %(baseline_mae).2f"),
+    gettext_noop("model: boosted trees (Poisson loss, order value as exposure) on aggregates + BG/NBD/Gamma-Gamma over "
+                 "%(cutoffs)d cut-offs; back-test on the newest window MAE %(mae).2f (BG/NBD+GG %(baseline_mae).2f); "
+                 "prospects get the prior %(prior).2f"),
+)
+
 # Message ids: a note names its method as Note(METHODS[method]), the page as gettext(METHODS[method]).
 METHODS = {"model": gettext_noop("model"), "rule": gettext_noop("rule"), "bgnbd": gettext_noop("BG/NBD"),
            "bgnbd_gg": gettext_noop("BG/NBD + Gamma-Gamma"), "pareto_gg": gettext_noop("Pareto/NBD + Gamma-Gamma"),
