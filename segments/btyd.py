@@ -79,6 +79,23 @@ def _maximise(neg_ll, x0: np.ndarray) -> np.ndarray:
 # --- BG/NBD -------------------------------------------------------------------------------------
 
 
+def _fit_rows(model, x, t_x, T, max_rows, seed):
+    """(x, t_x, T, scale) to fit a purchase model on: clients with an order (NaN rows dropped), a
+    fixed-seed sample of at most max_rows, times divided by `scale` (their mean T) so that the
+    log-parameters sit on comparable scales for L-BFGS-B (time-scale parameters are scaled back)."""
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
+    x, t_x, T = x[ok], t_x[ok], T[ok]
+    if len(x) < MIN_FIT_CLIENTS:
+        raise FitError(f"{model} needs at least {MIN_FIT_CLIENTS} clients with an order, got {len(x)}")
+    if not np.any(x > 0):
+        raise FitError(f"{model} needs at least one repeat buyer")
+    pick = _sample(len(x), max_rows, seed)
+    x, t_x, T = x[pick], t_x[pick], T[pick]
+    scale = max(float(T.mean()), 1e-9)
+    return x, t_x / scale, T / scale, scale
+
+
 def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penalizer: float = 0.0) -> BGNBDParams:
     """Maximum-likelihood BG/NBD on clients with at least one order (NaN rows are dropped).
 
@@ -86,17 +103,7 @@ def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penaliz
     back afterwards); that keeps the four log-parameters on comparable scales for L-BFGS-B.
     `penalizer` adds an L2 penalty on the log-parameters (0 = plain MLE).
     """
-    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
-    x, t_x, T = x[ok], t_x[ok], T[ok]
-    if len(x) < MIN_FIT_CLIENTS:
-        raise FitError(f"BG/NBD needs at least {MIN_FIT_CLIENTS} clients with an order, got {len(x)}")
-    if not np.any(x > 0):
-        raise FitError("BG/NBD needs at least one repeat buyer")
-    pick = _sample(len(x), max_rows, seed)
-    x, t_x, T = x[pick], t_x[pick], T[pick]
-    scale = max(float(T.mean()), 1e-9)
-    t_x, T = t_x / scale, T / scale
+    x, t_x, T, scale = _fit_rows("BG/NBD", x, t_x, T, max_rows, seed)
     # The optimiser evaluates the likelihood hundreds of times: the gamma functions depend on x
     # only, a few dozen distinct counts, so they are evaluated per distinct count and spread back.
     counts, which = np.unique(x, return_inverse=True)
@@ -299,17 +306,7 @@ def fit_pareto_nbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0) ->
     at lambda ~ Gamma(r, alpha); their lifetime is Exponential(mu), mu ~ Gamma(s, beta), so unlike
     BG/NBD a client may drop out at any time, not only right after a purchase. Same inputs as fit_bgnbd.
     """
-    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
-    x, t_x, T = x[ok], t_x[ok], T[ok]
-    if len(x) < MIN_FIT_CLIENTS:
-        raise FitError(f"Pareto/NBD needs at least {MIN_FIT_CLIENTS} clients with an order, got {len(x)}")
-    if not np.any(x > 0):
-        raise FitError("Pareto/NBD needs at least one repeat buyer")
-    pick = _sample(len(x), max_rows, seed)
-    x, t_x, T = x[pick], t_x[pick], T[pick]
-    scale = max(float(T.mean()), 1e-9)
-    t_x, T = t_x / scale, T / scale
+    x, t_x, T, scale = _fit_rows("Pareto/NBD", x, t_x, T, max_rows, seed)
 
     def neg_ll(theta):
         r, alpha, s, beta = np.exp(theta)
