@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from django.utils import translation
 
 from bench.churn_backtest import shop_windows
 from bench.simulated_shop import simulate_shop
@@ -98,11 +99,13 @@ def test_the_night_stores_reasons_for_rules_the_client_page_and_emails(bigger_de
         rules.to_q({"all": [{"field": "churn_reason", "op": "=", "value": "bored"}]})
 
     score = high.filter(churn_reason="long_gap").select_related("client").first()
-    words = score.reasons("churn")
+    with translation.override("en"):
+        words = score.reasons("churn")
     assert words[0].startswith(f"no order for {score.recency_days} days")
 
     page = login(roles.MARKETING_MANAGER).get(f"/admin/crm/client/{score.client_id}/change/")
     assert page.status_code == 200 and words[0] in page.content.decode()
 
-    context = build_contexts([Client.objects.get(pk=score.client_id)])[score.client_id]["scores"]
+    with translation.override("en"):
+        context = build_contexts([Client.objects.get(pk=score.client_id)])[score.client_id]["scores"]
     assert context["churn_reason"] == "long_gap" and context["churn_why"] == "; ".join(words)
