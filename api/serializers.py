@@ -116,9 +116,20 @@ class Error(serializers.Serializer):
 
 
 class ScoresOut(serializers.ModelSerializer):
+    churn_why = serializers.SerializerMethodField(help_text="The drivers of the churn risk in words, main first "
+                                                  "(their codes: churn_reasons).")
+    value_why = serializers.SerializerMethodField(help_text="The drivers of the predicted value in words, main first "
+                                                  "(their codes: value_reasons).")
+
     class Meta:
         model = ClientScore
         exclude = ["id", "run", "client"]
+
+    def get_churn_why(self, score) -> list[str]:
+        return score.reasons("churn")
+
+    def get_value_why(self, score) -> list[str]:
+        return score.reasons("value")
 
 
 class RunOut(serializers.Serializer):

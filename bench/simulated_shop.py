@@ -46,6 +46,9 @@ class ShopParams:
     prospect_share: float = 0.2  # sign-ups who never buy
     first_order_delay: float = 20.0  # mean days from sign-up to the first order
     prospect_engaged_days: float = 45.0  # mean days a non-buying prospect stays engaged
+    # Yearly swing of every rate (sign-ups, orders, sessions): 0 = none, 0.6 = peak 1.6x, trough 0.4x
+    # the mean, the peak at day 0 of every year (a December shop, say).
+    seasonality: float = 0.0
 
 
 def random_params(seed: int, days: float = 1095.0) -> ShopParams:
@@ -160,6 +163,18 @@ def _session_details(rng, clients, kind, n):
     return np.round(seconds, 1), pages.astype(np.float64), converted
 
 
+def _seasonal(times: np.ndarray, amplitude: float) -> np.ndarray:
+    """Times of a steady process moved so that its rate swings by `amplitude` over each year.
+
+    A steady process of rate 1 in "busy time" u seen through u = W(t) = t + A * 365 / (2 pi) * sin(2 pi t / 365)
+    has rate W'(t) = 1 + A cos(2 pi t / 365) in calendar time t; W is increasing for A < 1 and keeps
+    whole years whole, so the shop's span is unchanged when it is a whole number of years.
+    """
+    grid = np.linspace(-1.0, times.max(initial=0.0) + 2.0, 200_000)
+    warped = grid + amplitude * 365.0 / (2 * np.pi) * np.sin(2 * np.pi * grid / 365.0)
+    return np.interp(times, warped, grid)
+
+
 def simulate_shop(n_clients: int, seed: int, params: ShopParams | None = None) -> SimulatedShop:
     """One shop of `n_clients` sign-ups over [0, params.days]; deterministic in `seed`."""
     params = params or random_params(seed)
@@ -238,6 +253,8 @@ def simulate_shop(n_clients: int, seed: int, params: ShopParams | None = None) -
     # Sessions can't precede the sign-up (pre-order browsing of the first order may otherwise).
     keep = act_t >= signup[act_ci]
 
+    if params.seasonality:
+        ot, act_t, signup = (_seasonal(t, params.seasonality) for t in (ot, act_t, signup))
     order = np.argsort(ot, kind="stable")
     act_order = np.argsort(act_t[keep], kind="stable")
     return SimulatedShop(

@@ -60,7 +60,8 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ("name", "slug", "template", "from_email", "segments", "exclude_segments", "conditions",
-                  "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "reentry", "reentry_days",
+                  "holdout_percent", "schedule", "send_at", "cron", "trigger_segment", "due_days", "reentry",
+                  "reentry_days",
                   "cost_per_message", "cost_per_campaign")
         widgets = {"conditions": RuleBuilder(count_hint=_("these conditions alone, before the segments"))}
 
@@ -69,13 +70,13 @@ class CampaignForm(forms.ModelForm):
         # A triggered campaign's audience is who entered its trigger segment; audience segments are optional there.
         if "segments" in self.fields:
             self.fields["segments"].required = False
-            self.fields["segments"].help_text = _("Required unless the campaign is triggered; for a triggered "
-                                                  "campaign they narrow the entrants further.")
+            self.fields["segments"].help_text = _("Required unless the campaign is triggered or sent before the "
+                                                  "next order is due; there they narrow its clients further.")
 
     def clean(self):
         cleaned = super().clean()
         campaign = Campaign(**{name: cleaned.get(name) for name in (
-            "schedule", "send_at", "cron", "reentry", "reentry_days", "conditions") if name in cleaned})
+            "schedule", "send_at", "cron", "due_days", "reentry", "reentry_days", "conditions") if name in cleaned})
         campaign.pk = self.instance.pk
         campaign.trigger_segment = cleaned.get("trigger_segment")
         # Variants are checked by their inline formset, which sees the rows being edited.
@@ -123,8 +124,8 @@ class CampaignAdmin(CampaignLaunchMixin, CampaignResultsMixin, admin.ModelAdmin)
     fieldsets = [
         (None, {"fields": ("name", "slug", "template", "from_email", "state_now")}),
         (_("Audience"), {"fields": ("segments", "exclude_segments", "conditions", "holdout_percent", "reach_now")}),
-        (_("When"), {"fields": ("schedule", "send_at", "cron", "periodic_task", "trigger_segment", "reentry",
-                                "reentry_days"),
+        (_("When"), {"fields": ("schedule", "send_at", "cron", "periodic_task", "trigger_segment", "due_days",
+                                "reentry", "reentry_days"),
                      "description": _("Times are in the shop's time zone. A draft never sends by itself: use "
                                       "the Schedule action to make a scheduled campaign active.")}),
         (_("Cost"), {"fields": (("cost_per_message", "cost_per_campaign"),),

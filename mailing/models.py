@@ -152,7 +152,9 @@ class CampaignQuerySet(models.QuerySet):
         return self.filter(schedule=Campaign.Schedule.ONCE, state=Campaign.State.SCHEDULED, send_at__lte=now)
 
     def triggered(self):
-        return self.filter(schedule=Campaign.Schedule.TRIGGERED, trigger_segment__isnull=False)
+        """The campaigns each successful night fires: on entering a segment, or before a next order is due."""
+        return self.filter(Q(schedule=Campaign.Schedule.TRIGGERED, trigger_segment__isnull=False)
+                           | Q(schedule=Campaign.Schedule.NEXT_ORDER_DUE, due_days__isnull=False))
 
     def finishable(self):
         """Sending campaigns none of whose deliveries is pending or sending. A journey's email step is
@@ -203,6 +205,7 @@ class Campaign(models.Model):
         TRIGGERED = "triggered", _("when a client enters a segment")
         # A journey's email step (journeys/): always sending, each client's row written by the journey.
         JOURNEY = "journey", _("by a journey's email step")
+        NEXT_ORDER_DUE = "next_order_due", _("N days before a client's next order is due")
 
     class Reentry(models.TextChoices):
         ONCE = "once", _("once per client")
@@ -217,7 +220,9 @@ class Campaign(models.Model):
     # sends them at resume (a recurring one skips its runs while paused: see scheduling).
     FIRING_STATES = (State.SCHEDULED, State.SENDING, State.PAUSED)
     # Sends again: back to scheduled, not done, once an occurrence is sent.
-    REPEATING = (Schedule.RECURRING, Schedule.TRIGGERED)
+    REPEATING = (Schedule.RECURRING, Schedule.TRIGGERED, Schedule.NEXT_ORDER_DUE)
+    # Fired by each successful nightly run (mailing/triggers.py); audience segments optional.
+    NIGHTLY = (Schedule.TRIGGERED, Schedule.NEXT_ORDER_DUE)
 
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=200)
@@ -256,6 +261,12 @@ class Campaign(models.Model):
                                          blank=True, editable=False, related_name="+")
     trigger_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                         verbose_name=_("trigger: entering segment"))
+    # Next order due: the night emails the clients whose expected next order (ClientScore.next_order_at)
+    # falls within this many days from the day after its as-of date.
+    due_days = models.PositiveIntegerField(
+        _("days before the next order is due"), null=True, blank=True,
+        help_text=_("For 'N days before a client's next order is due': clients whose expected next order is at "
+                    "most this many days away (0: due today)."))
     reentry = models.CharField(_("re-entry"), max_length=16, choices=Reentry.choices, default=Reentry.ONCE)
     reentry_days = models.PositiveIntegerField(_("again after, days"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -315,9 +326,12 @@ class Campaign(models.Model):
                 parse_cron(self.cron)
             except ValueError as exc:
                 errors["cron"] = gettext("Cron schedule %(cron)s: %(error)s.") % {"cron": repr(self.cron), "error": exc}
-        if schedule == Campaign.Schedule.TRIGGERED:
-            if self.trigger_segment_id is None:
-                errors["trigger_segment"] = gettext("A triggered campaign needs the segment whose entrants it emails.")
+        if schedule == Campaign.Schedule.TRIGGERED and self.trigger_segment_id is None:
+            errors["trigger_segment"] = gettext("A triggered campaign needs the segment whose entrants it emails.")
+        if schedule == Campaign.Schedule.NEXT_ORDER_DUE and self.due_days is None:
+            errors["due_days"] = gettext("A campaign sent before the next order is due needs the number of days "
+                                         "before it (0 or more).")
+        if schedule in Campaign.NIGHTLY:
             if self.reentry == Campaign.Reentry.AFTER_DAYS and not self.reentry_days:
                 errors["reentry_days"] = gettext("Re-entry 'again after N days' needs the number of days (at least 1).")
         else:
@@ -432,6 +446,10 @@ class Campaign(models.Model):
             # After a run a recurring campaign waits for its next one: launching a draft would quietly activate it.
             return gettext("Campaign %(slug)s is a recurring draft: use Schedule to make it active; Launch "
                            "then sends an extra occurrence now.") % {"slug": slug}
+        if self.schedule == Campaign.Schedule.NEXT_ORDER_DUE:
+            return gettext(
+                "Campaign %(slug)s is sent by the nightly run to clients whose next order is due within %(days)s "
+                "days. Use the Schedule action to make it active.") % {"slug": slug, "days": self.due_days}
         if self.schedule == Campaign.Schedule.TRIGGERED:
             segment = repr(self.trigger_segment.slug if self.trigger_segment_id else gettext("its trigger segment"))
             return gettext(

@@ -90,7 +90,7 @@ def campaign_reach(campaign, now=None):
     """The Reach of `campaign` if launched `now`."""
     now = now or timezone.now()
     reach = Reach(not_before=send_not_before(now),
-                  triggered=campaign.schedule == Campaign.Schedule.TRIGGERED)
+                  triggered=campaign.schedule in Campaign.NIGHTLY)
     if reach.triggered or campaign.pk is None:
         return reach
     current = SegmentMembership.objects.filter(client=OuterRef("pk"), left_at__isnull=True)

@@ -25,14 +25,21 @@ from .models import Campaign, Delivery, Suppression
 def audience_clients(campaign, entered_run=None, occurrence=None):
     """Clients this campaign (occurrence) is for, before consent and holdout.
 
-    entered_run: for a triggered campaign, the scoring run whose entrants into `trigger_segment` it emails.
+    entered_run: for a triggered campaign, the scoring run whose entrants into `trigger_segment` it emails;
+    for a next-order-due one, the run whose expected next orders it reads.
     occurrence: this occurrence's own rows do not count against the re-entry rule (a repeated launch).
     """
     current = SegmentMembership.objects.filter(client=OuterRef("pk"), left_at__isnull=True)
     clients = Client.objects.all()
-    if entered_run is not None:
+    if entered_run is not None and campaign.schedule == Campaign.Schedule.NEXT_ORDER_DUE:
+        # The night of as_of is sent the day after: "due within N days" counts from that day.
+        day = entered_run.as_of + dt.timedelta(days=1)
+        clients = clients.filter(Exists(ClientScore.objects.filter(run=entered_run, client=OuterRef("pk"))
+                                        .next_order_due(day, campaign.due_days)))
+    elif entered_run is not None:
         clients = clients.filter(Exists(SegmentMembership.objects.filter(
             client=OuterRef("pk"), segment_id=campaign.trigger_segment_id, entered_run=entered_run)))
+    if entered_run is not None:
         previous = Delivery.objects.filter(campaign=campaign, client=OuterRef("pk"))
         if occurrence is not None:
             previous = previous.exclude(occurrence=occurrence)

@@ -16,6 +16,7 @@ import html
 import logging
 import re
 from html.parser import HTMLParser
+from types import SimpleNamespace
 
 import css_inline
 from django.db.models import F, Window
@@ -28,7 +29,8 @@ from crm.models import Client, Purchase, PurchaseItem
 from loyalty.context import loyalty_contexts
 from loyalty.models import PointsEntry
 from recommendations.reading import for_clients as recommendations_for
-from segments.models import ClientScore
+from segments.models import ClientScore, ScoringRun
+from segments.reasons import describe
 
 from . import fastrender, variables
 from .sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, TAGS
@@ -39,6 +41,9 @@ FIELDS = ("subject", "preheader", "html_body", "text_body")
 LAST_ORDERS = 3
 CLIENT_FIELDS = variables.model_fields("client")
 SCORE_FIELDS = variables.model_fields("scores")
+# What the drivers' words (churn_why, value_why) are made of: segments/reasons.py, describe.
+WHY_FIELDS = tuple(name for name in ("churn_reasons", "value_reasons", "avg_days_between", "activity_30", "activity_90",
+                                     "avg_order_value", "recency_days") if name not in SCORE_FIELDS)
 
 
 # No remote stylesheets: fetching URLs named in a template would be a request per message to
@@ -457,8 +462,10 @@ def build_contexts(clients, today=None):
     ids = [client.pk for client in clients]
     scores = {
         row["client_id"]: row for row in ClientScore.objects.current().filter(client_id__in=ids)
-        .values("client_id", *SCORE_FIELDS)
+        .values("client_id", *SCORE_FIELDS, *WHY_FIELDS)
     }
+    run = ScoringRun.objects.current()
+    typicals = run.metrics.get("reasons", {}) if run else {}
     orders = {}
     # Plain rows, not model instances: a batch reads a few thousand orders and items.
     recent = list(
@@ -481,8 +488,11 @@ def build_contexts(clients, today=None):
     loyalty = loyalty_contexts(ids, today)  # points, tier, streak, expiring points: one query
     contexts = {}
     for client in clients:
-        score = {key: value for key, value in scores.get(client.pk, {}).items()
-                 if key != "client_id" and value is not None}
+        row = scores.get(client.pk, {})
+        score = {key: value for key, value in row.items() if key in SCORE_FIELDS and value is not None}
+        for kind in ("churn", "value") if row else ():
+            if row[f"{kind}_reasons"]:
+                score[f"{kind}_why"] = "; ".join(describe(row[f"{kind}_reasons"], SimpleNamespace(**row), typicals))
         last = orders.get(client.pk, [])
         if last:  # from the newest order itself, not the nightly run: right on the day of sending
             score["days_since_last_order"] = (today - timezone.localdate(last[0]["purchased_at"])).days

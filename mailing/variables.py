@@ -73,6 +73,13 @@ CONTEXT = (
         Var("monetary", _("total spent"), Decimal("860.00"), MODEL),
         Var("avg_order_value", _("average order value"), Decimal("122.86"), MODEL),
         Var("engagement_band", _("engagement band: low, medium, high"), "high", MODEL),
+        Var("churn_reason", _("main reason for the churn risk, as a code: long_gap, activity_down, one_order, "
+                              "rare_orders"), "long_gap", MODEL),
+        Var("churn_why", _("why the churn risk is what it is, in words"), "no order for 140 days; usually every 35"),
+        Var("value_reason", _("main reason for the predicted value, as a code: long_gap, activity_down, one_order, "
+                              "rare_orders, big_orders, small_orders"), "big_orders", MODEL),
+        Var("value_why", _("why the predicted value is what it is, in words"),
+            "average order 250; the shop's typical is 80"),
         Var("days_since_last_order", _("days since the last order, today"), 12),
         Var("favourite_category", _("category bought most often"), "kitchen"),
     )),

@@ -30,7 +30,7 @@ from django.utils.translation import gettext_noop
 from core import logs, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
 from recommendations.nightly import run_stage as recommendations_stage
-from segments import aggregates, churn, clv, features, membership, notes, scoring
+from segments import aggregates, churn, clv, features, membership, notes, reasons, scoring
 from segments.models import ClientScore, ScoringRun
 from segments.signals import run_succeeded
 
@@ -162,11 +162,16 @@ def _rebuild(run, progress):
         # The past cut-offs only feed the models, which learn from samples anyway: on a big shop
         # they are computed for an evenly spread sample of clients (every k-th by id). Everyone
         # is still scored with the as-of aggregates.
-        windows = [(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
+        # Revenue over the churn windows too: the value model's short-window candidate learns from
+        # them where the shop is too young for horizon-long windows (segments/clv.py).
+        windows = ([(c, c + h, "orders") for c in churn_cuts] + [(c, c + big_h, "revenue") for c in value_cuts]
+                   + [(c, c + h, "revenue") for c in churn_cuts])
         at, window_values = events.at([*churn_cuts, *value_cuts], windows, step=history_step(ids.size))
         del events
-    churn_history = list(zip(at[:CHURN_CUTOFFS], window_values[:CHURN_CUTOFFS]))
-    value_history = list(zip(at[CHURN_CUTOFFS:], window_values[CHURN_CUTOFFS:]))
+    n = CHURN_CUTOFFS
+    churn_history = list(zip(at[:n], window_values[:n]))
+    value_history = list(zip(at[n:], window_values[n:n + VALUE_CUTOFFS]))
+    short_history = list(zip(at[:n], window_values[n + VALUE_CUTOFFS:]))
 
     with _stage(run, "models", progress, publish):
         cuts = scoring.global_cuts(current, levels)
@@ -175,11 +180,14 @@ def _rebuild(run, progress):
         # numpy release the GIL, and each model keeps to one OpenMP thread (see limited_threads).
         with ThreadPoolExecutor(2) as pool:
             churn_job = pool.submit(churn.score_churn, current, churn_history, h, current_fit)
-            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit)
+            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit,
+                                    short_history=short_history, short_days=h)
             churn_result, value_result = churn_job.result(), value_job.result()
+        typicals = reasons.shop_typicals(current)
+        why = _explain(current, {"churn": churn_result, "value": value_result}, typicals)
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
-                   "cuts": cuts}
+                   "cuts": cuts, "reasons": typicals}
     # Kept as message and values, so the admin says them in each reader's language (segments/notes.py).
     run.notes = [notes.stored(note) for note in (churn_result.note, value_result.note) if note]
     if ids.size and not (current["frequency"] > 0).any():
@@ -205,7 +213,8 @@ def _rebuild(run, progress):
 
         with _stage(run, "write scores", progress, publish):
             cols = scoring.columns(current, churn_result, value_result, cuts, levels,
-                                   (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier)
+                                   (settings.CRM_CHURN_BAND_MEDIUM, settings.CRM_CHURN_BAND_HIGH), run.as_of, tier,
+                                   why)
             _write_ranges(run, ids, cols, progress, apart)
             # The statistics must know this run's rows before the segments stage joins them with the
             # previous run's: taken for none, the join of two runs' score sets was planned as a nested
@@ -225,6 +234,22 @@ def _rebuild(run, progress):
             ClientScore.objects.exclude(run=run).delete()
     ScoringRun.objects.filter(pk=run.pk).update(stage_seconds=run.stage_seconds)
     run_succeeded.send(sender=ScoringRun, run=run)
+
+
+def _explain(current, results, typicals):
+    """{"churn" | "value": each client's drivers (segments/reasons.py)}, the two side by side as the
+    models are learned; '' for clients without orders, whom no model scores."""
+    rows = features.buyers(current)
+    buyers = features.take(current, rows)
+
+    def explain(kind):
+        codes = np.full(len(current["frequency"]), "", dtype=object)
+        prediction = results[kind].probability if kind == "churn" else results[kind].expected_revenue
+        codes[rows] = reasons.explain(buyers, prediction[rows], results[kind].predict, kind, typicals)
+        return codes
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(results, pool.map(explain, results), strict=True))
 
 
 def _plain(metrics):

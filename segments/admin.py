@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import (
     CharField,
+    DateField,
     DateTimeField,
     DecimalField,
     F,
@@ -30,7 +31,7 @@ from crm.admin_denied import MissingPermission
 from crm.models import Client
 from crm.money import EMPTY, format_money, format_percent
 
-from . import dashboard, export, notes
+from . import dashboard, export, model_report, notes
 from .builtin import band_name, description_for, segment_name
 from .membership import count_rule, evaluate_rule_segment
 from .models import ClientScore, ScoringRun, Segment, SegmentMembership, value_band_bounds
@@ -110,10 +111,11 @@ class RfmSegmentFilter(admin.SimpleListFilter):
 
 
 # The current run's score columns the client list shows and sorts by, annotated as score_<column>.
-SCORE_COLUMNS = ("churn_risk", "churn_band", "predicted_clv", "last_purchase_at", "frequency", "rfm_segment", "tier")
+SCORE_COLUMNS = ("churn_risk", "churn_band", "predicted_clv", "last_purchase_at", "next_order_at", "frequency",
+                 "rfm_segment", "tier")
 NO_SCORE = {"churn_risk": FloatField(), "churn_band": CharField(), "predicted_clv": DecimalField(),
-            "last_purchase_at": DateTimeField(), "frequency": IntegerField(), "rfm_segment": CharField(),
-            "tier": CharField()}
+            "last_purchase_at": DateTimeField(), "next_order_at": DateField(), "frequency": IntegerField(),
+            "rfm_segment": CharField(), "tier": CharField()}
 
 
 class ScoredClientAdmin(ClientAdmin):
@@ -126,7 +128,7 @@ class ScoredClientAdmin(ClientAdmin):
     # The id and name to know who it is; contacts, country and consent are on the client's page (and
     # filters): the score columns need the room at 1440 pixels, and the list is for choosing by value.
     list_display = ("external_id", "full_name", "churn_risk_shown",
-                    "predicted_value", "last_order", "orders", "rfm_segment_shown")
+                    "predicted_value", "last_order", "next_order", "orders", "rfm_segment_shown")
     list_filter = (SegmentFilter, ChurnBandFilter, ValueBandFilter, RfmSegmentFilter, *ClientAdmin.list_filter)
     change_list_template = "admin/crm/client/change_list.html"
 
@@ -157,6 +159,12 @@ class ScoredClientAdmin(ClientAdmin):
     def last_order(self, obj):
         return date_format(timezone.localtime(obj.score_last_purchase_at).date(), "SHORT_DATE_FORMAT") \
             if obj.score_last_purchase_at else EMPTY
+
+    # Soonest first; clients with no expected next order (lapsed, prospects) last.
+    @admin.display(description=_("next order due"),
+                   ordering=Coalesce("score_next_order_at", Value(dt.date.max, output_field=DateField())))
+    def next_order(self, obj):
+        return date_format(obj.score_next_order_at, "SHORT_DATE_FORMAT") if obj.score_next_order_at else EMPTY
 
     @admin.display(description=_("orders"), ordering=Coalesce("score_frequency", -1))
     def orders(self, obj):
@@ -256,7 +264,9 @@ class ScoredClientAdmin(ClientAdmin):
                   (_("average time per visit"), _seconds(score.visit_seconds)),
                   (_("bounce rate"), format_percent(score.bounce_rate)),
                   (_("median days between visits"), _number(score.visit_gap_days)),
-                  (_("visit-to-order conversion"), format_percent(score.visit_conversion))]
+                  (_("visit-to-order conversion"), format_percent(score.visit_conversion)),
+                  (_("why this churn risk"), "; ".join(score.reasons("churn")) or "-"),
+                  (_("why this predicted value"), "; ".join(score.reasons("value")) or "-")]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", fields))
 
     @admin.display(description=_("segment history"))
@@ -461,8 +471,9 @@ class ScoringRunAdmin(admin.ModelAdmin):
     list_display = ("as_of", "status", "started_at", "finished_at", "clients", "churn_auc", "value_mae")
     list_filter = ("status",)
     # Every figure through segments/notes.py: named, and written as the reader's language writes numbers.
-    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "counts_shown", "model_report",
-                       "notes_shown", "stages_shown", "migration_matrix")
+    readonly_fields = ("as_of", "status", "started_at", "finished_at", "error", "quality_warning", "counts_shown",
+                       "models_compared", "reliability", "model_report", "notes_shown", "stages_shown",
+                       "migration_matrix")
     exclude = ("metrics", "migration", "counts", "notes", "stage_seconds")
 
     def has_add_permission(self, request):
@@ -496,6 +507,24 @@ class ScoringRunAdmin(admin.ModelAdmin):
     def model_report(self, obj):
         rows = [(f"{part}: {name}", value) for part, name, value in notes.metric_rows(obj.metrics)]
         return format_html("<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows))
+
+    @admin.display(description=_("quality"))
+    def quality_warning(self, obj):
+        before = (ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED, as_of__lt=obj.as_of)
+                  .order_by("-as_of", "-finished_at")[:model_report.PREVIOUS_NIGHTS])
+        falls = model_report.quality_falls(obj, list(before))
+        if not falls:
+            return _("no model did noticeably worse than on the previous nights")
+        return format_html('<ul class="messagelist"><li class="warning">{}</li></ul>', format_html_join(
+            "", "{}<br>", ((fall,) for fall in [gettext("Quality fell:"), *falls])))
+
+    @admin.display(description=_("every model and baseline, back-tested"))
+    def models_compared(self, obj):
+        return (model_report.churn_table(obj.metrics) + model_report.value_table(obj.metrics)) or "-"
+
+    @admin.display(description=_("reliability: predicted and observed churn by band"))
+    def reliability(self, obj):
+        return model_report.reliability_svg(obj.metrics) or "-"
 
     @admin.display(description=_("notes"))
     def notes_shown(self, obj):

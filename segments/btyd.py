@@ -79,6 +79,23 @@ def _maximise(neg_ll, x0: np.ndarray) -> np.ndarray:
 # --- BG/NBD -------------------------------------------------------------------------------------
 
 
+def _fit_rows(model, x, t_x, T, max_rows, seed):
+    """(x, t_x, T, scale) to fit a purchase model on: clients with an order (NaN rows dropped), a
+    fixed-seed sample of at most max_rows, times divided by `scale` (their mean T) so that the
+    log-parameters sit on comparable scales for L-BFGS-B (time-scale parameters are scaled back)."""
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
+    x, t_x, T = x[ok], t_x[ok], T[ok]
+    if len(x) < MIN_FIT_CLIENTS:
+        raise FitError(f"{model} needs at least {MIN_FIT_CLIENTS} clients with an order, got {len(x)}")
+    if not np.any(x > 0):
+        raise FitError(f"{model} needs at least one repeat buyer")
+    pick = _sample(len(x), max_rows, seed)
+    x, t_x, T = x[pick], t_x[pick], T[pick]
+    scale = max(float(T.mean()), 1e-9)
+    return x, t_x / scale, T / scale, scale
+
+
 def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penalizer: float = 0.0) -> BGNBDParams:
     """Maximum-likelihood BG/NBD on clients with at least one order (NaN rows are dropped).
 
@@ -86,17 +103,7 @@ def fit_bgnbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0, penaliz
     back afterwards); that keeps the four log-parameters on comparable scales for L-BFGS-B.
     `penalizer` adds an L2 penalty on the log-parameters (0 = plain MLE).
     """
-    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
-    ok = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
-    x, t_x, T = x[ok], t_x[ok], T[ok]
-    if len(x) < MIN_FIT_CLIENTS:
-        raise FitError(f"BG/NBD needs at least {MIN_FIT_CLIENTS} clients with an order, got {len(x)}")
-    if not np.any(x > 0):
-        raise FitError("BG/NBD needs at least one repeat buyer")
-    pick = _sample(len(x), max_rows, seed)
-    x, t_x, T = x[pick], t_x[pick], T[pick]
-    scale = max(float(T.mean()), 1e-9)
-    t_x, T = t_x / scale, T / scale
+    x, t_x, T, scale = _fit_rows("BG/NBD", x, t_x, T, max_rows, seed)
     # The optimiser evaluates the likelihood hundreds of times: the gamma functions depend on x
     # only, a few dozen distinct counts, so they are evaluated per distinct count and spread back.
     counts, which = np.unique(x, return_inverse=True)
@@ -253,3 +260,79 @@ def bgnbd_gg_revenue(fit: BTYDFit, agg: dict, horizon_days: float) -> np.ndarray
         raise FitError("BG/NBD + Gamma-Gamma needs both models fitted")
     x, t_x, T = rfm(agg)
     return expected_purchases(fit.bgnbd, horizon_days, x, t_x, T) * expected_spend(fit.gamma_gamma, *spend_arrays(agg))
+
+
+# --- Pareto/NBD ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParetoNBDParams:
+    r: float
+    alpha: float  # days
+    s: float  # dropout: lifetime ~ Exponential(mu), mu ~ Gamma(s, beta)
+    beta: float  # days
+
+
+def _pareto_log_a0(params: ParetoNBDParams, x, t_x, T) -> np.ndarray:
+    """log A0 of Fader & Hardie's "A note on deriving the Pareto/NBD model" (2005), equation (19),
+    written with the larger of alpha and beta so the hypergeometric argument stays in [0, 1)."""
+    r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+    if alpha >= beta:
+        big, b = alpha, s + 1.0
+    else:
+        big, b = beta, r + x
+    rsx = r + s + x
+    gap = abs(alpha - beta)
+    log_q1, log_q2 = np.log(big + t_x), np.log(big + T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p1 = np.log(special.hyp2f1(rsx, b, rsx + 1.0, gap / (big + t_x)))
+        p2 = np.log(special.hyp2f1(rsx, b, rsx + 1.0, gap / (big + T)))
+        # p1 / q1^rsx - p2 / q2^rsx, the first term always the larger (t_x <= T)
+        first, second = p1 - rsx * log_q1, p2 - rsx * log_q2
+        return first + np.log1p(-np.exp(np.minimum(second - first, 0.0)))
+
+
+def _pareto_log_likelihood(params: ParetoNBDParams, x, t_x, T) -> np.ndarray:
+    r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+    head = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.logaddexp(-(r + x) * np.log(alpha + T) - s * np.log(beta + T),
+                            np.log(s) - np.log(r + s + x) + _pareto_log_a0(params, x, t_x, T))
+    return head + tail
+
+
+def fit_pareto_nbd(x, t_x, T, *, max_rows: int = MAX_FIT_ROWS, seed: int = 0) -> ParetoNBDParams:
+    """Maximum-likelihood Pareto/NBD (Schmittlein, Morrison & Colombo 1987): while alive a client buys
+    at lambda ~ Gamma(r, alpha); their lifetime is Exponential(mu), mu ~ Gamma(s, beta), so unlike
+    BG/NBD a client may drop out at any time, not only right after a purchase. Same inputs as fit_bgnbd.
+    """
+    x, t_x, T, scale = _fit_rows("Pareto/NBD", x, t_x, T, max_rows, seed)
+
+    def neg_ll(theta):
+        r, alpha, s, beta = np.exp(theta)
+        ll = _pareto_log_likelihood(ParetoNBDParams(r, alpha, s, beta), x, t_x, T)
+        # hyp2f1 overflows for extreme trial points: those are simply very unlikely
+        return -float(np.mean(ll)) if np.all(np.isfinite(ll)) else 1e10
+
+    r, alpha, s, beta = np.exp(_maximise(neg_ll, np.zeros(4)))
+    return ParetoNBDParams(r=float(r), alpha=float(alpha * scale), s=float(s), beta=float(beta * scale))
+
+
+def pareto_expected_purchases(params: ParetoNBDParams, t, x, t_x, T) -> np.ndarray:
+    """E[number of purchases in (T, T + t]] given the history (Fader & Hardie 2005, equation 25)."""
+    r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+    x, t_x, T = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
+    s1 = s if abs(s - 1.0) > 1e-6 else 1.0 + 1e-6  # the formula is 0/0 at s == 1
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_alive_part = (special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+                          - (r + x) * np.log(alpha + T) - s * np.log(beta + T)
+                          - _pareto_log_likelihood(params, x, t_x, T))
+        rate = np.log(r + x) + np.log(beta + T) - np.log(alpha + T)
+        horizon = np.log((1.0 - ((beta + T) / (beta + T + t)) ** (s1 - 1.0)) / (s1 - 1.0))
+        return np.exp(log_alive_part + rate + horizon)
+
+
+def pareto_gg_revenue(params: ParetoNBDParams, gg: GammaGammaParams, agg: dict, horizon_days: float) -> np.ndarray:
+    """Pareto/NBD + Gamma-Gamma: E[purchases in horizon] x E[order value]; NaN for non-buyers."""
+    x, t_x, T = rfm(agg)
+    return pareto_expected_purchases(params, horizon_days, x, t_x, T) * expected_spend(gg, *spend_arrays(agg))

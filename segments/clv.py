@@ -15,12 +15,14 @@ the result falls back to BG/NBD + Gamma-Gamma fitted on `current`, and if even t
 fitted, to `rule_value`; `method` and `note` say which.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from segments import btyd, features
+from segments import btyd, features, notes
 from segments.notes import Note as _  # noqa: N814 - a note keeps its message, for each reader's language
 
 MIN_TRAIN_ROWS = 1_000
@@ -41,7 +43,9 @@ class ValueResult:
     next_order_days: np.ndarray  # expected days from as_of to the next order (NaN when not meaningful)
     method: str  # "model", "bgnbd_gg" or "rule"
     note: str
-    metrics: dict = field(default_factory=dict)  # {"mae", "baseline_mae" (BG/NBD+GG), "n_train", ...}
+    metrics: dict = field(default_factory=dict)  # {"candidates": {name: {"mae", ...}}, "chosen", ...}
+    # The shipped model's revenue as a function of aggregates (clients with orders): for segments/reasons.py.
+    predict: Callable[[dict], np.ndarray] | None = None
 
 
 def rule_value(current: dict, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,25 +174,57 @@ def _predict_orders(model, X: np.ndarray) -> np.ndarray:
         return trees.predict(bins(X))
 
 
-def _backtest(blocks: list) -> dict:
-    """Fit on all cut-offs but the newest, score the newest, compare with BG/NBD + Gamma-Gamma."""
-    X_train, y_train = features.stack(blocks[1:])
-    X_test, y_test = blocks[0]
-    pred = _predict_orders(_fit(X_train, y_train), X_test) * _exposure(X_test)
-    baseline = X_test[:, _BGNBD_GG]
-    has_baseline = np.isfinite(baseline).all()
+def _scores(pred: np.ndarray, actual: np.ndarray) -> dict:
+    """How one candidate did on the back-test window: MAE, Spearman rank correlation with the actual
+    revenue, total predicted / total actual (MAE alone rewards predicting the median, zero for most
+    clients; the total keeps the level honest, the rank correlation the ordering)."""
+    pred = np.nan_to_num(pred)
+    ties = np.ptp(pred) == 0 or np.ptp(actual) == 0
     return {
-        "mae": float(np.mean(np.abs(pred - y_test))),
-        "baseline_mae": float(np.mean(np.abs(baseline - y_test))) if has_baseline else float("nan"),
-        # MAE rewards predicting the median (zero for most clients); RMSE and the total keep the
-        # mean honest, so they are recorded next to it.
-        "rmse": float(np.sqrt(np.mean((pred - y_test) ** 2))),
-        "baseline_rmse": float(np.sqrt(np.mean((baseline - y_test) ** 2))) if has_baseline else float("nan"),
-        "total_ratio": float(pred.sum() / y_test.sum()) if y_test.sum() > 0 else float("nan"),
-        "n_train": len(y_train),
-        "n_test": len(y_test),
-        "cutoffs": len(blocks),
+        "mae": float(np.mean(np.abs(pred - actual))),
+        "spearman": float("nan") if ties else float(stats.spearmanr(pred, actual).statistic),
+        "total_ratio": float(pred.sum() / actual.sum()) if actual.sum() > 0 else float("nan"),
     }
+
+
+def _fit_pareto(agg: dict) -> btyd.ParetoNBDParams | None:
+    try:
+        return btyd.fit_pareto_nbd(*btyd.rfm(agg), max_rows=features.BTYD_FIT_ROWS, seed=RANDOM_STATE)
+    except btyd.FitError:
+        return None
+
+
+def _textbook(agg: dict, fit: btyd.BTYDFit, pareto, days: float) -> dict:
+    """{candidate: revenue in the next `days` per client of agg} for the textbook models that could be fitted."""
+    out = {}
+    if fit.bgnbd is not None and fit.gamma_gamma is not None:
+        out["bgnbd_gg"] = btyd.bgnbd_gg_revenue(fit, agg, days)
+    if pareto is not None and fit.gamma_gamma is not None:
+        out["pareto_gg"] = btyd.pareto_gg_revenue(pareto, fit.gamma_gamma, agg, days)
+    return out
+
+
+def _backtest(history: list, days: int, blocks: list | None, trees: str) -> dict:
+    """Every candidate judged on the newest window of `history` (its length: `days`).
+
+    The trees (when `blocks` has rows to learn from) fit on all cut-offs but the newest; the textbook
+    models fit on the newest snapshot itself. All predict the same rows: the newest cut-off's
+    buyers that the trees' block holds (all of them on a shop below features.MAX_TRAIN_ROWS).
+    """
+    agg, target = history[0]
+    rows = features.cutoff_rows(agg, 0, len(history), seed=RANDOM_STATE)
+    actual = np.asarray(target)[rows]
+    sub = features.take(agg, rows)
+    preds = _textbook(sub, btyd.fit_btyd(agg, max_rows=features.BTYD_FIT_ROWS, seed=RANDOM_STATE), _fit_pareto(agg),
+                      days)
+    metrics = {"window_days": days, "n_test": len(actual)}
+    if blocks is not None:
+        X_train, y_train = features.stack(blocks[1:])
+        X_test = blocks[0][0]
+        preds = {trees: _predict_orders(_fit(X_train, y_train), X_test) * _exposure(X_test), **preds}
+        metrics |= {"n_train": len(y_train), "cutoffs": len(blocks)}
+    metrics["candidates"] = {name: _scores(pred, actual) for name, pred in preds.items()}
+    return metrics
 
 
 def _prospect_prior(history: list) -> float:
@@ -204,68 +240,124 @@ def _prospect_prior(history: list) -> float:
     return float(np.mean(np.maximum(np.asarray(revenue)[prospects], 0.0))) if prospects.any() else 0.0
 
 
-def _fallback(current: dict, horizon_days: int, reason: str, prior: float, current_fit=None) -> ValueResult:
-    fit = current_fit or features.fit_current(current)
-    rows = features.buyers(current)
-    if fit.bgnbd is not None and fit.gamma_gamma is not None:
-        revenue = np.full(len(current["frequency"]), prior)
-        days = np.full(len(current["frequency"]), np.nan)
-        sub = features.take(current, rows)
-        revenue[rows] = btyd.bgnbd_gg_revenue(fit, sub, horizon_days)
-        days[rows] = _next_order_days(btyd.expected_purchases(fit.bgnbd, horizon_days, *btyd.rfm(sub)), horizon_days)
-        return ValueResult(revenue, days, "bgnbd_gg", _("BG/NBD + Gamma-Gamma used: %(reason)s") % {"reason": reason},
-                           {})
-    revenue, days = rule_value(current, horizon_days)
-    revenue[current["frequency"] == 0] = prior
-    note = _("rule used (average daily spend x horizon): %(reason)s; BG/NBD + Gamma-Gamma could not be fitted "
-             "(%(why)s)") % {"reason": reason, "why": fit.note}
-    return ValueResult(revenue, days, "rule", note, {})
+# Calibration factors beyond these are not trusted: a back-test that far off says the window was
+# unusual (a sale, an outage), not that every client's value should move that much.
+MIN_CALIBRATION, MAX_CALIBRATION = 0.5, 2.0
 
 
-def score_value(current: dict, history: list, horizon_days: int,
-                current_fit: btyd.BTYDFit | None = None) -> ValueResult:
+def score_value(current: dict, history: list, horizon_days: int, current_fit: btyd.BTYDFit | None = None, *,
+                short_history: list = (), short_days: int = 0) -> ValueResult:
     """Expected revenue in the next `horizon_days` and expected days to the next order, per client.
 
     history: newest first; (aggregates at c, revenue each client made in (c, c + horizon]).
+    short_history: the same over shorter windows of `short_days` (the churn horizon's), for shops
+    whose history holds too few horizon-long windows to learn from.
     current_fit: features.fit_current(current) when the caller already has it.
-    The model predicts orders' worth of revenue per horizon (revenue / expected order value);
-    next-order days are the mean wait at that pace, horizon / orders (NaN beyond five years,
-    where the client has most likely lapsed).
+
+    Candidates: boosted trees on horizon-long windows ("model"); trees on short windows, their
+    pace carried to the horizon by BG/NBD ("short_model"); BG/NBD + Gamma-Gamma; Pareto/NBD +
+    Gamma-Gamma. The back-test on the newest window that can be learned from (horizon-long if the
+    trees have rows there, else short) judges them all; the lowest MAE ships. Its total over that
+    window, predicted / actual, then calibrates the aggregate: every prediction is divided by it,
+    so that the shop's predicted total is as right as the back-test can tell.
     """
     prior = _prospect_prior(history)
-    reason = _too_small(history)
-    if reason:
-        return _fallback(current, horizon_days, reason, prior, current_fit)
-
-    blocks = features.labelled_blocks(history, horizon_days, seed=RANDOM_STATE)
-    metrics = _backtest(blocks)
-    if metrics["mae"] >= metrics["baseline_mae"]:  # (False when there is no baseline to compare)
-        # The model ships only where its back-test beats the textbook baseline; on this shop it
-        # did not (e.g. a few extreme buyers whose revenue the trees extrapolate), so tonight the
-        # baseline scores, and the run record keeps the back-test that says why.
-        reason = _("the model's back-test MAE %(mae).2f was no better than BG/NBD + Gamma-Gamma's "
-                   "%(baseline_mae).2f") % metrics
-        result = _fallback(current, horizon_days, reason, prior, current_fit)
-        result.metrics = metrics
-        return result
-    X, y = features.stack(blocks)
-    model = _fit(X, y)
-    metrics["n_fit"] = len(y)
-
-    n = len(current["frequency"])
-    revenue = np.full(n, prior)
-    days = np.full(n, np.nan)
-    rows = features.buyers(current)
     fit = current_fit or features.fit_current(current)
-    orders = features.predict_all(lambda X: _predict_orders(model, X), current, horizon_days, fit, rows)
-    n_orders, mean_order = btyd.spend_arrays(features.take(current, rows))
-    gg_spend = np.full(len(rows), np.nan)
-    if fit.gamma_gamma is not None:
-        gg_spend = btyd.expected_spend(fit.gamma_gamma, n_orders, mean_order)
-    revenue[rows] = orders * _order_value(gg_spend, mean_order)
-    days[rows] = _next_order_days(orders, horizon_days)
-    note = _("model: boosted trees (Poisson loss, order value as exposure) on aggregates + BG/NBD/Gamma-Gamma over "
-             "%(cutoffs)d cut-offs; back-test on the newest window MAE %(mae).2f (BG/NBD+GG %(baseline_mae).2f); "
-             "prospects get the prior %(prior).2f") % {"cutoffs": len(history), "mae": metrics["mae"],
-                                                       "baseline_mae": metrics["baseline_mae"], "prior": prior}
-    return ValueResult(revenue, days, "model", note, metrics)
+    plan = _plan(history, horizon_days, short_history, short_days)
+    if plan is None:
+        return _rule(current, horizon_days, prior, fit)
+    window, days, trees, reason = plan
+    blocks = None if trees is None else features.labelled_blocks(window, days, seed=RANDOM_STATE)
+    metrics = _backtest(window, days, blocks, trees)
+    candidates = metrics["candidates"]
+    if not candidates:
+        return _rule(current, horizon_days, prior, fit)
+    chosen = min(candidates, key=lambda name: candidates[name]["mae"])
+    ratio = candidates[chosen]["total_ratio"]
+    calibration = 1.0
+    # Trees on horizon-long windows match their training total by construction (Poisson deviance,
+    # log link); the textbook models and the short-window trees extrapolate, and their back-test
+    # total says by how much they miss.
+    if chosen != "model" and ratio and ratio > 0:
+        calibration = float(np.clip(1.0 / ratio, MIN_CALIBRATION, MAX_CALIBRATION))
+    metrics |= {"chosen": chosen, "calibration": calibration, **candidates[chosen]}
+    if "bgnbd_gg" in candidates:  # the textbook baseline, as earlier runs recorded it
+        metrics["baseline_mae"] = candidates["bgnbd_gg"]["mae"]
+
+    rows = features.buyers(current)
+    sub = features.take(current, rows)
+    if chosen in ("model", "short_model"):
+        model = _fit(*features.stack(blocks))
+
+        def orders_of(agg):
+            return features.predict_all(lambda X: _predict_orders(model, X), agg, days, fit, features.buyers(agg))
+
+        def revenue_of(agg, orders):
+            n_orders, mean_order = btyd.spend_arrays(agg)
+            gg_spend = np.full(len(n_orders), np.nan)
+            if fit.gamma_gamma is not None:
+                gg_spend = btyd.expected_spend(fit.gamma_gamma, n_orders, mean_order)
+            return orders * _order_value(gg_spend, mean_order) * _stretch(fit, agg, days, horizon_days) * calibration
+
+        def predict(agg):
+            return revenue_of(agg, orders_of(agg))
+
+        orders = orders_of(sub)
+        buyer_revenue = revenue_of(sub, orders)
+        buyer_days = _next_order_days(orders, days)
+    else:
+        pareto = _fit_pareto(current) if chosen == "pareto_gg" else None
+
+        def predict(agg):
+            return np.nan_to_num(_textbook(agg, fit, pareto, horizon_days)[chosen]) * calibration
+
+        expected = (btyd.expected_purchases(fit.bgnbd, horizon_days, *btyd.rfm(sub)) if chosen == "bgnbd_gg" else
+                    btyd.pareto_expected_purchases(pareto, horizon_days, *btyd.rfm(sub)))
+        buyer_revenue = predict(sub)
+        buyer_days = _next_order_days(expected, horizon_days)
+    revenue = np.full(len(current["frequency"]), prior)
+    next_days = np.full(len(current["frequency"]), np.nan)
+    revenue[rows] = buyer_revenue
+    next_days[rows] = buyer_days
+    note = _("%(method)s chosen by the back-test on the newest %(days)d-day window (MAE %(mae).2f, Spearman "
+             "%(spearman).3f, predicted / actual total %(total_ratio).3f); predictions calibrated x%(calibration).3f "
+             "so the total matches; prospects get the prior %(prior).2f") % {
+        "method": notes.Note(notes.METHODS[chosen]), "days": days, "prior": prior,
+        **{key: metrics[key] for key in ("mae", "spearman", "total_ratio", "calibration")}}
+    if reason:
+        note = _("%(note)s (%(reason)s)") % {"note": note, "reason": reason}
+    return ValueResult(revenue, next_days, chosen, note, metrics, predict)
+
+
+def _plan(history, horizon_days, short_history, short_days):
+    """(history to back-test on, its window in days, the trees' candidate or None, why not the
+    horizon-long trees), or None when not even a textbook model has a window to be judged on."""
+    reason = _too_small(history)
+    if not reason:
+        return history, horizon_days, "model", ""
+    if short_history and not _too_small(short_history):
+        return short_history, short_days, "short_model", reason
+    for window, days in ((short_history, short_days), (history, horizon_days)):
+        if window and len(features.buyers(window[0][0])) >= btyd.MIN_FIT_CLIENTS:
+            return window, days, None, reason
+    return None
+
+
+def _stretch(fit: btyd.BTYDFit, agg: dict, days: int, horizon_days: int) -> np.ndarray:
+    """Per client, purchases expected over the horizon / over `days` by BG/NBD: what carries a
+    pace learned on short windows to the horizon (a client likely to drop out gains less than
+    horizon / days). Without BG/NBD, horizon / days."""
+    if days == horizon_days or fit.bgnbd is None:
+        return np.full(len(agg["frequency"]), horizon_days / days)
+    rfm = btyd.rfm(agg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = btyd.expected_purchases(fit.bgnbd, horizon_days, *rfm) / btyd.expected_purchases(fit.bgnbd, days, *rfm)
+    return np.where(np.isfinite(ratio), ratio, horizon_days / days)
+
+
+def _rule(current: dict, horizon_days: int, prior: float, fit: btyd.BTYDFit) -> ValueResult:
+    revenue, days = rule_value(current, horizon_days)
+    revenue[current["frequency"] == 0] = prior
+    note = _("rule used (average daily spend x horizon): no window to judge a model on; BG/NBD + Gamma-Gamma: "
+             "%(why)s") % {"why": fit.note or "-"}
+    return ValueResult(revenue, days, "rule", note, {}, lambda agg: rule_value(agg, horizon_days)[0])

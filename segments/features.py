@@ -130,6 +130,16 @@ def buyers(agg: dict) -> np.ndarray:
     return np.flatnonzero(agg["frequency"] > 0)
 
 
+def cutoff_rows(agg: dict, k: int, n_cutoffs: int, *, max_rows: int = MAX_TRAIN_ROWS, seed: int = 0) -> np.ndarray:
+    """The buyers of the k-th of n_cutoffs snapshots that labelled_blocks learns from: an equal
+    fixed-seed share of max_rows per cut-off."""
+    per_cutoff = max(1, max_rows // max(1, n_cutoffs))
+    rows = buyers(agg)
+    if len(rows) > per_cutoff:
+        rows = np.sort(np.random.default_rng([seed, k]).choice(rows, size=per_cutoff, replace=False))
+    return rows
+
+
 def labelled_blocks(history: list, horizon_days: float, *, max_rows: int = MAX_TRAIN_ROWS, seed: int = 0) -> list:
     """Per cut-off (design matrix, target) for the clients with an order before that cut-off.
 
@@ -138,12 +148,9 @@ def labelled_blocks(history: list, horizon_days: float, *, max_rows: int = MAX_T
     its BG/NBD / Gamma-Gamma features come from a fit on that cut-off's own snapshot, so nothing
     after c leaks in. Built once, the blocks serve both the back-test and the final fit.
     """
-    per_cutoff = max(1, max_rows // max(1, len(history)))
     blocks = []
     for k, (agg, target) in enumerate(history):
-        rows = buyers(agg)
-        if len(rows) > per_cutoff:
-            rows = np.sort(np.random.default_rng([seed, k]).choice(rows, size=per_cutoff, replace=False))
+        rows = cutoff_rows(agg, k, len(history), max_rows=max_rows, seed=seed)
         fit = btyd.fit_btyd(agg, max_rows=BTYD_FIT_ROWS, seed=seed)
         blocks.append((design_matrix(take(agg, rows), horizon_days, fit), np.asarray(target)[rows]))
     return blocks

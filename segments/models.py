@@ -1,3 +1,4 @@
+import datetime
 import functools
 
 from django.db import connection, models
@@ -5,6 +6,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Client
+
+from .reasons import describe
 
 
 class ScoringRunQuerySet(models.QuerySet):
@@ -51,6 +54,11 @@ class ClientScoreQuerySet(models.QuerySet):
     def current(self):
         run = ScoringRun.objects.current()
         return self.filter(run=run) if run else self.none()
+
+    def next_order_due(self, day, within_days):
+        """Scores whose expected next order falls on `day` or up to `within_days` days after it: the
+        audience of "N days before the next order is due" (a campaign's; a journey entry's alike)."""
+        return self.filter(next_order_at__range=(day, day + datetime.timedelta(days=within_days)))
 
 
 # Predicted value bands, by the share of the run's clients with a predicted value: the top fifth is
@@ -110,6 +118,12 @@ class ClientScore(models.Model):
     bounce_rate = models.FloatField(_("bounce rate"), null=True)
     visit_gap_days = models.FloatField(_("median days between visits"), null=True)
     visit_conversion = models.FloatField(_("visit-to-order conversion"), null=True)
+    # Why (segments/reasons.py): the drivers' codes, comma-separated, main first, and the main one
+    # alone (what rules test: "main reason = long gap").
+    churn_reasons = models.CharField(_("churn risk drivers"), max_length=64, blank=True, default="")
+    churn_reason = models.CharField(_("main reason for the churn risk"), max_length=16, blank=True, default="")
+    value_reasons = models.CharField(_("predicted value drivers"), max_length=64, blank=True, default="")
+    value_reason = models.CharField(_("main reason for the predicted value"), max_length=16, blank=True, default="")
 
     objects = ClientScoreQuerySet.as_manager()
 
@@ -129,6 +143,11 @@ class ClientScore(models.Model):
 
     def __str__(self):
         return f"{self.client_id} @ run {self.run_id}"
+
+    def reasons(self, kind):
+        """The drivers of the churn risk ("churn") or predicted value ("value") in plain words, with
+        the client's own figures: ["no order for 140 days; usually every 35", ...]."""
+        return describe(getattr(self, f"{kind}_reasons"), self, self.run.metrics.get("reasons", {}))
 
 
 class Segment(models.Model):

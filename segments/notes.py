@@ -9,7 +9,7 @@ plain text, are shown as they are. The metric keys and model methods get names h
 import re
 
 from django.utils import formats
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 _FLOAT = re.compile(r"%\((\w+)\)\.(\d)f")
 _INT = re.compile(r"%\((\w+)\)d")
@@ -72,8 +72,29 @@ def render(note):
     return text % values if values else text
 
 
-METHODS = {"model": gettext_lazy("model"), "rule": gettext_lazy("rule"),
-           "bgnbd_gg": gettext_lazy("BG/NBD + Gamma-Gamma")}
+# Notes that earlier runs kept and tonight's code no longer writes: kept in the catalogue so that an
+# older run's page still reads in the reader's language.
+EARLIER_NOTES = (
+    gettext_noop("rule used: the model needs at least two fully observed past windows (one to train, the newest to "
+                 "check it), got %(n)d"),
+    gettext_noop("rule used: only %(n)d training rows (clients with an order before a cut-off), need %(need)d"),
+    gettext_noop("rule used: the training window(s) have %(buyers)d buyers and %(others)d non-buyers, need at least "
+                 "%(need)d of each"),
+    gettext_noop("rule used: the test window(s) have %(buyers)d buyers and %(others)d non-buyers, need at least "
+                 "%(need)d of each"),
+    gettext_noop("BG/NBD + Gamma-Gamma used: %(reason)s"),
+    gettext_noop("rule used (average daily spend x horizon): %(reason)s; BG/NBD + Gamma-Gamma could not be fitted "
+                 "(%(why)s)"),
+    gettext_noop("the model's back-test MAE %(mae).2f was no better than BG/NBD + Gamma-Gamma's %(baseline_mae).2f"),
+    gettext_noop("model: boosted trees (Poisson loss, order value as exposure) on aggregates + BG/NBD/Gamma-Gamma over "
+                 "%(cutoffs)d cut-offs; back-test on the newest window MAE %(mae).2f (BG/NBD+GG %(baseline_mae).2f); "
+                 "prospects get the prior %(prior).2f"),
+)
+
+# Message ids: a note names its method as Note(METHODS[method]), the page as gettext(METHODS[method]).
+METHODS = {"model": gettext_noop("model"), "rule": gettext_noop("rule"), "bgnbd": gettext_noop("BG/NBD"),
+           "bgnbd_gg": gettext_noop("BG/NBD + Gamma-Gamma"), "pareto_gg": gettext_noop("Pareto/NBD + Gamma-Gamma"),
+           "short_model": gettext_noop("model on short windows")}
 
 # The back-test's figures, as the run page and the dashboard name them (keys of ScoringRun.metrics).
 METRICS = {
@@ -86,6 +107,11 @@ METRICS = {
     "mae": gettext_lazy("MAE"), "baseline_mae": gettext_lazy("MAE of BG/NBD + Gamma-Gamma"),
     "rmse": gettext_lazy("RMSE"), "baseline_rmse": gettext_lazy("RMSE of BG/NBD + Gamma-Gamma"),
     "total_ratio": gettext_lazy("predicted / actual revenue"),
+    "logistic_auc": gettext_lazy("AUC of logistic regression on RFM"),
+    "logistic_brier": gettext_lazy("Brier score of logistic regression on RFM"),
+    "spearman": gettext_lazy("Spearman rank correlation"), "chosen": gettext_lazy("chosen candidate"),
+    "calibration": gettext_lazy("calibration factor of the total"),
+    "window_days": gettext_lazy("back-test window, days"),
 }
 # A run's counts (ScoringRun.counts) and stages (ScoringRun.stage_seconds, nightly/pipeline.py).
 COUNTS = {"clients": gettext_lazy("clients"), "buyers": gettext_lazy("buyers"), "prospects": gettext_lazy("prospects"),
@@ -98,8 +124,8 @@ PARTS = {"churn": gettext_lazy("churn risk"), "value": gettext_lazy("predicted v
 
 def metric_value(key, value):
     """One figure of the back-test as the page shows it: counts whole, the rest to three decimals."""
-    if key == "method":
-        return METHODS.get(value, value)
+    if key in ("method", "chosen"):
+        return gettext(METHODS[value]) if value in METHODS else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     return number(value, 0 if isinstance(value, int) else 3)
@@ -108,4 +134,5 @@ def metric_value(key, value):
 def metric_rows(metrics):
     """[(part, name, figure)] of a run's metrics, named and formatted for the current language."""
     return [(PARTS.get(part, part), METRICS.get(key, key), metric_value(key, value))
-            for part in ("churn", "value") for key, value in metrics.get(part, {}).items()]
+            for part in ("churn", "value") for key, value in metrics.get(part, {}).items()
+            if not isinstance(value, dict | list)]  # candidates and reliability bands: the model page shows them

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from . import reasons
 from .builtin import BANDS
 from .rfm import SEGMENT_NAMES
 
@@ -57,6 +58,8 @@ FIELDS = {
     "bounce_rate": ("bounce_rate", "number"),
     "visit_gap_days": ("visit_gap_days", "number"),
     "visit_conversion": ("visit_conversion", "number"),
+    "churn_reason": ("churn_reason", "text"),  # the main driver's code (segments/reasons.py)
+    "value_reason": ("value_reason", "text"),
     "country": ("client__country", "text"),
     "city": ("client__city", "text"),
     "gender": ("client__gender", "text"),
@@ -97,6 +100,8 @@ LABELS = {
     "bounce_rate": gettext_lazy("bounce rate"),
     "visit_gap_days": gettext_lazy("median days between visits"),
     "visit_conversion": gettext_lazy("visit-to-order conversion"),
+    "churn_reason": gettext_lazy("main reason for the churn risk"),
+    "value_reason": gettext_lazy("main reason for the predicted value"),
     "country": gettext_lazy("country"),
     "city": gettext_lazy("city"),
     "gender": gettext_lazy("gender"),
@@ -114,6 +119,8 @@ CHOICES = {
     "churn_band": list(BANDS),
     "engagement_band": list(BANDS),
     "gender": ["f", "m"],
+    "churn_reason": list(reasons.CHURN_CODES),
+    "value_reason": list(reasons.VALUE_CODES),
 }
 # Number fields with a range: churn risk is a share, so 66 (meant as 66%) is refused, not matched by nobody.
 RANGES = {"churn_risk": (0, 1), "engagement_score": (0, 100), "bounce_rate": (0, 1), "visit_conversion": (0, 1)}

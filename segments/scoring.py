@@ -4,7 +4,7 @@ import numpy as np
 
 from core import pgcopy
 
-from . import engagement, rfm
+from . import engagement, reasons, rfm
 from .aggregates import EPOCH
 
 
@@ -34,9 +34,10 @@ def global_cuts(current, levels):
     }
 
 
-def columns(current, churn, value, cuts, levels, bands, as_of, tier):
+def columns(current, churn, value, cuts, levels, bands, as_of, tier, why):
     """Score columns (numpy arrays) for the clients of `current`; `tier`: each client's loyalty tier
-    slug ('' for none)."""
+    slug ('' for none); `why`: {"churn": codes, "value": codes}, each client's drivers
+    (segments/reasons.py, comma-separated, main first; '' for none)."""
     frequency = current["frequency"]
     buyers = frequency > 0
     last_days = np.where(buyers, current["last_days"], np.nan)
@@ -78,6 +79,10 @@ def columns(current, churn, value, cuts, levels, bands, as_of, tier):
         "bounce_rate": np.round(current["bounce_rate"], 4),
         "visit_gap_days": np.round(current["visit_gap_days"], 2),
         "visit_conversion": np.round(current["visit_conversion"], 4),
+        "churn_reasons": why["churn"],
+        "churn_reason": reasons.main(why["churn"]),
+        "value_reasons": why["value"],
+        "value_reason": reasons.main(why["value"]),
     }
 
 
@@ -86,7 +91,7 @@ ROW_COLUMNS = [
     "last_purchase_at", "avg_days_between", "r", "f", "m", "rfm_segment", "churn_risk", "churn_band",
     "predicted_clv", "next_order_at", "activity_30", "activity_90", "days_since_activity", "engagement_score",
     "engagement_band", "tier", "visits_30", "visits_90", "visit_seconds", "bounce_rate", "visit_gap_days",
-    "visit_conversion",
+    "visit_conversion", "churn_reasons", "churn_reason", "value_reasons", "value_reason",
 ]
 
 
@@ -126,8 +131,13 @@ STAGE_COLUMNS = [
     ("bounce_rate", "double precision", ">f8"),
     ("visit_gap_days", "double precision", ">f8"),
     ("visit_conversion", "double precision", ">f8"),
+    ("churn_reasons", "smallint", ">i2"),
+    ("churn_reason", "smallint", ">i2"),
+    ("value_reasons", "smallint", ">i2"),
+    ("value_reason", "smallint", ">i2"),
 ]
-TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier")
+TEXT_COLUMNS = ("rfm_segment", "churn_band", "engagement_band", "tier", "churn_reasons", "churn_reason",
+                "value_reasons", "value_reason")
 _PG_EPOCH_DAYS = (pgcopy.EPOCH - EPOCH.date()).days  # binary timestamps count from there
 
 

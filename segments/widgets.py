@@ -19,7 +19,7 @@ from django.utils.translation import pgettext
 from crm.models import Client
 from crm.money import ENGLISH_SIGNS, RUSSIAN_SIGNS
 
-from . import rules
+from . import reasons, rules
 from .builtin import band_name, segment_name
 from .models import Segment
 
@@ -57,6 +57,8 @@ def _choices():
         "churn_band": [(band, band_name(band)) for band in rules.CHOICES["churn_band"]],
         "engagement_band": [(band, band_name(band)) for band in rules.CHOICES["engagement_band"]],
         "gender": [(code, str(label)) for code, label in Client.Gender.choices],
+        "churn_reason": [(code, str(reasons.NAMES[code])) for code in rules.CHOICES["churn_reason"]],
+        "value_reason": [(code, str(reasons.NAMES[code])) for code in rules.CHOICES["value_reason"]],
         "tier": tiers,
         # Shown by the browser in the user's language (Intl.DisplayNames); the code is what is stored.
         "country": [(code, code) for code in countries],

@@ -35,6 +35,10 @@ def test_it_reads_the_scores_and_segments_of_the_last_successful_run(api, post):
     assert scores["frequency"] == 10
     assert scores["monetary"] == f"{sum(100 + n for n in range(30) if n % 3 == 1)}.00"
     assert scores["rfm_segment"] and 1 <= scores["r"] <= 5
+    # why, as codes (main first) and in words
+    assert scores["churn_reason"] == scores["churn_reasons"].split(",")[0]
+    assert isinstance(scores["churn_why"], list) and len(scores["churn_why"]) == len(
+        [code for code in scores["churn_reasons"].split(",") if code])
     slugs = [s["slug"] for s in body["segments"]]
     assert "all-clients" in slugs and scores["rfm_segment"] in slugs and slugs == sorted(slugs)
     assert all(s["since"] == "2026-06-30" for s in body["segments"])

@@ -136,6 +136,10 @@ def score_rows(client_ids, cols, as_of):
         cols["visits_30"].tolist(),
         cols["visits_90"].tolist(),
         *(nullable(cols[name]) for name in ("visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")),
+        cols["churn_reasons"].tolist(),
+        cols["churn_reason"].tolist(),
+        cols["value_reasons"].tolist(),
+        cols["value_reason"].tolist(),
     ]
     return zip(*ordered)
 

@@ -107,3 +107,25 @@ def test_it_refuses_to_fit_too_little_data():
         btyd.fit_bgnbd(np.zeros(100), np.zeros(100), np.full(100, 10.0))  # nobody ever came back
     fit = btyd.fit_btyd({"frequency": np.array([1]), "monetary": np.array([5.0]), "first_days": np.array([3.0]), "last_days": np.array([3.0])})
     assert fit.bgnbd is None and fit.gamma_gamma is None and "BG/NBD" in fit.note
+
+
+def test_pareto_nbd_predicts_the_next_window_about_as_bgnbd_does(bgnbd_shop):
+    agg, future, fit = bgnbd_shop
+    buyers = agg["frequency"] > 0
+    rfm = btyd.rfm(agg)
+    pareto = btyd.fit_pareto_nbd(*rfm)
+    expected = btyd.pareto_expected_purchases(pareto, HORIZON, *rfm)[buyers]
+    assert np.isfinite(expected).all() and (expected >= 0).all()
+    # in total, and client by client better than a flat rate
+    assert expected.sum() == pytest.approx(future[buyers].sum(), rel=0.10)
+    flat = np.full(expected.shape, future[buyers].mean())
+    assert np.mean(np.abs(expected - future[buyers])) < np.mean(np.abs(flat - future[buyers]))
+    # a client who bought often and recently is expected to buy more than one long silent
+    x, t_x, T = (np.array(v, dtype=float) for v in ([10, 10], [300, 20], [310, 310]))
+    recent, silent = btyd.pareto_expected_purchases(pareto, HORIZON, x, t_x, T)
+    assert recent > 3 * silent
+
+
+def test_pareto_nbd_needs_enough_clients():
+    with pytest.raises(btyd.FitError, match="Pareto/NBD needs at least"):
+        btyd.fit_pareto_nbd(np.ones(5), np.ones(5), np.full(5, 10.0))

@@ -4,7 +4,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from bench.churn_backtest import shop_windows
 from bench.simulated_shop import simulate_shop
-from segments import churn, features
+from segments import btyd, churn, features
 
 HORIZON = 90
 
@@ -70,19 +70,25 @@ def test_it_is_deterministic(shop):
 
 
 @pytest.mark.parametrize("n_history", [0, 1])
-def test_it_uses_the_rule_and_says_so_when_history_is_too_short(shop, n_history):
+def test_it_uses_bgnbd_and_says_so_when_history_is_too_short(shop, n_history):
     result = churn.score_churn(shop["current"], shop["orders_history"][:n_history], HORIZON)
-    assert result.method == "rule"
-    assert "rule used" in result.note and "two fully observed" in result.note
+    assert result.method == "bgnbd"
+    assert "BG/NBD used" in result.note and "two fully observed" in result.note
     assert result.metrics == {}
-    np.testing.assert_array_equal(result.probability, churn.rule_churn(shop["current"], HORIZON))
+    rows = shop["buyers"]
+    fit = features.fit_current(shop["current"])
+    expected = btyd.probability_no_purchase(fit.bgnbd, HORIZON, *btyd.rfm(features.take(shop["current"], rows)))
+    np.testing.assert_allclose(result.probability[rows], expected)
+    # and it is better than the rule it replaces on a young shop
+    rule = churn.rule_churn(shop["current"], HORIZON)[rows]
+    assert brier_score_loss(shop["churned"], result.probability[rows]) < brier_score_loss(shop["churned"], rule)
 
 
-def test_it_uses_the_rule_when_a_window_has_too_few_clients(shop):
-    tiny = [(features.take(agg, slice(0, 300)), orders[:300]) for agg, orders in shop["orders_history"]]
-    result = churn.score_churn(features.take(shop["current"], slice(0, 300)), tiny, HORIZON)
+def test_it_uses_the_rule_when_not_even_bgnbd_can_be_fitted(shop):
+    tiny = [(features.take(agg, slice(0, 30)), orders[:30]) for agg, orders in shop["orders_history"]]
+    result = churn.score_churn(features.take(shop["current"], slice(0, 30)), tiny, HORIZON)
     assert result.method == "rule"
-    assert "training rows" in result.note or "need at least" in result.note
+    assert "rule used" in result.note and ("training rows" in result.note or "need at least" in result.note)
 
 
 def test_the_rule_ranks_churners_and_leaves_prospects_out(shop):

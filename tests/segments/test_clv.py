@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy import stats
 
-from bench.churn_backtest import shop_windows
-from bench.simulated_shop import simulate_shop
+from bench.churn_backtest import SHOPS, night_windows, shop_windows
+from bench.simulated_shop import random_params, simulate_shop
 from segments import btyd, clv, features
 
 HORIZON = 90
@@ -61,27 +64,44 @@ def test_frequent_recent_buyers_are_expected_back_sooner(shop, scored):
     assert np.nanmedian(days[regular]) < np.nanmedian(days[lapsed])
 
 
-def test_it_falls_back_to_bgnbd_gamma_gamma_with_short_history(shop):
+def test_with_too_little_history_the_textbook_candidate_with_the_lower_back_test_mae_ships_calibrated(shop):
     result = clv.score_value(shop["current"], shop["revenue_history"][:1], HORIZON)
-    assert result.method == "bgnbd_gg"
-    assert "BG/NBD + Gamma-Gamma used" in result.note and "two fully observed" in result.note
+    candidates = result.metrics["candidates"]
+    assert set(candidates) == {"bgnbd_gg", "pareto_gg"}  # no trees: nothing to learn from
+    assert result.method == min(candidates, key=lambda name: candidates[name]["mae"])
+    assert "two fully observed" in result.note
     rows = shop["buyers"]
-    expected = btyd.bgnbd_gg_revenue(btyd.fit_btyd(shop["current"]), features.take(shop["current"], rows), HORIZON)
-    np.testing.assert_allclose(result.expected_revenue[rows], expected)
+    fit = features.fit_current(shop["current"])
+    buyers = features.take(shop["current"], rows)
+    if result.method == "bgnbd_gg":
+        raw = btyd.bgnbd_gg_revenue(fit, buyers, HORIZON)
+    else:
+        raw = btyd.pareto_gg_revenue(btyd.fit_pareto_nbd(*btyd.rfm(buyers), max_rows=features.BTYD_FIT_ROWS),
+                                     fit.gamma_gamma, buyers, HORIZON)
+    # calibrated: the back-test's total predicted / actual divides every prediction
+    assert result.metrics["calibration"] == pytest.approx(1 / candidates[result.method]["total_ratio"])
+    np.testing.assert_allclose(result.expected_revenue[rows], raw * result.metrics["calibration"], rtol=1e-6)
     assert (result.expected_revenue >= 0).all()
 
 
 def test_a_model_that_loses_its_back_test_is_not_shipped(shop, monkeypatch):
     # Trees that extrapolate wildly (as they did on the segmentation bench's few buyers of
-    # thousands of orders a year): their back-test loses to BG/NBD + Gamma-Gamma.
+    # thousands of orders a year): their back-test loses to the textbook models.
     predict = clv._predict_orders
     monkeypatch.setattr(clv, "_predict_orders", lambda model, X: predict(model, X) * 50)
     result = clv.score_value(shop["current"], shop["revenue_history"], HORIZON)
-    assert result.method == "bgnbd_gg" and "back-test MAE" in result.note
-    assert result.metrics["mae"] > result.metrics["baseline_mae"]  # the run record keeps why
-    rows = shop["buyers"]
-    expected = btyd.bgnbd_gg_revenue(btyd.fit_btyd(shop["current"]), features.take(shop["current"], rows), HORIZON)
-    np.testing.assert_allclose(result.expected_revenue[rows], expected)
+    candidates = result.metrics["candidates"]
+    assert result.method in ("bgnbd_gg", "pareto_gg") and "chosen by the back-test" in result.note
+    assert candidates["model"]["mae"] > candidates[result.method]["mae"]  # the run record keeps why
+
+
+def test_each_candidate_records_mae_spearman_and_total_ratio(scored):
+    candidates = scored.metrics["candidates"]
+    assert set(candidates) == {"model", "bgnbd_gg", "pareto_gg"}
+    for figures in candidates.values():
+        assert set(figures) == {"mae", "spearman", "total_ratio"}
+        assert figures["mae"] > 0 and -1 <= figures["spearman"] <= 1 and figures["total_ratio"] > 0
+    assert scored.metrics["chosen"] == scored.method
 
 
 def test_it_falls_back_to_the_rule_when_nothing_can_be_fitted():
@@ -97,3 +117,20 @@ def test_it_falls_back_to_the_rule_when_nothing_can_be_fitted():
     # 100 over max(30, 365) days x 90; 400 over 730 days x 90; no orders -> 0.
     np.testing.assert_allclose(result.expected_revenue, [100 / 365 * 90, 400 / 730 * 90, 0.0])
     np.testing.assert_allclose(result.next_order_days, [365.0, 730 / 4, np.nan])
+
+
+def test_a_young_shop_learns_from_short_windows_and_its_total_adds_up():
+    # Nine months of history: no year-long window is fully observed, so the trees learn on the
+    # 90-day windows and BG/NBD carries their pace to the year; judged on the year that followed.
+    seed, history_days, seasonality = SHOPS["9m"]
+    shop = simulate_shop(20000, seed, replace(random_params(seed), days=history_days + 365, seasonality=seasonality))
+    w = night_windows(shop, history_days, HORIZON, 365)
+    result = clv.score_value(w["current"], w["revenue_history"], 365, short_history=w["short_history"],
+                             short_days=HORIZON)
+    assert result.metrics["window_days"] == HORIZON
+    assert set(result.metrics["candidates"]) == {"short_model", "bgnbd_gg", "pareto_gg"}
+    rows = features.buyers(w["current"])
+    actual = w["revenue"][rows]
+    assert result.expected_revenue[rows].sum() == pytest.approx(actual.sum(), rel=0.1)
+    textbook = btyd.bgnbd_gg_revenue(features.fit_current(w["current"]), features.take(w["current"], rows), 365)
+    assert stats.spearmanr(result.expected_revenue[rows], actual).statistic > stats.spearmanr(textbook, actual).statistic

@@ -49,6 +49,10 @@ def columns():
         "bounce_rate": np.array([0.2, NAN]),
         "visit_gap_days": np.array([11.25, NAN]),
         "visit_conversion": np.array([0.4, NAN]),
+        "churn_reasons": np.array(["long_gap,activity_down", ""], dtype=object),
+        "churn_reason": np.array(["long_gap", ""], dtype=object),
+        "value_reasons": np.array(["big_orders", ""], dtype=object),
+        "value_reason": np.array(["big_orders", ""], dtype=object),
     }
 
 

@@ -25,9 +25,10 @@ class Command(BaseCommand):
             f", back-test AUC {churn['auc']:.3f} (recency only {churn['baseline_auc']:.3f}), "
             f"Brier {churn['brier']:.3f} (recency only {churn['baseline_brier']:.3f})"
             if churn.get("auc") is not None else ""))
-        self.stdout.write(f"Value: {value['method']}" + (
-            f", back-test MAE {value['mae']:.2f} (BG/NBD + Gamma-Gamma {value['baseline_mae']:.2f})"
-            if value.get("mae") is not None and value.get("baseline_mae") is not None else ""))
+        self.stdout.write(f"Value: {value['method']}" + "".join(
+            f"; back-test {name}: MAE {c['mae']:.2f}, total ratio {c['total_ratio'] or float('nan'):.3f}"
+            for name, c in value.get("candidates", {}).items()) + (
+            f"; total calibrated x{value['calibration']:.3f}" if "calibration" in value else ""))
         for note in run.notes:
             self.stdout.write(f"Note: {note}")
         self.stdout.write("Seconds per stage: " + ", ".join(f"{k} {v}" for k, v in run.stage_seconds.items()))
