@@ -15,8 +15,6 @@ from django.utils.translation import gettext, gettext_noop
 
 from crm.importing.kinds import KINDS
 from crm.importing.run import import_rows
-from crm.models import Client, Purchase
-from journeys.events import activity_arrived, orders_arrived
 from loyalty.granting import grant_received
 
 MAX_ITEMS = 1000  # objects per batch request
@@ -69,11 +67,8 @@ def record(kind, objects, source):
             grant_received([row[at] for row in rows])
         return report
 
+    # Committed, crm.signals.data_arrived tells the journeys (waits for or entries on an activity).
     report = _retrying(work)
-    if kind == "activity":  # committed: journeys waiting for or entered on an activity
-        at = header.index("client_id")
-        activity_arrived(list(Client.objects.filter(external_id__in=[row[at] for row in rows])
-                              .values_list("pk", flat=True)))
     return _counts(report, len(objects))
 
 
@@ -123,12 +118,8 @@ def record_purchases(purchases, source):
             del counts["items"]["new_clients"]
         return counts
 
-    counts = _retrying(work)
-    # Committed: the journeys' exits, waits and entries on an order follow within the scheduler's next pass.
-    at = header.index("order_id")
-    orders_arrived(list(Purchase.objects.filter(external_id__in=[row[at] for row in rows])
-                        .values_list("client_id", "external_id")))
-    return counts
+    # Committed, crm.signals.data_arrived tells the journeys (exits, waits and entries on an order).
+    return _retrying(work)
 
 
 # Two requests at once may both see a client (or order) as new and both insert it: the second one

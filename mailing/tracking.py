@@ -29,13 +29,17 @@ from django.core import checks
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.utils import timezone
 
 from .models import Delivery, DeliveryEvent, Suppression, normalize_email
 from .unsubscribe import unsubscribe
 
 log = logging.getLogger(__name__)
+
+# Sent once an open or a click is recorded and committed, with `client_ids` ([the delivery's client]):
+# the journeys bring a wait for it forward from here (mailing imports none of them).
+engaged = Signal()
 
 Kind = DeliveryEvent.Kind
 
@@ -163,6 +167,8 @@ def record_event(event, esp_name):
             reconcile(delivery, event, occurred_at)
         if delivery is not None and kind in TIMESTAMP_FIELD:
             _stamp_first(delivery, TIMESTAMP_FIELD[kind], occurred_at)
+        if delivery is not None and kind in ENGAGEMENT:
+            transaction.on_commit(lambda: _announce_engaged(delivery.client_id))
         address = normalize_email(event.recipient or (delivery.email if delivery else ""))
         if kind in SUPPRESSION_REASON and address:
             source = delivery.campaign.slug if delivery else event.message_id
@@ -193,6 +199,15 @@ def reconcile(delivery, event, occurred_at):
         return
     rows.update(state=Delivery.State.SENT, reason="", message_id=str(event.message_id or "")[:255],
                 sent_at=delivery.claimed_at or occurred_at)
+
+
+ENGAGEMENT = {Kind.OPENED, Kind.CLICKED}
+
+
+def _announce_engaged(client_id):
+    for receiver_, result in engaged.send_robust(Delivery, client_ids=[client_id]):
+        if isinstance(result, Exception):  # the event is recorded; a wait for it ends at its timeout anyway
+            log.error("after an open or click: %s failed", receiver_, exc_info=result)
 
 
 def _stamp_first(delivery, field, when):

@@ -4,6 +4,7 @@ Buys: batches parsed column by column, the cyclic collector paused while reading
 """
 
 import gc
+import logging
 import sys
 import threading
 from contextlib import contextmanager
@@ -19,11 +20,14 @@ from core.bulk_load import indexes_built_after
 from core.sql import analyze
 from crm import csvsafe
 from crm.models import ImportRun
+from crm.signals import data_arrived
 
 from . import staging
 from .errors import ImportFileError
 from .kinds import KINDS
 from .source import CsvSource, opened
+
+log = logging.getLogger(__name__)
 
 MAX_SHOWN_ERRORS = 50
 PROGRESS_EVERY = 100_000
@@ -108,10 +112,31 @@ def import_rows(kind, name, header, batches, skip_invalid=False, progress=None, 
     columns = [(col, spec.column(col).model_field) for col in present]
     try:
         with transaction.atomic():
-            _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid, progress, reject_writer)
+            stage = _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid, progress,
+                                     reject_writer)
+            if kind in ANNOUNCED:
+                _announce_on_commit(kind, stage)
     except _Rollback:
         pass
     return report
+
+
+ANNOUNCED = ("purchases", "activity")  # the kinds crm.signals.data_arrived tells the rooms above about
+
+
+def _announce_on_commit(kind, stage):
+    """data_arrived once the import (and any transaction around it, as the API's) has committed: a
+    rollback announces nothing. The stage is read now, as the commit empties it."""
+    client_ids, orders = staging.arrived(stage, kind)
+    if not client_ids:
+        return
+
+    def announce():
+        for receiver, result in data_arrived.send_robust(ImportRun, kind=kind, client_ids=client_ids, orders=orders):
+            if isinstance(result, Exception):  # the data is in; the journeys' night catches up
+                log.error("after the %s import: %s failed", kind, receiver, exc_info=result)
+
+    transaction.on_commit(announce)
 
 
 def _check_header(spec, header, name):
@@ -188,6 +213,7 @@ def _stage_and_merge(spec, name, batches, present, columns, report, skip_invalid
     report.imported = True
     if reject_writer and report.rejected:
         report.rejected_file = str(reject_writer.path)
+    return stage
 
 
 _gc_lock = threading.Lock()

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from django.db import connection
 from django.utils.translation import gettext
 
-from core.sql import execute, table
+from core.sql import execute, rows, table
+from crm.models import Client, Purchase
 
 STAGE = "crm_import_stage"  # the prefix of the stage tables' names
 
@@ -105,6 +106,17 @@ def reject_where(stage, condition, message):
         f"(SELECT st.line FROM {stage} st WHERE {condition})",
         [message],
     )
+
+
+def arrived(stage, kind):
+    """(client ids, [(client id, the shop's order id)]) the valid rows of a merged stage name."""
+    if kind == "purchases":
+        orders = rows(f"SELECT p.client_id, p.external_id FROM {table(Purchase)} p "
+                      f"JOIN {stage} s ON p.external_id = s.order_id WHERE s.error IS NULL")
+        return sorted({client for client, _order in orders}), [tuple(o) for o in orders]
+    clients = rows(f"SELECT DISTINCT c.id FROM {table(Client)} c "
+                   f"JOIN {stage} s ON c.external_id = s.client_id WHERE s.error IS NULL ORDER BY c.id")
+    return [client for (client,) in clients], []
 
 
 def rejected(stage, limit=None):
