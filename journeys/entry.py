@@ -87,14 +87,18 @@ def enter_by_date(today=None):
     today = today or timezone.localdate()
     out = {}
     for journey in Journey.objects.active().filter(entry=Journey.Entry.DATE).select_related("live_version"):
-        day = today + dt.timedelta(days=journey.entry_days)
-        out[journey.slug] = enter(journey, list(clients_on_date(journey.entry_date, day)), f"date-{today}")
+        ids = clients_on_date(journey.entry_date, today, journey.entry_days)
+        out[journey.slug] = enter(journey, list(ids), f"date-{today}")
     return out
 
 
-def clients_on_date(kind, day):
+def clients_on_date(kind, today, days):
+    """The clients whose date is `days` ahead of today; for the next order, due within `days` (as the
+    campaign schedule: a date that moves between nights is not missed; the re-entry rule keeps a
+    client from entering again each day)."""
     if kind == Journey.DateKind.NEXT_ORDER:
-        return ClientScore.objects.current().filter(next_order_at=day).values_list("client_id", flat=True)
+        return ClientScore.objects.current().next_order_due(today, days).values_list("client_id", flat=True)
+    day = today + dt.timedelta(days=days)
     if kind == Journey.DateKind.POINTS_EXPIRE:
         return (PointsEntry.objects.filter(expires_on=day, points__gt=0).order_by()
                 .values_list("client_id", flat=True).distinct())

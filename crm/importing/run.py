@@ -9,6 +9,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -122,12 +123,16 @@ def import_rows(kind, name, header, batches, skip_invalid=False, progress=None, 
 
 
 ANNOUNCED = ("purchases", "activity")  # the kinds crm.signals.data_arrived tells the rooms above about
+# Rows older than this are history being loaded (a first load, a backfill), not events to act on at
+# once: announcing them would enter last year's buyers into today's welcome journey. The night takes
+# them in like any data.
+ANNOUNCED_WITHIN = timedelta(days=2)
 
 
 def _announce_on_commit(kind, stage):
     """data_arrived once the import (and any transaction around it, as the API's) has committed: a
     rollback announces nothing. The stage is read now, as the commit empties it."""
-    client_ids, orders = staging.arrived(stage, kind)
+    client_ids, orders = staging.arrived(stage, kind, since=timezone.now() - ANNOUNCED_WITHIN)
     if not client_ids:
         return
 

@@ -108,14 +108,16 @@ def reject_where(stage, condition, message):
     )
 
 
-def arrived(stage, kind):
-    """(client ids, [(client id, the shop's order id)]) the valid rows of a merged stage name."""
+def arrived(stage, kind, since):
+    """(client ids, [(client id, the shop's order id)]) the valid rows of a merged stage name, of
+    orders placed or activity that happened at `since` or later."""
     if kind == "purchases":
         orders = rows(f"SELECT p.client_id, p.external_id FROM {table(Purchase)} p "
-                      f"JOIN {stage} s ON p.external_id = s.order_id WHERE s.error IS NULL")
+                      f"JOIN {stage} s ON p.external_id = s.order_id WHERE s.error IS NULL AND p.purchased_at >= %s",
+                      [since])
         return sorted({client for client, _order in orders}), [tuple(o) for o in orders]
-    clients = rows(f"SELECT DISTINCT c.id FROM {table(Client)} c "
-                   f"JOIN {stage} s ON c.external_id = s.client_id WHERE s.error IS NULL ORDER BY c.id")
+    clients = rows(f"SELECT DISTINCT c.id FROM {table(Client)} c JOIN {stage} s ON c.external_id = s.client_id "
+                   f"WHERE s.error IS NULL AND s.occurred_at >= %s ORDER BY c.id", [since])
     return [client for (client,) in clients], []
 
 

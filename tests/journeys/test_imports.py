@@ -47,6 +47,19 @@ def test_a_purchases_file_enters_order_and_first_order_journeys_once(make_journe
     assert sorted(m.to[0] for m in mail.outbox) == sorted([ann.email, bob.email, ann.email])
 
 
+def test_history_loaded_later_enters_no_journey(make_journey, make_client, tmp_path):
+    """Orders older than two days are a first load or a backfill, not events: last year's buyers are
+    not welcomed today (the night takes the orders in like any data)."""
+    on_order = make_journey(THANKS, entry=Journey.Entry.EVENT, entry_event=Journey.Event.ORDER, entry_segment=None)
+    ann, bob = make_client(), make_client()
+    old = (timezone.now() - dt.timedelta(days=3)).isoformat()
+    recent = (timezone.now() - dt.timedelta(hours=30)).isoformat()
+    path = csv_file(tmp_path, "history.csv", "order_id,client_id,purchased_at,amount\n"
+                    f"h1,{ann.external_id},{old},120.00\nh2,{bob.external_id},{recent},80.00\n")
+    assert run_import("purchases", path).created == 2
+    assert list(Position.objects.filter(journey=on_order).values_list("client", flat=True)) == [bob.pk]
+
+
 def test_a_file_with_a_bad_row_imports_nothing_and_enters_nothing(make_journey, make_client, tmp_path):
     journey = make_journey(THANKS, entry=Journey.Entry.EVENT, entry_event=Journey.Event.ORDER, entry_segment=None)
     ann = make_client()
