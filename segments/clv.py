@@ -243,6 +243,9 @@ def _prospect_prior(history: list) -> float:
 # Calibration factors beyond these are not trusted: a back-test that far off says the window was
 # unusual (a sale, an outage), not that every client's value should move that much.
 MIN_CALIBRATION, MAX_CALIBRATION = 0.5, 2.0
+# A back-test total within this of the actual is left as it is: raising a total that is nearly right costs
+# every client's error more than it mends the sum (bench/churn_backtest.py, the 6- and 9-month shops).
+CALIBRATE_BEYOND = 0.10
 
 
 def score_value(current: dict, history: list, horizon_days: int, current_fit: btyd.BTYDFit | None = None, *,
@@ -278,7 +281,7 @@ def score_value(current: dict, history: list, horizon_days: int, current_fit: bt
     # Trees on horizon-long windows match their training total by construction (Poisson deviance,
     # log link); the textbook models and the short-window trees extrapolate, and their back-test
     # total says by how much they miss.
-    if chosen != "model" and ratio and ratio > 0:
+    if chosen != "model" and ratio and ratio > 0 and abs(ratio - 1.0) > CALIBRATE_BEYOND:
         calibration = float(np.clip(1.0 / ratio, MIN_CALIBRATION, MAX_CALIBRATION))
     metrics |= {"chosen": chosen, "calibration": calibration, **candidates[chosen]}
     if "bgnbd_gg" in candidates:  # the textbook baseline, as earlier runs recorded it
