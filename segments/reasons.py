@@ -11,6 +11,11 @@ what they would be without it, rescored, and the change in the prediction is tha
   orders over the same span as the typical gap makes.
 - big_orders / small_orders: orders above / below the shop's typical order value. Without it: the
   shop's typical order value.
+- short_visits / bounces / rare_visits / visits_without_orders: visits shorter than the shop's
+  typical (median) time per visit, a bounce rate above its typical one, visits further apart, a
+  visit-to-order conversion below it (segments/visits.py). Without it: the shop's typical value.
+- no_visits: no visit in the last 90 days (the 90-day measures unknown). Without it: the shop's
+  typical visit (its typical time per visit, bounce rate and conversion).
 Churn keeps the drivers that raise the risk, value those that move it (big orders raise it; the rest
 lower it): the strongest always, the next ones when they move it by at least MIN_RISK_SHIFT
 (probability points) or MIN_VALUE_SHIFT (share of the prediction). At most MAX_REASONS, the largest
@@ -35,9 +40,19 @@ NAMES = {
     "rare_orders": _("orders rarely"),
     "big_orders": _("big orders"),
     "small_orders": _("small orders"),
+    "short_visits": _("short visits"),
+    "bounces": _("leaves visits at once"),
+    "rare_visits": _("visits rarely"),
+    "idle_visits": _("visits without buying"),
+    "no_visits": _("no visits lately"),
 }
-CHURN_CODES = ("long_gap", "activity_down", "one_order", "rare_orders")
-VALUE_CODES = ("long_gap", "activity_down", "one_order", "rare_orders", "big_orders", "small_orders")
+# Visit measure -> the driver that names it where the client's value is on the worse side of the shop's
+# typical (-1: below it, 1: above it).
+VISIT_DRIVERS = {"visit_seconds": ("short_visits", -1), "bounce_rate": ("bounces", 1),
+                 "visit_gap_days": ("rare_visits", 1), "visit_conversion": ("idle_visits", -1)}
+VISIT_CODES = (*(driver for driver, _ in VISIT_DRIVERS.values()), "no_visits")
+CHURN_CODES = ("long_gap", "activity_down", "one_order", "rare_orders", *VISIT_CODES)
+VALUE_CODES = ("long_gap", "activity_down", "one_order", "rare_orders", "big_orders", "small_orders", *VISIT_CODES)
 
 
 def shop_typicals(agg: dict) -> dict:
@@ -48,7 +63,13 @@ def shop_typicals(agg: dict) -> dict:
     span = agg["first_days"] - agg["last_days"]
     gap = float(np.median(span[repeat] / (freq[repeat] - 1))) if repeat.any() else 365.0
     order = float(np.median(agg["monetary"][buyer] / freq[buyer])) if buyer.any() else 0.0
-    return {"shop_gap": max(gap, 1.0), "typical_order": order}
+    typicals = {"shop_gap": max(gap, 1.0), "typical_order": order}
+    for measure in VISIT_DRIVERS:  # medians over the buyers measured (a night without visits has none)
+        known = agg[measure][buyer] if measure in agg else np.array([])
+        known = known[~np.isnan(known)]
+        if known.size:
+            typicals[f"typical_{measure}"] = float(np.median(known))
+    return typicals
 
 
 def _counterfactuals(agg: dict, typicals: dict) -> dict:
@@ -84,6 +105,15 @@ def _counterfactuals(agg: dict, typicals: dict) -> dict:
     order = typicals["typical_order"]
     if order > 0:
         out["spend"] = changed(np.flatnonzero(np.abs(avg_order - order) > 0.1 * order), monetary=freq * order)
+    known = {measure: typicals[f"typical_{measure}"] for measure in VISIT_DRIVERS if f"typical_{measure}" in typicals}
+    for measure, typical in known.items():
+        driver, worse = VISIT_DRIVERS[measure]
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(worse * (agg[measure] - typical) > 0)  # an unknown value (NaN) is no driver
+        out[driver] = changed(rows, **{measure: typical})
+    if known and "visits_90" in agg:
+        recent = {m: t for m, t in known.items() if m != "visit_gap_days"}  # the 90-day measures
+        out["no_visits"] = changed(np.flatnonzero(agg["visits_90"] == 0), visits_90=1, **recent)
     return out
 
 
@@ -149,6 +179,11 @@ PHRASES = {
     "rare_orders": _("an order every %(gap)s days; the shop's typical is every %(shop_gap)s"),
     "big_orders": _("average order %(order)s; the shop's typical is %(typical)s"),
     "small_orders": _("average order %(order)s; the shop's typical is %(typical)s"),
+    "short_visits": _("%(seconds)s seconds per visit; the shop's typical is %(typical_seconds)s"),
+    "bounces": _("leaves %(bounce)s%% of visits at once; the shop's typical is %(typical_bounce)s%%"),
+    "rare_visits": _("a visit every %(visit_gap)s days; the shop's typical is every %(typical_visit_gap)s"),
+    "idle_visits": _("buys on %(conversion)s%% of visits; the shop's typical is %(typical_conversion)s%%"),
+    "no_visits": _("no visit in the last 90 days"),
 }
 
 
@@ -163,5 +198,17 @@ def describe(codes: str, score, typicals: dict) -> list[str]:
         "drop": round(100 * (1 - score.activity_30 / pace)) if pace else 0,
         "order": format_money(score.avg_order_value, decimals=0),
         "typical": format_money(typicals.get("typical_order"), decimals=0),
+        "seconds": _rounded(getattr(score, "visit_seconds", None)),
+        "typical_seconds": _rounded(typicals.get("typical_visit_seconds")),
+        "bounce": _rounded(getattr(score, "bounce_rate", None), 100),
+        "typical_bounce": _rounded(typicals.get("typical_bounce_rate"), 100),
+        "visit_gap": _rounded(getattr(score, "visit_gap_days", None)),
+        "typical_visit_gap": _rounded(typicals.get("typical_visit_gap_days")),
+        "conversion": _rounded(getattr(score, "visit_conversion", None), 100),
+        "typical_conversion": _rounded(typicals.get("typical_visit_conversion"), 100),
     }
     return [str(PHRASES[code]) % values for code in codes.split(",") if code in PHRASES]
+
+
+def _rounded(value, scale=1):
+    return "-" if value is None or value != value else round(value * scale)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from journeys.entry import enter
 from journeys.scheduler import run_due
+from mailing.recipients import in_holdout
 from tests.browser import browser, browser_ru, marketer  # noqa: F401
 
 STEPS = [
@@ -24,7 +25,12 @@ STEPS = [
 def test_the_journey_page_draws_the_steps(request, lang, make_journey, make_client, marketer):  # noqa: F811
     journey = make_journey(STEPS, holdout_percent=10)
     now = timezone.now() - dt.timedelta(days=6)
-    enter(journey, [make_client().pk for _ in range(12)], "x", now=now)
+    # Twelve clients, at least one of them held out (the draw depends on the ids the database gives):
+    # the results page compares the two groups.
+    clients = [make_client().pk for _ in range(11)]
+    while not any(in_holdout(f"journey-{journey.pk}", pk, 10) for pk in clients):
+        clients[-1] = make_client().pk
+    enter(journey, [*clients, make_client().pk], "x", now=now)
     run_due(now=now)
     run_due()
     page = request.getfixturevalue("browser" if lang == "en" else "browser_ru").login(*marketer)
