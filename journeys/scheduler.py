@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from crm.models import Activity, Client, Purchase
@@ -123,8 +123,8 @@ class Chunk:
     def _after_exits(self, positions):
         """The positions left after the journeys' exit rules (and a stopped journey) took theirs."""
         ids = [p.client_id for p in positions]
-        gone = {c.pk for c in Client.objects.filter(pk__in=ids).only("pk", "unsubscribed_at", "erased_at")
-                if c.unsubscribed_at or c.erased_at}
+        gone = set(Client.objects.filter(Q(unsubscribed_at__isnull=False) | Q(erased_at__isnull=False), pk__in=ids)
+                   .values_list("pk", flat=True))
         last_order = dict(Purchase.objects.filter(client_id__in=ids, status=Purchase.Status.COMPLETED,
                                                   purchased_at__lte=self.now).order_by()
                           .values("client_id").annotate(last=Max("purchased_at")).values_list("client_id", "last"))

@@ -18,7 +18,7 @@ them in, closed by the run that took them out. Two ways to the same memberships,
 
 Sizes and entry/leave counts are recorded per run. The first fill (every membership opened from
 nothing, millions on a big shop) builds the table's indexes once after the insert instead of row
-by row (see _indexed_at_the_end), and on the moves path writes the family memberships by binary
+by row (see apply), and on the moves path writes the family memberships by binary
 COPY from the score columns the run holds in memory (see _copy_family_memberships) rather than
 producing them in SQL.
 
@@ -27,7 +27,7 @@ Buys: a usual night writes only the movers; a first night copies in (bench/segme
 
 import datetime as dt
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 import numpy as np
 from django.db import connection, transaction
@@ -159,20 +159,6 @@ def _first_fill(clients):
     return not SegmentMembership.objects.filter(left_at__isnull=True).exists()
 
 
-@contextmanager
-def _indexed_at_the_end(bulk):
-    """The memberships table's secondary indexes built once for the first fill rather than maintained
-    row by row: on the first night that is an entry in each of five indexes for each of millions of
-    memberships, most of the night. Its foreign keys stay: adding one back would lock the tables it
-    refers to (clients, segments) against writes until the night commits. The price, on that one
-    night only: readers of the memberships (there are none open yet) wait for the commit."""
-    if not bulk:
-        yield
-        return
-    with bulk_load.set_aside(MEMBERSHIPS, keys=False):
-        yield
-
-
 def apply(run, previous, ids, cols):
     """Close and open memberships for this run, record every active segment's size.
 
@@ -208,7 +194,11 @@ def apply(run, previous, ids, cols):
     not_open = ("" if first_fill else
                 f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBERSHIPS} m WHERE m.segment_id = n.segment_id "
                 f"AND m.client_id = n.client_id AND m.left_at IS NULL)")
-    with _indexed_at_the_end(first_fill):
+    # On the first fill the table's secondary indexes are built once after the insert rather than
+    # maintained row by row (an entry in each of five indexes for each of millions of memberships, most
+    # of the night). Its foreign keys stay: adding one back would lock clients and segments against
+    # writes until the night commits. Readers of the memberships (none open yet) wait for the commit.
+    with bulk_load.set_aside(MEMBERSHIPS, keys=False) if first_fill else nullcontext():
         entered = _per_segment(f"INSERT INTO {MEMBERSHIPS} (segment_id, client_id, entered_at, entered_run_id) "
                                f"SELECT n.segment_id, n.client_id, %s, %s FROM {NEXT} n {not_open}",
                                [run.as_of, run.pk])
