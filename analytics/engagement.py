@@ -65,7 +65,7 @@ def by_month(events, cut, n, first, last):
     count = np.bincount(m, minlength=months)
     visitors = np.bincount(np.unique(m.astype(np.int64) * (n + 1) + client) // (n + 1), minlength=months)
 
-    later, gaps = visits.gaps(v)
+    later, gaps = visits.gaps(v.client, v.start)
     gap_month = month[later]
     kept = (gap_month >= 0) & (gap_month < months)
     gap_month, gaps = gap_month[kept], gaps[kept]

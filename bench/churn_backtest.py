@@ -47,6 +47,7 @@ from sklearn.isotonic import IsotonicRegression  # noqa: E402
 from sklearn.metrics import brier_score_loss, roc_auc_score  # noqa: E402
 
 from bench.simulated_shop import random_params, simulate_shop  # noqa: E402
+from crm import session_properties  # noqa: E402
 from segments import btyd, churn, clv, features, visits  # noqa: E402
 from tests.segments import oracles  # noqa: E402  (a simulated shop's aggregates, from its arrays)
 
@@ -57,7 +58,7 @@ def snapshot(shop):
     """at(cut-off): the shop's aggregates as of a cut-off, visit measures included, as the night reads them."""
     args = shop.arrays()
     times = (shop.activity_times * visits.DAY).astype(np.int64)
-    codes = np.where(shop.activity_converted, visits.CONVERTED_SESSION, visits.SESSION)
+    codes = np.where(shop.activity_converted, session_properties.CONVERTED_SESSION, session_properties.SESSION)
     trail = visits.Trail.sorted(shop.activity_client_index.astype(np.int64), times, times, shop.activity_seconds,
                                 shop.activity_pages, codes)
     order_times = (shop.order_times * visits.DAY).astype(np.int64)

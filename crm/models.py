@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -162,6 +163,11 @@ class Activity(models.Model):
     kind = models.CharField(_("kind"), max_length=64, help_text=_("free text: session, login, review, ..."))
     occurred_at = models.DateTimeField(_("occurred at"))
     properties = models.JSONField(_("properties"), default=dict, blank=True)
+    # The visit a session row describes, as PostgreSQL keeps it from `properties` on every write
+    # (crm/session_properties.py): what the night reads.
+    visit_start, visit_seconds, visit_pages, visit_code = (
+        models.GeneratedField(expression=RawSQL(expression, ()), output_field=field, db_persist=True)
+        for _name, expression, field in session_properties.visit_columns())
 
     class Meta:
         verbose_name = _("activity")

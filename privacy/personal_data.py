@@ -133,7 +133,7 @@ def export_client(client, user=None, actor_name=""):
 def _fields(obj, exclude=()):
     """A model instance's own columns by field name (foreign keys as their id)."""
     return {(f.name if not f.is_relation else f.attname): getattr(obj, f.attname)
-            for f in obj._meta.concrete_fields if f.name not in exclude}
+            for f in obj._meta.concrete_fields if f.name not in exclude and not f.generated}
 
 
 def client_by_external_id(external_id):

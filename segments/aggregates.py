@@ -245,16 +245,7 @@ def load(ids, first_seen, until):
     return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), trail)
 
 
-# A visit's start, duration, pages and code (visits.Trail) from an activity row. The properties were
-# checked on the way in (crm/session_properties.py); the type tests keep a row edited by other means
-# from failing the night.
-_SESSION = "kind = 'session'"
-_VISIT_COLUMNS = [
-    f"COALESCE(CASE WHEN {_SESSION} AND jsonb_typeof(properties->'started_at') = 'string' "
-    "THEN CAST(properties->>'started_at' AS timestamptz) END, occurred_at)",
-    *(f"CASE WHEN {_SESSION} AND jsonb_typeof(properties->'{name}') = 'number' "
-      f"THEN CAST(properties->>'{name}' AS double precision) ELSE 'NaN' END" for name in ("duration_seconds", "pages")),
-    f"CAST(CASE WHEN NOT {_SESSION} THEN {visits.HIT} WHEN properties->'target_action' = 'true' "
-    "OR (jsonb_typeof(properties->'target_action') = 'string' AND properties->>'target_action' <> '') "
-    f"THEN {visits.CONVERTED_SESSION} ELSE {visits.SESSION} END AS double precision)",
-]
+# A visit's start, duration, pages and code (visits.Trail): columns PostgreSQL keeps from the
+# session's properties (crm/session_properties.py).
+_VISIT_COLUMNS = ["COALESCE(visit_start, occurred_at)", "COALESCE(visit_seconds, 'NaN')",
+                  "COALESCE(visit_pages, 'NaN')", "CAST(visit_code AS double precision)"]

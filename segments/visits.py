@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crm.session_properties import CONVERTED_SESSION, HIT  # Trail.code
+
 DAY = 86_400_000_000  # microseconds
 MEASURES = ("visits_30", "visits_90", "visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")
-HIT, SESSION, CONVERTED_SESSION = 0, 1, 2  # Trail.code
 
 
 @dataclass
@@ -55,14 +56,28 @@ class Trail:
         """Every step-th client's rows, client positions divided by step (see Events.at)."""
         if step == 1:
             return self
-        kept = self.client % step == 0
-        return Trail(self.client[kept] // step, self.occurred[kept], self.start[kept], self.seconds[kept],
-                     self.pages[kept], self.code[kept])
+        rows = self.where(self.client % step == 0)
+        rows.client //= step
+        return rows
+
+    def where(self, mask):
+        """The rows where mask is true (a new Trail)."""
+        return Trail(*(column[mask] for column in self._columns()))
+
+    def before(self, cut):
+        """The rows that occurred before cut: this trail itself when all did (the as-of cut, which
+        the rows were read up to), so the night's biggest pass copies nothing."""
+        known = self.occurred < cut
+        return self if known.all() else self.where(known)
+
+    def _columns(self):
+        return self.client, self.occurred, self.start, self.seconds, self.pages, self.code
 
 
 @dataclass
 class Visits:
-    """Every visit known before a cut-off, sorted by client, then start."""
+    """Every visit known before a cut-off: each client's visits together, by start within a client
+    (what gaps() needs; the other measures are per-client sums that take any order)."""
 
     client: np.ndarray
     start: np.ndarray  # microseconds
@@ -72,27 +87,25 @@ class Visits:
 
 
 def visits(trail, cut, n, gap_us):
-    known = trail.occurred < cut
-    client, start, code = trail.client[known], trail.start[known], trail.code[known]
-    session = code != HIT
-    has_sessions = np.bincount(client[session], minlength=n) > 0
-    hit = ~session & ~has_sessions[client]
-    hit_client, hit_time = client[hit], start[hit]
-    starts_visit = np.ones(hit_client.size, dtype=bool)
-    starts_visit[1:] = (hit_client[1:] != hit_client[:-1]) | (np.diff(hit_time) > gap_us)
+    rows = trail.before(cut)
+    session = rows.code != HIT
+    if session.all():  # a shop that sends sessions: every row is a visit, as it is
+        return Visits(rows.client, rows.start, rows.seconds, rows.pages, rows.code == CONVERTED_SESSION)
+    sessions = rows.where(session)
+    has_sessions = np.bincount(sessions.client, minlength=n) > 0
+    hits = rows.where(~session & ~has_sessions[rows.client])
+    starts_visit = np.ones(hits.client.size, dtype=bool)
+    starts_visit[1:] = (hits.client[1:] != hits.client[:-1]) | (np.diff(hits.start) > gap_us)
     first = np.flatnonzero(starts_visit)
-    began = np.minimum.reduceat(hit_time, first) if first.size else hit_time[first]
-    ended = np.maximum.reduceat(hit_time, first) if first.size else hit_time[first]
+    began = np.minimum.reduceat(hits.start, first) if first.size else hits.start[first]
+    ended = np.maximum.reduceat(hits.start, first) if first.size else hits.start[first]
+    # Each part has its clients' visits together, by start, and no client is in both: joined as they are.
     parts = (
-        (client[session], start[session], trail.seconds[known][session], trail.pages[known][session],
-         code[session] == CONVERTED_SESSION),
-        (hit_client[first], began, (ended - began) / 1e6, np.diff(np.append(first, hit_client.size)).astype(np.float64),
-         np.zeros(first.size, dtype=bool)),
+        (sessions.client, sessions.start, sessions.seconds, sessions.pages, sessions.code == CONVERTED_SESSION),
+        (hits.client[first], began, (ended - began) / 1e6,
+         np.diff(np.append(first, hits.client.size)).astype(np.float64), np.zeros(first.size, dtype=bool)),
     )
-    joined = [np.concatenate(column) for column in zip(*parts, strict=True)]
-    # Each part is sorted by client, then start, and no client is in both: a stable sort by client merges them.
-    order = np.argsort(joined[0], kind="stable")
-    return Visits(*(column[order] for column in joined))
+    return Visits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_seconds):
@@ -100,16 +113,15 @@ def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_second
     times (microseconds, any order; those from the cut-off on are left out here)."""
     gap_us = gap_minutes * 60_000_000
     v = visits(trail, cut, n, gap_us)
-    count = {days: np.bincount(v.client[v.start >= cut - days * DAY], minlength=n) for days in (30, 90)}
     recent = v.start >= cut - 90 * DAY
-    client, seconds, pages = v.client[recent], v.seconds[recent], v.pages[recent]
-    visits_90 = count[90]
+    client, start, seconds, pages = v.client[recent], v.start[recent], v.seconds[recent], v.pages[recent]
+    visits_90 = np.bincount(client, minlength=n)
     timed = np.isfinite(seconds)
     judged, bounced = bounces(seconds, pages, bounce_seconds)
-    converted = v.converted[recent] | ordered_during(client, v.start[recent], seconds, order_client, order_time,
+    converted = v.converted[recent] | ordered_during(client, start, seconds, order_client, order_time,
                                                       cut - 90 * DAY, cut, gap_us)
     return {
-        "visits_30": count[30].astype(np.int64),
+        "visits_30": np.bincount(client[start >= cut - 30 * DAY], minlength=n).astype(np.int64),
         "visits_90": visits_90.astype(np.int64),
         "visit_seconds": _share(np.bincount(client[timed], weights=seconds[timed], minlength=n),
                                 np.bincount(client[timed], minlength=n)),
@@ -147,18 +159,20 @@ def ordered_during(client, start, seconds, order_client, order_time, since, cut,
     return (orders[at] >= _key(client, start)) & (orders[at] <= _key(client, end))
 
 
-def gaps(v):
-    """(positions in v of every visit that follows one of the same client, days since that one)."""
-    later = np.flatnonzero(v.client[1:] == v.client[:-1]) + 1
-    return later, np.maximum(v.start[later] - v.start[later - 1], 0) / DAY  # 0: two starts in one second
+def gaps(client, start):
+    """(positions of every visit that follows one of the same client, days since that one), for
+    visits grouped by client and by start within a client (Visits)."""
+    later = np.flatnonzero(client[1:] == client[:-1]) + 1
+    return later, np.maximum(start[later] - start[later - 1], 0) / DAY  # 0: two starts in one second
 
 
 def _median_gap(v, since, n):
     kept = v.start >= since
-    later, gap = gaps(Visits(*(column[kept] for column in (v.client, v.start, v.seconds, v.pages, v.converted))))
-    owner = v.client[kept][later]
+    client, start = v.client[kept], v.start[kept]
+    later, gap = gaps(client, start)
+    owner = client[later]
     # By client, then gap: one float key (the gap a fraction below 1) sorts faster than two keys.
-    order = np.argsort(owner + gap / (gap.max() + 1) if gap.size else owner)
+    order = np.argsort(owner + gap / (gap.max() + 1) if gap.size else owner, kind="stable")
     gap, owner = gap[order], owner[order]
     counts = np.bincount(owner, minlength=n)
     starts = np.cumsum(counts) - counts

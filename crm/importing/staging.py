@@ -132,7 +132,7 @@ def _defaults(model, given, params):
     """Values for NOT NULL columns the file does not give, as Django would fill them on create."""
     extra = {}
     for fld in model._meta.concrete_fields:
-        if fld.primary_key or fld.column in given or fld.null:
+        if fld.primary_key or fld.generated or fld.column in given or fld.null:
             continue
         name = f"default_{fld.column}"
         params[name] = fld.get_db_prep_save(fld.get_default(), connection)
