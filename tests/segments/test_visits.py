@@ -99,3 +99,19 @@ def test_the_night_reads_sessions_from_the_database():
     assert current["visit_seconds"].tolist() == [600.0] and current["bounce_rate"].tolist() == [0.5]
     assert current["visit_conversion"].tolist() == [0.5]
     assert current["visit_gap_days"][0] == pytest.approx(1 + 10 / 1440)
+
+
+@pytest.mark.django_db
+def test_the_visit_columns_follow_the_properties_however_they_are_written():
+    client = Client.objects.create(external_id="c1")
+    at = dt.datetime(2025, 6, 20, 12, 0, tzinfo=dt.UTC)
+    row = Activity.objects.create(client=client, kind="session", occurred_at=at, properties={"pages": 3})
+    # Edited by other means than the checked paths: an SQL update, a start in a form nobody normalised.
+    Activity.objects.filter(pk=row.pk).update(properties={"started_at": "20/06/2025 11:50", "duration_seconds": 40,
+                                                          "target_action": True})
+    row = Activity.objects.values("visit_start", "visit_seconds", "visit_pages", "visit_code").get(pk=row.pk)
+    assert row == {"visit_start": None, "visit_seconds": 40.0, "visit_pages": None, "visit_code": 2}
+    cut = pipeline.cut_of(dt.date(2025, 6, 30))
+    ids, first_seen = aggregates.client_ids(cut)
+    trail = aggregates.load(ids, first_seen, cut).trail
+    assert trail.start.tolist() == trail.occurred.tolist() == [aggregates.micros(aggregates.epoch_days(at))]
