@@ -52,7 +52,6 @@ import pstats
 import sys
 import time
 import uuid
-from pathlib import Path
 from unittest import mock
 
 import django_setup  # first: puts the repository on the path and sets Django up
@@ -190,7 +189,7 @@ def _campaign(segment, template, profile=None):
           mock.patch.object(tasks.send_delivery_batch, "apply_async", capture)):
         if profile:
             profile.enable()
-        cpu = _cpu_seconds()
+        cpu = django_setup.cpu_seconds()
         started = time.perf_counter()
         launch_campaign(campaign)
         launched = time.perf_counter()
@@ -198,7 +197,7 @@ def _campaign(segment, template, profile=None):
             sending.send_batch(ids, claim_token=uuid.uuid4().hex)
             mail.outbox.clear()
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu if cpu is not None else None
+        cpu = django_setup.cpu_seconds() - cpu if cpu is not None else None
         if profile:
             profile.disable()
     rows = Delivery.objects.filter(campaign=campaign)
@@ -225,7 +224,7 @@ def _baseline(template, client_ids, personal=True):
     subject_template, html_template = compile_template(version.subject), compile_template(version.html_body)
     base_url = "https://crm.example.com/u/"
     campaign = {"name": "Autumn picks", "slug": "autumn"}
-    cpu = _cpu_seconds()
+    cpu = django_setup.cpu_seconds()
     started = time.perf_counter()
     with get_connection() as backend:
         for start in range(0, len(client_ids), 500):
@@ -243,7 +242,7 @@ def _baseline(template, client_ids, personal=True):
                 message.send()
             mail.outbox.clear()
     seconds = time.perf_counter() - started
-    return seconds, _cpu_seconds() - cpu if cpu is not None else None
+    return seconds, django_setup.cpu_seconds() - cpu if cpu is not None else None
 
 
 def _template():
@@ -346,21 +345,6 @@ FROM crm_client c LEFT JOIN (
 def _keep_best(best, key, seconds):
     if seconds is not None:
         best[key] = min(best.get(key, seconds), seconds)
-
-
-def _cpu_seconds():
-    """CPU seconds used so far by this process and its PostgreSQL backend, or None when the backend is
-    not a process of this machine (its /proc entry is then missing or someone else's)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        if connection.settings_dict["NAME"].encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return None
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _seconds(value):

@@ -5,6 +5,7 @@ and readings the benchmarks share."""
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,22 @@ def server_version():
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def cpu_seconds():
+    """CPU seconds used so far by this process and its PostgreSQL backend, or None when the backend is
+    not a process of this machine (its /proc entry is then missing or someone else's). On a shared,
+    loaded machine a ratio of CPU seconds holds better than one of wall times."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        if connection.settings_dict["NAME"].encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return None
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return time.process_time() + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def member_segment(slug, name, marker, members, skip_every):
