@@ -19,10 +19,14 @@ header. https://developers.facebook.com/docs/marketing-api/reference/custom-audi
 """
 
 import json
+import re
 
 from .base import AdApi, ApiError, Batch, Sent
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003})
+# What a JSON string cannot hold as it is: a quote, a backslash, a control character. A batch's text
+# without any (and so without CSV quoting) is its rows' cells between commas, a row a line.
+_NEEDS_ESCAPING = re.compile(r'["\\\x00-\x09\x0b-\x1f]').search
 
 
 class MetaApi(AdApi):
@@ -77,14 +81,14 @@ class MetaApi(AdApi):
         before = (batch.seq - 1) * batch.size
         return int(sessions[0].get("num_received", 0)) >= before + len(batch.rows)
 
+    def prepare(self, batch):
+        batch.prepared = _users_body(batch)
+
     def _users(self, method, remote_id, batch: Batch):
-        payload = {"schema": [column.upper() for column in batch.header], "data": batch.rows}
-        session = {"session_id": _session_id(batch), "batch_seq": batch.seq, "last_batch_flag": batch.last,
-                   "estimated_num_total": batch.total}
         # Sent again after a lost answer, a batch would be received twice in its session: not repeated here.
         # A JSON body (Graph takes one as well as form fields): a form would percent-encode megabytes.
-        answer = self.call(method, f"{remote_id}/users", idempotent=False,
-                           json={"payload": payload, "session": session})
+        answer = self.call(method, f"{remote_id}/users", idempotent=False, data=batch.prepared or _users_body(batch),
+                           headers={"Content-Type": "application/json"})
         invalid = int(answer.get("num_invalid_entries", 0))
         reasons = {}
         if invalid:
@@ -132,6 +136,25 @@ class MetaApi(AdApi):
             return response.json()["error"]["code"] in RATE_LIMIT_CODES
         except (ValueError, KeyError, TypeError):
             return False
+
+
+def _users_body(batch):
+    """The JSON body of /{id}/users: {"payload": {"schema", "data"}, "session"}, as bytes.
+
+    Its data from the batch's text where no cell needs escaping (digests, digits, plain ids): the
+    text's commas and line ends become the JSON's separators, a string operation over the batch
+    instead of encoding its hundred thousand cells one by one (bench/audience_sync.py). Else json.
+    """
+    schema = [column.upper() for column in batch.header]
+    session = {"session_id": _session_id(batch), "batch_seq": batch.seq, "last_batch_flag": batch.last,
+               "estimated_num_total": batch.total}
+    text = batch.text
+    if text and not _NEEDS_ESCAPING(text):
+        data = '[["' + text[:-1].replace(",", '","').replace("\n", '"],["') + '"]]'
+    else:
+        data = json.dumps(batch.rows)
+    payload = f'{{"schema": {json.dumps(schema)}, "data": {data}}}'
+    return f'{{"payload": {payload}, "session": {json.dumps(session)}}}'.encode()
 
 
 def _session_id(batch):

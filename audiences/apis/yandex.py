@@ -16,10 +16,8 @@ Auth: an OAuth token in `Authorization: OAuth <token>`, renewed with the refresh
 oauth.yandex.ru. https://yandex.ru/dev/audience/en/ref/openapi/segments/modifyUploadingData
 """
 
-import csv
-import io
 
-from .base import AdApi, Sent
+from .base import AdApi, Sent, file_content
 
 
 class YandexApi(AdApi):
@@ -78,10 +76,7 @@ class YandexApi(AdApi):
 
 
 def _file(batch):
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(batch.header)
-    csv.writer(out, lineterminator="\n").writerows(batch.rows)
-    return {"file": ("data.csv", out.getvalue().encode(), "text/csv")}
+    return {"file": ("data.csv", file_content(batch), "text/csv")}
 
 
 def _sent(batch, answer):

@@ -10,7 +10,6 @@ batch. A session counts as matched the valid rows with an email. Errors in Graph
 
 import itertools
 import json
-import re
 
 from .base import HEX64, ApiFault, FakePlatform
 
@@ -161,24 +160,22 @@ class FakeMeta(FakePlatform):
         return set(self.audiences[audience_id]["members"])
 
 
-# Each hashed column's values, one a line, each empty or SHA-256 lowercase hex. One regular expression
-# over a column runs in C: value by value in Python this check took two thirds of the fake's time
-# (the bench's full sync waited about 20 s for it).
-_HASHED_COLUMN = re.compile(r"(?:[0-9a-f]{64})?(?:\n(?:[0-9a-f]{64})?)*").fullmatch
-
-
 def _all_hashed(schema, data):
-    """Whether every hashed value of `data` (rows as long as `schema`, strings) is empty or SHA-256 hex."""
+    """Whether every hashed value of `data` (rows as long as `schema`, strings) is empty or SHA-256
+    lowercase hex. Column by column, in C: each value 0 or 64 characters long, none upper case, and
+    the column's values together hex that bytes.fromhex reads to half as many bytes (it would skip
+    white space). Value by value in Python this check took two thirds of the fake's time, a regular
+    expression over each column still most of what remained (the bench's full sync waited on it)."""
     try:
-        return all(key in PLAIN or _one_hash_a_line("\n".join(column), len(data))
-                   for key, column in zip(schema, zip(*data)))
-    except TypeError:  # a value that is not a string
+        for key, column in zip(schema, zip(*data)):
+            if key in PLAIN:
+                continue
+            text = "".join(column)
+            if not set(map(len, column)) <= {0, 64} or text != text.lower() or len(bytes.fromhex(text)) * 2 != len(text):
+                return False
+    except (TypeError, ValueError):  # a value that is not a string, or not hex
         return False
-
-
-def _one_hash_a_line(text, values):
-    # As many lines as values: a value holding a line break would pass as two.
-    return text.count("\n") == values - 1 and _HASHED_COLUMN(text) is not None
+    return True
 
 
 def _matched(schema, rows):
