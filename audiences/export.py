@@ -216,7 +216,12 @@ class _Export:
                   f"SUM(CASE WHEN c.erased_at IS NULL AND NOT c.ads_consent THEN 1 ELSE 0 END) {_MEMBERS}")
 
     def _count_members(self):
+        """Count the members (export.members, erased, no_consent); returns what to call once the export
+        is done: aside on a connection of its own when the export may read that way, else now."""
+        if self.own_reader:
+            return self._count_members_aside()
         self._note_counts(sql.rows(self._COUNT_SQL, [self.segment.pk])[0])
+        return lambda: None
 
     def _count_members_aside(self):
         """_count_members on a connection of its own, in a thread, while the export goes on (a
@@ -257,11 +262,7 @@ class _Export:
         read must see that transaction's rows, so one connection takes turns: the count, then a
         batch read, then an INSERT of its lines.
         """
-        counted = None
-        if self.own_reader:
-            counted = self._count_members_aside()
-        else:
-            self._count_members()
+        counted = self._count_members()
         sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s", [self.state.pk])
         query, params = f"SELECT {_select(self.platform)} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
         with contextlib.ExitStack() as stack:
@@ -282,8 +283,7 @@ class _Export:
                 held = _HeldBatches(_HELD, self.state.pk)
                 batches = stack.enter_context(contextlib.closing(_batches(query, params)))
             counts = write_batches(self.platform, batches, writes, held.write)
-        if counted is not None:
-            counted()
+        counted()
         export = self.export
         export.skipped, export.exported, export.rows = counts.skipped, counts.exported, dict(counts.rows)
         self.state.clients, self.state.rows = counts.exported, dict(counts.rows)
@@ -299,7 +299,7 @@ class _Export:
         client id is blanked in its batch (its line stays, unread), and a batch left with at most
         half of its lines live has them written anew; the added lines go into new batches.
         """
-        self._count_members()
+        counted = self._count_members()
         state = self.state.pk
         for table in _TEMP:
             sql.execute(f"DROP TABLE IF EXISTS {table}")
@@ -377,6 +377,7 @@ class _Export:
             self._update_held()
         for table in _TEMP:
             sql.execute(f"DROP TABLE IF EXISTS {table}")
+        counted()
 
         export = self.export
         export.exported, export.removed, export.updated, export.rows = added, removed, updated, rows

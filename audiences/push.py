@@ -207,13 +207,13 @@ class _Pusher:
             known = self.api.received(target, batch)
             if known or (known is None and batch.kind == "add" and not self.api.adds_repeatable):
                 outcome = "found on the platform" if known else "answer lost; not sent again (counted twice otherwise)"
-                self._sent(entry, batch, {"received": len(batch.rows), "after_loss": outcome},
+                self._sent(entry, batch, {"received": len(batch), "after_loss": outcome},
                            reason=None if known else outcome)
                 return
         # (An audience to be made from the batch that does not exist: nothing of the batch arrived.)
         if entry is None:
             entry = PushBatch.objects.create(push=self.push, seq=seq, kind=batch.kind, file_key=batch.file_key,
-                                             lines=len(batch.rows), state=PushBatch.State.SENDING)
+                                             lines=len(batch), state=PushBatch.State.SENDING)
         else:
             entry.attempt += 1
             entry.save(update_fields=["attempt"])
@@ -240,7 +240,7 @@ class _Pusher:
             entry.state, entry.result = PushBatch.State.SENT, result
             entry.save(update_fields=["state", "result"])
             push.batches += 1
-            lines = len(batch.rows) - result.get("rejected", 0)
+            lines = len(batch) - result.get("rejected", 0)
             if batch.kind == "add":
                 push.added += lines
             else:
@@ -249,7 +249,7 @@ class _Pusher:
             for text, count in (result.get("reasons") or {}).items():
                 push.reasons[text] = push.reasons.get(text, 0) + count
             if reason:
-                push.reasons[reason] = push.reasons.get(reason, 0) + len(batch.rows)
+                push.reasons[reason] = push.reasons.get(reason, 0) + len(batch)
             if result.get("match_rate") is not None:
                 push.match_rate = result["match_rate"]
             push.lease_until = timezone.now() + LEASE
@@ -258,7 +258,8 @@ class _Pusher:
 
 def _chunks(name, size):
     """(text, rows) of the data records of a stored CSV file (header skipped), `size` records at a time:
-    memory bounded by a batch. `text` is the records as the file holds them, `rows` their cells.
+    memory bounded by a batch. `text` is the records as the file holds them, `rows` their cells, or
+    None when the text holds no quote (Batch.rows splits them if asked).
 
     The exports write the files: a chunk without a quote holds one record a line, its cells split at
     the commas (the usual case: digests, digits, plain ids), with no csv module to go through. A
@@ -275,7 +276,7 @@ def _chunks(name, size):
             rest = []
             text = "".join(chunk)
             if '"' not in text:
-                yield text, [line[:-1].split(",") for line in chunk]
+                yield text, None  # one record a line: its cells are split only if a platform asks (Batch.rows)
                 continue
             unread = iter(chunk)
             rows = list(itertools.islice(csv.reader(itertools.chain(unread, lines)), size))

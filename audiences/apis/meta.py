@@ -19,14 +19,14 @@ header. https://developers.facebook.com/docs/marketing-api/reference/custom-audi
 """
 
 import json
-import re
 
 from .base import AdApi, ApiError, Batch, Sent
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80003})
-# What a JSON string cannot hold as it is: a quote, a backslash, a control character. A batch's text
-# without any (and so without CSV quoting) is its rows' cells between commas, a row a line.
-_NEEDS_ESCAPING = re.compile(r'["\\\x00-\x09\x0b-\x1f]').search
+# The bytes a JSON string holds as they are (all but a quote, a backslash and the control characters),
+# and the line end. A batch's text of these only (so without CSV quoting) is its rows' cells between
+# commas, a row a line.
+_JSON_PLAIN = bytes(byte for byte in range(256) if (byte >= 0x20 and byte not in b'"\\') or byte == 0x0A)
 
 
 class MetaApi(AdApi):
@@ -79,7 +79,7 @@ class MetaApi(AdApi):
         # Batches go in order and each waits for the previous one's answer, so the session holds
         # (seq - 1) full batches before this one, then this one's rows if it arrived.
         before = (batch.seq - 1) * batch.size
-        return int(sessions[0].get("num_received", 0)) >= before + len(batch.rows)
+        return int(sessions[0].get("num_received", 0)) >= before + len(batch)
 
     def prepare(self, batch):
         batch.prepared = _users_body(batch)
@@ -95,7 +95,7 @@ class MetaApi(AdApi):
             samples = answer.get("invalid_entry_samples") or {}
             reasons = {f"invalid entry ({reason})": 1 for reason in list(samples.values())[:5]} or {
                 "invalid entry": invalid}
-        return Sent(received=int(answer.get("num_received", len(batch.rows))), rejected=invalid, reasons=reasons,
+        return Sent(received=int(answer.get("num_received", len(batch))), rejected=invalid, reasons=reasons,
                     match_rate=self._session_match_rate(remote_id, batch) if batch.last and method == "POST" else None)
 
     def _session_match_rate(self, remote_id, batch):
@@ -148,13 +148,13 @@ def _users_body(batch):
     schema = [column.upper() for column in batch.header]
     session = {"session_id": _session_id(batch), "batch_seq": batch.seq, "last_batch_flag": batch.last,
                "estimated_num_total": batch.total}
-    text = batch.text
-    if text and not _NEEDS_ESCAPING(text):
-        data = '[["' + text[:-1].replace(",", '","').replace("\n", '"],["') + '"]]'
+    text = batch.text.encode()
+    if text and not text.translate(None, _JSON_PLAIN):
+        data = [b'[["', text[:-1].replace(b",", b'","').replace(b"\n", b'"],["'), b'"]]']
     else:
-        data = json.dumps(batch.rows)
-    payload = f'{{"schema": {json.dumps(schema)}, "data": {data}}}'
-    return f'{{"payload": {payload}, "session": {json.dumps(session)}}}'.encode()
+        data = [json.dumps(batch.rows).encode()]
+    return b"".join([b'{"payload": {"schema": ', json.dumps(schema).encode(), b', "data": ', *data,
+                     b'}, "session": ', json.dumps(session).encode(), b"}"])
 
 
 def _session_id(batch):

@@ -66,7 +66,7 @@ class TikTokApi(AdApi):
         answer = self.call("POST", "dmp/custom_audience/create/", idempotent=False, json={
             "advertiser_id": self.advertiser, "custom_audience_name": name, "calculate_type": CALCULATE_TYPE,
             "file_paths": [path]})
-        return str(answer["data"]["custom_audience_id"]), Sent(received=len(batch.rows))
+        return str(answer["data"]["custom_audience_id"]), Sent(received=len(batch))
 
     def add(self, remote_id, batch):
         return self._update(remote_id, batch, "APPEND")
@@ -79,7 +79,7 @@ class TikTokApi(AdApi):
         self.call("POST", "dmp/custom_audience/update/", json={
             "advertiser_id": self.advertiser, "custom_audience_id": remote_id, "action": action,
             "file_paths": [path]})
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def _upload(self, batch):
         content = file_content(batch)

@@ -51,16 +51,16 @@ class VKApi(AdApi):
 
     def create(self, name, batch):
         answer = self._post(batch, {"name": name, "type": LIST_TYPES[batch.file_key]}, idempotent=False)
-        return str(answer["id"]), Sent(received=len(batch.rows))
+        return str(answer["id"]), Sent(received=len(batch))
 
     def add(self, remote_id, batch):
         self._post(batch, {"name": f"+{remote_id}", "type": LIST_TYPES[batch.file_key], "base": remote_id},
                    idempotent=False)
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def remove(self, remote_id, batch):
         self._post(batch, {"name": f"-{remote_id}", "type": LIST_TYPES[batch.file_key], "base": f"-{remote_id}"})
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def _post(self, batch, fields, idempotent=True):
         return self.call("POST", "v3/remarketing/users_lists.json", idempotent=idempotent, data=fields,

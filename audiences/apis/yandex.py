@@ -83,4 +83,4 @@ def _sent(batch, answer):
     segment = answer.get("segment") or {}
     matched, items = segment.get("matched_quantity"), segment.get("item_quantity")
     rate = int(matched) / int(items) if matched is not None and items else None
-    return Sent(received=len(batch.rows), match_rate=rate)
+    return Sent(received=len(batch), match_rate=rate)

@@ -102,7 +102,7 @@ class FakeMeta(FakePlatform):
         if len(data) > MAX_ROWS:
             self.fail(f"(#100) Too many users in one request: {len(data)}; the maximum is {MAX_ROWS}",
                       subcode=1870063)
-        if any(not isinstance(row, list) or len(row) != len(schema) for row in data):
+        if not set(map(type, data)) <= {list} or not set(map(len, data)) <= {len(schema)}:
             self.fail("(#100) Each row of data must have as many values as the schema", subcode=1870048)
         valid, invalid, samples = data, 0, {}
         if not _all_hashed(schema, data):  # then row by row, to count and name the invalid entries as Meta does
