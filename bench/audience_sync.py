@@ -43,7 +43,8 @@ from audiences.push import sync_via_api
 
 TARGET_RATIO = 1.5
 FAKES = {"meta": ("tests.audiences.fakes.meta", "FakeMeta", {"access_token": "meta-token"}, "act_1001"),
-         "yandex": ("tests.audiences.fakes.yandex", "FakeYandex", {"access_token": "ya-token"}, "shop")}
+         "yandex": ("tests.audiences.fakes.yandex", "FakeYandex", {"access_token": "ya-token"}, "shop"),
+         "tiktok": ("tests.audiences.fakes.tiktok", "FakeTikTok", {"access_token": "tt-token"}, "7000000000000000001")}
 
 
 def main(argv=None):
