@@ -21,10 +21,10 @@ consent withdrawn or the client deleted.
   added; clients held and no longer eligible are removed; clients held and still eligible whose
   data changed since the previous export (Client.updated_at) are formatted again, and when their
   lines differ the old lines are removed and the new ones added. Two sets of files: `add/<file>`
-  and `remove/<file>`. Without a previous export every eligible client is added. Only the client
-  ids of the held batches are unpacked to find who is held; the lines only of the batches that
-  hold a client removed or changed. Those batches are written again without the removed lines,
-  and the added lines go into new batches.
+  and `remove/<file>`. Without a previous export every eligible client is added. Who differs is
+  found from ids alone (the eligible clients against the held batches' client ids); the lines
+  read, formatted and written are only the differences'. A removed line is blanked in its batch
+  rather than the batch written again (see _Export.delta); the added lines go into new batches.
 
 An export is one transaction: if anything fails (the storage, the database) the export is recorded
 as failed with its error, the files it already stored are deleted and the state is unchanged.
@@ -76,9 +76,13 @@ _SELECT = "c.id, " + ", ".join(f"c.{name}" for name in ClientRow._fields)
 READ_AHEAD = 2
 _MEMBERS = f"FROM {_MEMBERSHIP} m JOIN {_CLIENT} c ON c.id = m.client_id WHERE m.segment_id = %s AND m.left_at IS NULL"
 _ELIGIBLE = f"{_MEMBERS} AND c.ads_consent AND c.erased_at IS NULL"
+# Each held line's client and place (batch, position from 1), the removed ones left out (alias b,
+# to add a WHERE clause to): ids only, the lines stay packed.
+_HELD_PLACES = (f"SELECT x.client_id, b.file_key, b.id AS batch_id, x.pos FROM {_HELD} b CROSS JOIN LATERAL "
+                "unnest(string_to_array(b.client_ids, ',', '')::bigint[]) WITH ORDINALITY AS x(client_id, pos)")
 # Temporary tables of a delta; dropped at the end, and first in case a pooled connection kept them.
-_TEMP = ("audience_eligible", "audience_held", "audience_candidate", "audience_fresh",
-         "audience_new", "audience_old", "audience_gone", "audience_add", "audience_touched")
+_TEMP = ("audience_diff", "audience_fresh", "audience_new", "audience_old", "audience_gone", "audience_add",
+         "audience_touched")
 
 
 class UnknownSegment(ValueError):
@@ -212,7 +216,12 @@ class _Export:
                   f"SUM(CASE WHEN c.erased_at IS NULL AND NOT c.ads_consent THEN 1 ELSE 0 END) {_MEMBERS}")
 
     def _count_members(self):
+        """Count the members (export.members, erased, no_consent); returns what to call once the export
+        is done: aside on a connection of its own when the export may read that way, else now."""
+        if self.own_reader:
+            return self._count_members_aside()
         self._note_counts(sql.rows(self._COUNT_SQL, [self.segment.pk])[0])
+        return lambda: None
 
     def _count_members_aside(self):
         """_count_members on a connection of its own, in a thread, while the export goes on (a
@@ -253,11 +262,7 @@ class _Export:
         read must see that transaction's rows, so one connection takes turns: the count, then a
         batch read, then an INSERT of its lines.
         """
-        counted = None
-        if self.own_reader:
-            counted = self._count_members_aside()
-        else:
-            self._count_members()
+        counted = self._count_members()
         sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s", [self.state.pk])
         query, params = f"SELECT {_select(self.platform)} {_ELIGIBLE} ORDER BY m.client_id", [self.segment.pk]
         with contextlib.ExitStack() as stack:
@@ -273,78 +278,85 @@ class _Export:
                 copy = stack.enter_context(cursor.cursor.copy(_HeldBatches.COPY.format(table=_HELD),
                                                               writer=QueuedLibpqWriter(cursor.cursor)))
                 held = _HeldBatches(_HELD, self.state.pk, copy=copy)
-                batches = stack.enter_context(contextlib.closing(_read_ahead(_batches_on(reader, query, params))))
+                batches = stack.enter_context(contextlib.closing(read_ahead(_batches_on(reader, query, params))))
             else:
                 held = _HeldBatches(_HELD, self.state.pk)
                 batches = stack.enter_context(contextlib.closing(_batches(query, params)))
             counts = write_batches(self.platform, batches, writes, held.write)
-        if counted is not None:
-            counted()
+        counted()
         export = self.export
         export.skipped, export.exported, export.rows = counts.skipped, counts.exported, dict(counts.rows)
         self.state.clients, self.state.rows = counts.exported, dict(counts.rows)
 
     def delta(self):
-        """Added and removed since the previous export of the pair, from the held state, in SQL."""
-        self._count_members()
+        """Added and removed since the previous export of the pair, from the held state, in SQL.
+
+        Who differs is one pass over ids alone: the eligible clients (with whether they changed
+        since the previous export) against the held lines' client ids and places (batch, position),
+        keeping only the differences. Everything after reads only those: the candidates' lines
+        formatted now, and the held lines at the places of the clients removed or changed, split
+        out of their batches in SQL. The held batches are not written again: a removed line's
+        client id is blanked in its batch (its line stays, unread), and a batch left with at most
+        half of its lines live has them written anew; the added lines go into new batches.
+        """
+        counted = self._count_members()
         state = self.state.pk
         for table in _TEMP:
             sql.execute(f"DROP TABLE IF EXISTS {table}")
-        sql.execute("CREATE TEMPORARY TABLE audience_eligible (client_id bigint PRIMARY KEY)")
-        sql.execute(f"INSERT INTO audience_eligible (client_id) SELECT m.client_id {_ELIGIBLE}", [self.segment.pk])
-        # Who is held, in which file and batch: the ids of every batch, not their lines.
-        sql.execute(f"CREATE TEMPORARY TABLE audience_held AS {_unpacked(_HELD, lines=False)} "
-                 f"WHERE b.state_id = %s", [state])
-        sql.execute("CREATE INDEX audience_held_client ON audience_held (client_id, file_key)")
-        # Candidates: eligible and not held, or held and changed since the previous export.
-        sql.execute("CREATE TEMPORARY TABLE audience_candidate (client_id bigint PRIMARY KEY)")
-        not_held = "NOT EXISTS (SELECT 1 FROM audience_held h WHERE h.client_id = e.client_id)"
-        params = []
-        changed = ""
+        changed, params = "false", [self.segment.pk, state]
         if self.state.synced_at is not None:
-            changed = f" OR EXISTS (SELECT 1 FROM {_CLIENT} c WHERE c.id = e.client_id AND c.updated_at >= %s)"
-            params.append(self.state.synced_at)
-        sql.execute(f"INSERT INTO audience_candidate (client_id) SELECT e.client_id FROM audience_eligible e "
-                 f"WHERE {not_held}{changed}", params)
+            changed = "c.updated_at >= %s"
+            params.insert(0, self.state.synced_at)
+        # The differences: held lines of clients no longer eligible, eligible clients not held, and
+        # eligible held clients changed since (all their held lines), each held line by its place.
+        sql.execute(
+            "CREATE TEMPORARY TABLE audience_diff AS SELECT e.client_id AS eligible_id, h.client_id AS held_id, "
+            f"h.file_key, h.batch_id, h.pos FROM (SELECT m.client_id, {changed} AS changed {_ELIGIBLE}) e "
+            f"FULL JOIN ({_HELD_PLACES} WHERE b.state_id = %s AND x.client_id IS NOT NULL) h "
+            "ON h.client_id = e.client_id "
+            "WHERE e.client_id IS NULL OR h.client_id IS NULL OR e.changed", params)
+        sql.execute("CREATE INDEX audience_diff_held ON audience_diff (held_id)")
+        sql.execute("CREATE INDEX audience_diff_place ON audience_diff (batch_id, pos)")
+        sql.execute("ANALYZE audience_diff")
         # Their lines as they would be sent now, packed as the held ones, then unpacked.
         _create_like_held("audience_fresh")
-        candidates = (f"SELECT {_select(self.platform)} FROM audience_candidate a "
-                      f"JOIN {_CLIENT} c ON c.id = a.client_id ORDER BY c.id")
+        candidates = (f"SELECT {_select(self.platform)} FROM (SELECT DISTINCT eligible_id FROM audience_diff "
+                      f"WHERE eligible_id IS NOT NULL) a JOIN {_CLIENT} c ON c.id = a.eligible_id ORDER BY c.id")
         with contextlib.closing(_batches(candidates, [])) as batches:
             counts = write_batches(self.platform, batches, None, _HeldBatches("audience_fresh", state).write)
         self.export.skipped = counts.skipped
         sql.execute(f"CREATE TEMPORARY TABLE audience_new AS {_unpacked('audience_fresh')}")
         sql.execute("CREATE INDEX audience_new_client ON audience_new (client_id, file_key)")
-        # The held lines of the batches holding a client no longer eligible or a candidate. The batches
-        # are named one by one: with a subquery PostgreSQL would unpack every batch before the join.
+        # The held lines at the differences' places, from their batches only. The batches are named one
+        # by one: with a subquery PostgreSQL would split every batch before the join.
         batch_ids = [batch_id for (batch_id,) in sql.rows(
-            "SELECT DISTINCT h.batch_id FROM audience_held h WHERE NOT EXISTS (SELECT 1 "
-            "FROM audience_eligible e WHERE e.client_id = h.client_id) OR EXISTS (SELECT 1 "
-            "FROM audience_candidate a WHERE a.client_id = h.client_id)")]
-        sql.execute(f"CREATE TEMPORARY TABLE audience_old AS {_unpacked(_HELD)} WHERE b.state_id = %s AND "
-                 f"b.id IN ({', '.join(['%s'] * len(batch_ids)) or 'NULL'})", [state, *batch_ids])
-        sql.execute("CREATE INDEX audience_old_client ON audience_old (client_id, file_key)")
-        # Gone: held lines of clients no longer eligible, and of candidates whose line is not the same now.
+            "SELECT DISTINCT batch_id FROM audience_diff WHERE batch_id IS NOT NULL")]
         sql.execute(
-            "CREATE TEMPORARY TABLE audience_gone AS SELECT o.client_id, o.file_key, o.line, o.batch_id "
-            "FROM audience_old o WHERE NOT EXISTS (SELECT 1 FROM audience_eligible e "
-            "WHERE e.client_id = o.client_id) OR (EXISTS (SELECT 1 FROM audience_candidate a "
-            "WHERE a.client_id = o.client_id) AND NOT EXISTS (SELECT 1 FROM audience_new n "
-            "WHERE n.client_id = o.client_id AND n.file_key = o.file_key AND n.line = o.line))")
-        sql.execute("CREATE INDEX audience_gone_client ON audience_gone (client_id, file_key)")
-        # A held candidate's lines are all in audience_old: its batches were unpacked.
+            "CREATE TEMPORARY TABLE audience_old AS SELECT d.held_id AS client_id, d.file_key, d.batch_id, d.pos, "
+            "d.eligible_id IS NOT NULL AS eligible, x.line "
+            f"FROM {_HELD} b CROSS JOIN LATERAL unnest(string_to_array(b.lines, b.separator)) "
+            "WITH ORDINALITY AS x(line, pos) JOIN audience_diff d ON d.batch_id = b.id AND d.pos = x.pos "
+            f"WHERE b.state_id = %s AND b.id IN ({', '.join(['%s'] * len(batch_ids)) or 'NULL'})",
+            [state, *batch_ids])
+        sql.execute("CREATE INDEX audience_old_client ON audience_old (client_id, file_key)")
+        # Gone: held lines of clients no longer eligible, and of changed clients whose line is not the same now.
+        sql.execute(
+            "CREATE TEMPORARY TABLE audience_gone AS SELECT o.client_id, o.file_key, o.line, o.batch_id, o.pos "
+            "FROM audience_old o WHERE NOT o.eligible OR NOT EXISTS (SELECT 1 FROM audience_new n "
+            "WHERE n.client_id = o.client_id AND n.file_key = o.file_key AND n.line = o.line)")
+        sql.execute("CREATE INDEX audience_gone_place ON audience_gone (batch_id, pos)")
+        # A changed client's held lines are all in audience_old (every held line of theirs differs).
         sql.execute(
             "CREATE TEMPORARY TABLE audience_add AS SELECT n.client_id, n.file_key, n.line "
             "FROM audience_new n WHERE NOT EXISTS (SELECT 1 FROM audience_old o "
             "WHERE o.client_id = n.client_id AND o.file_key = n.file_key AND o.line = n.line)")
         sql.execute("CREATE INDEX audience_add_client ON audience_add (client_id, file_key)")
         sql.execute(
-            "CREATE TEMPORARY TABLE audience_touched AS SELECT t.client_id, CASE WHEN EXISTS (SELECT 1 "
-            "FROM audience_held h WHERE h.client_id = t.client_id) THEN 1 ELSE 0 END AS was_held "
-            "FROM (SELECT client_id FROM audience_gone UNION SELECT client_id FROM audience_add) t")
+            "CREATE TEMPORARY TABLE audience_touched AS SELECT client_id FROM audience_gone "
+            "UNION SELECT client_id FROM audience_add")
         # Autovacuum never analyses temporary tables: without statistics the planner took the changes
         # for a handful of rows and counted them with nested loops (minutes for 40,000 re-added clients).
-        sql.execute("ANALYZE audience_held, audience_gone, audience_add, audience_touched")
+        sql.execute("ANALYZE audience_gone, audience_add, audience_touched")
 
         rows = {}
         for kind, table in (("add", "audience_add"), ("remove", "audience_gone")):
@@ -354,18 +366,18 @@ class _Export:
                     path, header, f"SELECT line FROM {table} WHERE file_key = %s ORDER BY client_id", [key])
 
         added, removed, updated = (int(value or 0) for value in sql.rows(
-            "SELECT SUM(CASE WHEN was_held = 0 AND held_now = 1 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN was_held = 1 AND held_now = 0 THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN was_held = 1 AND held_now = 1 THEN 1 ELSE 0 END) "
-            "FROM (SELECT t.was_held, CASE WHEN EXISTS (SELECT 1 FROM audience_add a "
-            "WHERE a.client_id = t.client_id) OR EXISTS (SELECT 1 FROM audience_held h "
-            "WHERE h.client_id = t.client_id AND NOT EXISTS (SELECT 1 FROM audience_gone g "
-            "WHERE g.client_id = h.client_id AND g.file_key = h.file_key)) THEN 1 ELSE 0 END AS held_now "
-            "FROM audience_touched t) x")[0])
+            "SELECT SUM(CASE WHEN NOT was_held AND held_now THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN was_held AND NOT held_now THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN was_held AND held_now THEN 1 ELSE 0 END) "
+            "FROM (SELECT EXISTS (SELECT 1 FROM audience_diff d WHERE d.held_id = t.client_id) AS was_held, "
+            "EXISTS (SELECT 1 FROM audience_add a WHERE a.client_id = t.client_id) OR EXISTS (SELECT 1 "
+            "FROM audience_diff d WHERE d.held_id = t.client_id AND NOT EXISTS (SELECT 1 FROM audience_gone g "
+            "WHERE g.batch_id = d.batch_id AND g.pos = d.pos)) AS held_now FROM audience_touched t) x")[0])
         if any(rows.values()):
-            self._rewrite_held()
+            self._update_held()
         for table in _TEMP:
             sql.execute(f"DROP TABLE IF EXISTS {table}")
+        counted()
 
         export = self.export
         export.exported, export.removed, export.updated, export.rows = added, removed, updated, rows
@@ -373,23 +385,32 @@ class _Export:
         self.state.rows = {key: self.state.rows.get(key, 0) + rows[f"add/{key}"] - rows[f"remove/{key}"]
                            for key in self.platform.files}
 
-    def _rewrite_held(self):
-        """The held batches that lost lines go, their other lines and the added ones are stored anew."""
+    def _update_held(self):
+        """The removed lines blanked in their batches; a batch left with at most half of its lines live
+        has them written anew with the added lines, in new batches; the batches emptied go."""
         state = self.state.pk
-        batches = "SELECT DISTINCT batch_id FROM audience_gone"
-        kept = ("SELECT o.file_key, o.client_id, o.line FROM audience_old o WHERE o.batch_id IN "
-                f"({batches}) AND NOT EXISTS (SELECT 1 FROM audience_gone g WHERE g.client_id = o.client_id "
-                "AND g.file_key = o.file_key)")
+        sql.execute(
+            f"UPDATE {_HELD} b SET client_ids = (SELECT string_agg(CASE WHEN g.pos IS NULL THEN x.id ELSE '' END, "
+            "',' ORDER BY x.pos) FROM unnest(string_to_array(b.client_ids, ',')) WITH ORDINALITY AS x(id, pos) "
+            "LEFT JOIN audience_gone g ON g.batch_id = b.id AND g.pos = x.pos) "
+            "WHERE b.state_id = %s AND b.id IN (SELECT batch_id FROM audience_gone)", [state])
+        compacted = [batch_id for (batch_id,) in sql.rows(
+            f"SELECT b.id FROM {_HELD} b WHERE b.state_id = %s AND b.id IN (SELECT batch_id FROM audience_gone) "
+            "AND 2 * cardinality(array_remove(string_to_array(b.client_ids, ',', ''), NULL)) "
+            "<= cardinality(string_to_array(b.client_ids, ','))", [state])]
+        named = ", ".join(["%s"] * len(compacted)) or "NULL"
+        kept = (f"SELECT file_key, client_id, line FROM ({_unpacked(_HELD)} WHERE b.id IN ({named})) m "
+                "WHERE client_id IS NOT NULL")
         held = _HeldBatches(_HELD, state)
         with contextlib.closing(_batches(f"SELECT file_key, client_id, line FROM ({kept} UNION ALL SELECT "
                                          f"file_key, client_id, line FROM audience_add) x "
-                                         f"ORDER BY file_key, client_id", [])) as rows:
+                                         f"ORDER BY file_key, client_id", compacted)) as rows:
             for batch in rows:
                 for key, group in itertools.groupby(batch, key=operator.itemgetter(0)):
                     group = list(group)
                     held.write(key, [client_id for _, client_id, _ in group],
                                [f"{line}{LINE_END}" for _, _, line in group])
-        sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND id IN ({batches})", [state])
+        sql.execute(f"DELETE FROM {_HELD} WHERE state_id = %s AND id IN ({named})", [state, *compacted])
 
     def publish(self, published):
         """Move the finished files to the storage (or the folder); `published` lists them as they go."""
@@ -456,14 +477,11 @@ class _HeldBatches:
             sql.execute(f"INSERT INTO {self.table} ({self.COLUMNS}) VALUES (%s, %s, %s, %s, %s)", row)
 
 
-def _unpacked(table, lines=True):
-    """SELECT client_id, file_key, batch_id[, line] for each line of the batches in `table` (alias
-    b, to add a WHERE clause to), split in SQL."""
-    if not lines:
-        return (f"SELECT m.client_id, b.file_key, b.id AS batch_id FROM {table} b "
-                f"CROSS JOIN LATERAL unnest(string_to_array(b.client_ids, ',')::bigint[]) AS m(client_id)")
+def _unpacked(table):
+    """SELECT client_id, file_key, batch_id, line for each line of the batches in `table` (alias b, to
+    add a WHERE clause to), split in SQL; a removed line's client_id is NULL."""
     return (f"SELECT m.client_id, b.file_key, b.id AS batch_id, m.line FROM {table} b CROSS JOIN LATERAL "
-            f"unnest(string_to_array(b.client_ids, ',')::bigint[], string_to_array(b.lines, b.separator)) "
+            f"unnest(string_to_array(b.client_ids, ',', '')::bigint[], string_to_array(b.lines, b.separator)) "
             f"AS m(client_id, line)")
 
 
@@ -506,13 +524,14 @@ def _batches_on(raw, sql, params):
                 yield batch
 
 
-def _read_ahead(batches, depth=READ_AHEAD):
+def read_ahead(batches, depth=READ_AHEAD):
     """`batches`, produced by a thread of their own up to `depth` ahead of the consumer.
 
-    For a generator that reads from a connection of its own (never Django's, which belongs to its
-    thread): while this thread formats a batch, the reader thread waits for the server's next
-    one (psycopg lets the other threads run while it waits). Close the result to stop the reader
-    early; it closes `batches`, in its own thread, before it ends.
+    For a generator that does not use Django's connection (it belongs to its thread): one that reads
+    from a connection of its own (while this thread formats a batch, the reader thread waits for
+    the server's next one; psycopg lets the other threads run while it waits), or the push's
+    batches read from the files (audiences.push: read and encoded while a request is out). Close
+    the result to stop the reader early; it closes `batches`, in its own thread, before it ends.
     """
     handoff = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -607,4 +626,4 @@ def _discard(names, in_folder):
             logger.exception("could not delete %s after a failed export", name)
 
 
-__all__ = ["FETCH_SIZE", "UnknownSegment", "export_audience", "get_segment", "purge_old_exports"]
+__all__ = ["FETCH_SIZE", "UnknownSegment", "export_audience", "get_segment", "purge_old_exports", "read_ahead"]

@@ -208,7 +208,7 @@ class AudienceLines(models.Model):
 
     state = models.ForeignKey(AudienceState, on_delete=models.CASCADE, related_name="+")
     file_key = models.CharField(max_length=32)
-    client_ids = models.TextField()  # comma-separated, one per line
+    client_ids = models.TextField()  # comma-separated, one per line; empty for a line since removed
     lines = models.TextField()  # the lines without their line end, joined by `separator`
     separator = models.CharField(max_length=1)
 

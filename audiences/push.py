@@ -40,8 +40,9 @@ from django.utils import timezone
 
 from .apis import ApiError, Batch, NotSentError, api_for
 from .credentials import CredentialsKeyError
-from .export import export_audience
+from .export import export_audience, read_ahead
 from .exports import get_platform
+from .exports.base import csv_line
 from .models import AudiencePush, AudienceSync, ExportMode, PushBatch
 
 logger = logging.getLogger(__name__)
@@ -141,14 +142,24 @@ class _Pusher:
         full = self.export.mode == ExportMode.FULL
         plan = [("add", key) for key in self.platform.files] if full else [
             *(("remove", key) for key in self.platform.files), *(("add", key) for key in self.platform.files)]
-        seq = 0
+        with contextlib.closing(read_ahead(self._batches(plan, size))) as batches:
+            for seq, batch in enumerate(batches, 1):
+                self._batch(seq, batch)
+
+    def _batches(self, plan, size):
+        """The push's batches in order, each prepared for its request (`AdApi.prepare`). Run ahead of the
+        sending by a thread of its own (read_ahead): the next batch is read and encoded while the
+        platform takes in the current one; the requests still go one after the other, each after
+        the previous one's answer, so the journal and the platforms' sessions see them in order."""
+        full = self.export.mode == ExportMode.FULL
         for kind, key in plan:
             name = self.export.files[key if full else f"{kind}/{key}"]
             total = self.export.rows.get(key if full else f"{kind}/{key}", 0)
             header = self.platform.files[key]
-            for index, rows in enumerate(_chunks(name, size), 1):
-                seq += 1
-                self._batch(seq, Batch(push.pk, kind, key, header, rows, index, total, index * size >= total, size))
+            for index, (text, rows) in enumerate(_chunks(name, size), 1):
+                batch = Batch(self.push.pk, kind, key, header, rows, index, total, index * size >= total, size, text)
+                self.api.prepare(batch)
+                yield batch
 
     def _target(self, batch: Batch):
         """(the platform's audience for the batch's file, or None when it must be made from it)."""
@@ -196,13 +207,13 @@ class _Pusher:
             known = self.api.received(target, batch)
             if known or (known is None and batch.kind == "add" and not self.api.adds_repeatable):
                 outcome = "found on the platform" if known else "answer lost; not sent again (counted twice otherwise)"
-                self._sent(entry, batch, {"received": len(batch.rows), "after_loss": outcome},
+                self._sent(entry, batch, {"received": len(batch), "after_loss": outcome},
                            reason=None if known else outcome)
                 return
         # (An audience to be made from the batch that does not exist: nothing of the batch arrived.)
         if entry is None:
             entry = PushBatch.objects.create(push=self.push, seq=seq, kind=batch.kind, file_key=batch.file_key,
-                                             lines=len(batch.rows), state=PushBatch.State.SENDING)
+                                             lines=len(batch), state=PushBatch.State.SENDING)
         else:
             entry.attempt += 1
             entry.save(update_fields=["attempt"])
@@ -229,7 +240,7 @@ class _Pusher:
             entry.state, entry.result = PushBatch.State.SENT, result
             entry.save(update_fields=["state", "result"])
             push.batches += 1
-            lines = len(batch.rows) - result.get("rejected", 0)
+            lines = len(batch) - result.get("rejected", 0)
             if batch.kind == "add":
                 push.added += lines
             else:
@@ -238,7 +249,7 @@ class _Pusher:
             for text, count in (result.get("reasons") or {}).items():
                 push.reasons[text] = push.reasons.get(text, 0) + count
             if reason:
-                push.reasons[reason] = push.reasons.get(reason, 0) + len(batch.rows)
+                push.reasons[reason] = push.reasons.get(reason, 0) + len(batch)
             if result.get("match_rate") is not None:
                 push.match_rate = result["match_rate"]
             push.lease_until = timezone.now() + LEASE
@@ -246,14 +257,31 @@ class _Pusher:
 
 
 def _chunks(name, size):
-    """The data rows of a stored CSV file (header skipped), `size` at a time: memory bounded by a batch."""
+    """(text, rows) of the data records of a stored CSV file (header skipped), `size` records at a time:
+    memory bounded by a batch. `text` is the records as the file holds them, `rows` their cells, or
+    None when the text holds no quote (Batch.rows splits them if asked).
+
+    The exports write the files: a chunk without a quote holds one record a line, its cells split at
+    the commas (the usual case: digests, digits, plain ids), with no csv module to go through. A
+    chunk with a quote is read by the csv module, which may take lines beyond it (a quoted cell
+    holding a line break) or leave some of it for the next chunk.
+    """
     with default_storage.open(name, "rb") as handle:
         # The storage's own file object where it has one: through Django's File wrapper every line
         # read asked whether the file was closed (a third of a million-line push's time).
-        rows = csv.reader(io.TextIOWrapper(getattr(handle, "file", handle), encoding="utf-8", newline=""))
-        next(rows, None)
-        while chunk := list(itertools.islice(rows, size)):
-            yield chunk
+        lines = io.TextIOWrapper(getattr(handle, "file", handle), encoding="utf-8", newline="")
+        next(lines, None)
+        rest = []
+        while chunk := rest + list(itertools.islice(lines, size - len(rest))):
+            rest = []
+            text = "".join(chunk)
+            if '"' not in text:
+                yield text, None  # one record a line: its cells are split only if a platform asks (Batch.rows)
+                continue
+            unread = iter(chunk)
+            rows = list(itertools.islice(csv.reader(itertools.chain(unread, lines)), size))
+            rest = list(unread)
+            yield "".join(map(csv_line, rows)), rows
 
 
 __all__ = ["LEASE", "dry_run", "run_push", "sync_via_api"]

@@ -35,6 +35,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..credentials import mask
+from ..exports.base import csv_line
 
 logger = logging.getLogger(__name__)
 sleep = time.sleep  # tests replace it to see the waits without waiting
@@ -76,11 +77,26 @@ class Batch:
     kind: str  # add, remove
     file_key: str
     header: tuple[str, ...]
-    rows: list[list[str]]  # the cells of each line, as the file export wrote them
+    cells: list[list[str]] | None  # the cells of each line, as the file export wrote them; None: from `text`
     seq: int  # 1-based, within this kind and file of the push
     total: int  # rows of this kind and file in the push
     last: bool
     size: int = 0  # the push's batch size: every batch but the last of a sequence holds that many rows
+    text: str = ""  # the rows as the file holds them, CSV lines each ending with "\n" (the push gives it)
+    prepared: bytes | None = None  # the request's body, when `AdApi.prepare` made it ahead
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The cells of each line. Split from the text when first asked (the text of a batch that has
+        no cells given holds no quote: its cells are between its commas): Meta and the platforms that
+        take files send the text, and splitting a million lines into cells was most of the push's
+        own time (bench/audience_sync.py)."""
+        if self.cells is None:
+            self.cells = [line.split(",") for line in self.text[:-1].split("\n")] if self.text else []
+        return self.cells
+
+    def __len__(self):
+        return len(self.cells) if self.cells is not None else self.text.count("\n")
 
 
 class AdApi(ABC):
@@ -129,6 +145,11 @@ class AdApi(ABC):
 
     @abstractmethod
     def remove(self, remote_id: str, batch: Batch) -> Sent: ...
+
+    def prepare(self, batch: Batch) -> None:
+        """Encode what the batch's request will send, ahead of it (the push does it in a thread of its
+        own while the previous request is out); by default the request encodes its body itself."""
+        return None
 
     def received(self, remote_id: str, batch: Batch) -> bool | None:
         """Whether a batch whose answer was lost reached the platform; None: cannot tell, send again."""
@@ -185,8 +206,9 @@ class AdApi(ABC):
 
     # --- one HTTP path --------------------------------------------------------------------------
 
-    def call(self, method, path, *, idempotent=True, **kwargs):
-        """The answer's JSON; retries as the module docstring says; raises ApiError otherwise."""
+    def call(self, method, path, *, idempotent=True, headers=None, **kwargs):
+        """The answer's JSON; retries as the module docstring says; raises ApiError otherwise.
+        `headers` go with the auth header."""
         url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
         # What logs and errors name: never a query string (Meta's paging links carry the token).
         path = path.split("?")[0].removeprefix(self.url)
@@ -194,7 +216,7 @@ class AdApi(ABC):
         for attempt in range(1, attempts + 1):
             backoff = settings.CRM_AUDIENCE_API_BACKOFF * 2 ** (attempt - 1)
             try:
-                response = self.http.request(method, url, headers=self.auth_headers(),
+                response = self.http.request(method, url, headers={**self.auth_headers(), **(headers or {})},
                                              timeout=settings.CRM_AUDIENCE_API_TIMEOUT, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 sent_maybe = not isinstance(exc, requests.ConnectTimeout) and "NewConnectionError" not in str(exc)
@@ -226,6 +248,12 @@ class AdApi(ABC):
                 raise RejectedError(f"{method} {path}: {status} {message}", status, reasons)
             return response.json() if response.content else {}
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def file_content(batch: Batch) -> bytes:
+    """The batch as a CSV file of its own, as the platforms that take files get it: the header, then
+    the batch's lines as the export wrote them."""
+    return (csv_line(batch.header) + (batch.text or "".join(map(csv_line, batch.rows)))).encode()
 
 
 def retry_after(response) -> float | None:

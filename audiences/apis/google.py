@@ -69,11 +69,11 @@ class GoogleApi(AdApi):
             **self._body(remote_id, batch),
             "consent": {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"},
             "termsOfService": {"customerMatchTermsOfServiceStatus": "ACCEPTED"}})
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def remove(self, remote_id, batch):
         self.call("POST", "audienceMembers:remove", json=self._body(remote_id, batch))
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def _body(self, remote_id, batch):
         return {"destinations": [{"operatingAccount": {"accountType": "GOOGLE_ADS", "accountId": self.customer},

@@ -17,11 +17,9 @@ a long-lived access token in the Access-Token header. Batches of 100,000 lines (
 under the upload size limit). https://business-api.tiktok.com/portal/docs?id=1739940572667906
 """
 
-import csv
 import hashlib
-import io
 
-from .base import AdApi, Sent
+from .base import AdApi, Sent, file_content
 
 CALCULATE_TYPE = "MULTIPLE_TYPES"
 RATE_LIMITED, INVALID_TOKEN = 40100, {40104, 40105}
@@ -68,7 +66,7 @@ class TikTokApi(AdApi):
         answer = self.call("POST", "dmp/custom_audience/create/", idempotent=False, json={
             "advertiser_id": self.advertiser, "custom_audience_name": name, "calculate_type": CALCULATE_TYPE,
             "file_paths": [path]})
-        return str(answer["data"]["custom_audience_id"]), Sent(received=len(batch.rows))
+        return str(answer["data"]["custom_audience_id"]), Sent(received=len(batch))
 
     def add(self, remote_id, batch):
         return self._update(remote_id, batch, "APPEND")
@@ -81,14 +79,10 @@ class TikTokApi(AdApi):
         self.call("POST", "dmp/custom_audience/update/", json={
             "advertiser_id": self.advertiser, "custom_audience_id": remote_id, "action": action,
             "file_paths": [path]})
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def _upload(self, batch):
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(batch.header)
-        writer.writerows(batch.rows)
-        content = out.getvalue().encode()
+        content = file_content(batch)
         answer = self.call("POST", "dmp/custom_audience/file/upload/", data={
             "advertiser_id": self.advertiser, "calculate_type": CALCULATE_TYPE,
             "file_signature": hashlib.md5(content, usedforsecurity=False).hexdigest()},

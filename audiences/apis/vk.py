@@ -16,10 +16,8 @@ renewed, not requested anew). Batches of 100,000 lines (*decision*: files stay f
 https://vk.ru/faq12114). No reference page of this API could be checked: the routes follow the spec.
 """
 
-import csv
-import io
 
-from .base import AdApi, Sent
+from .base import AdApi, Sent, file_content
 
 LIST_TYPES = {"emails": "emails", "phones": "phones"}
 
@@ -53,24 +51,20 @@ class VKApi(AdApi):
 
     def create(self, name, batch):
         answer = self._post(batch, {"name": name, "type": LIST_TYPES[batch.file_key]}, idempotent=False)
-        return str(answer["id"]), Sent(received=len(batch.rows))
+        return str(answer["id"]), Sent(received=len(batch))
 
     def add(self, remote_id, batch):
         self._post(batch, {"name": f"+{remote_id}", "type": LIST_TYPES[batch.file_key], "base": remote_id},
                    idempotent=False)
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def remove(self, remote_id, batch):
         self._post(batch, {"name": f"-{remote_id}", "type": LIST_TYPES[batch.file_key], "base": f"-{remote_id}"})
-        return Sent(received=len(batch.rows))
+        return Sent(received=len(batch))
 
     def _post(self, batch, fields, idempotent=True):
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(batch.header)
-        writer.writerows(batch.rows)
         return self.call("POST", "v3/remarketing/users_lists.json", idempotent=idempotent, data=fields,
-                         files={"file": (f"{batch.file_key}.csv", out.getvalue().encode(), "text/csv")})
+                         files={"file": (f"{batch.file_key}.csv", file_content(batch), "text/csv")})
 
     def error_message(self, response):
         try:

@@ -16,10 +16,8 @@ Auth: an OAuth token in `Authorization: OAuth <token>`, renewed with the refresh
 oauth.yandex.ru. https://yandex.ru/dev/audience/en/ref/openapi/segments/modifyUploadingData
 """
 
-import csv
-import io
 
-from .base import AdApi, Sent
+from .base import AdApi, Sent, file_content
 
 
 class YandexApi(AdApi):
@@ -78,14 +76,11 @@ class YandexApi(AdApi):
 
 
 def _file(batch):
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(batch.header)
-    csv.writer(out, lineterminator="\n").writerows(batch.rows)
-    return {"file": ("data.csv", out.getvalue().encode(), "text/csv")}
+    return {"file": ("data.csv", file_content(batch), "text/csv")}
 
 
 def _sent(batch, answer):
     segment = answer.get("segment") or {}
     matched, items = segment.get("matched_quantity"), segment.get("item_quantity")
     rate = int(matched) / int(items) if matched is not None and items else None
-    return Sent(received=len(batch.rows), match_rate=rate)
+    return Sent(received=len(batch), match_rate=rate)

@@ -6,7 +6,8 @@ as much as reading and formatting the clients. A batch is three strings instead:
 separated, and the lines without their line end, joined by a separator that none of them holds
 (a line break, unless a quoted cell holds one: then a private-use character absent from the
 batch). The database splits them again when a delta needs them (`string_to_array`); `unpack`
-does the same in Python.
+does the same in Python. A line removed from the platform keeps its place in its batch with an
+empty client id (the delta blanks it rather than write the batch again): it is no longer held.
 """
 
 from itertools import count
@@ -30,5 +31,6 @@ def pack(client_ids: list, lines: list[str], text: str = "") -> tuple[str, str, 
 
 
 def unpack(client_ids: str, body: str, separator: str) -> list[tuple[int, str]]:
-    """(client id, line without its line end) for each line of a packed batch."""
-    return list(zip(map(int, client_ids.split(",")), body.split(separator), strict=True))
+    """(client id, line without its line end) for each line of a packed batch still held."""
+    return [(int(client_id), line) for client_id, line in zip(client_ids.split(","), body.split(separator), strict=True)
+            if client_id]

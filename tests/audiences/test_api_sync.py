@@ -6,13 +6,17 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from audiences import export as exporting
 from audiences import push as pushing
 from audiences.apis import base
 from audiences.export import export_audience
-from audiences.models import AudiencePush, AudienceSync, ConnectedAccount, PushBatch
+from audiences.models import AudienceLines, AudiencePush, AudienceSync, ConnectedAccount, PushBatch
 from audiences.syncs import run_syncs
-from tests.audiences.test_audience import leave
+from crm.models import Client
+from segments.models import SegmentMembership
+from tests.audiences.test_audience import leave, line
 
 pytestmark = pytest.mark.django_db
 
@@ -88,6 +92,64 @@ def test_meta_next_sync_sends_only_who_entered_and_who_left(meta_sync, member, s
     removed = fake_meta.calls("DELETE", "/users")
     assert len(removed) == 1 and [sha("c2@example.com")] == [row[0] for row in removed[0].json()["payload"]["data"]]
     assert staying.pk
+
+
+def test_nightly_deltas_read_only_the_changes_and_leave_the_platform_exactly_the_eligible_members(
+        meta_sync, member, segment, fake_meta, waits, monkeypatch):
+    monkeypatch.setattr(exporting, "FETCH_SIZE", 3)  # held batches of three lines: c0-c2, c3-c5, c6-c8, c9-c11
+    clients = [member(f"c{number}") for number in range(12)]
+    assert pushing.sync_via_api(meta_sync).added == 12
+    untouched = {batch.pk: batch.members() for batch in AudienceLines.objects.order_by("pk")[2:]}
+    formatted = []
+    format_all = exporting.write_batches
+
+    def format_counted(platform, batches, *args):
+        return format_all(platform, ([formatted.extend(row[0] for row in batch) or batch for batch in batches]), *args)
+
+    monkeypatch.setattr(exporting, "write_batches", format_counted)
+
+    def platform_holds_the_eligible():
+        rows = fake_meta.audiences[meta_sync.remote_ids["audience"]]["members"]
+        eligible = Client.objects.filter(memberships__segment=segment, memberships__left_at__isnull=True,
+                                         ads_consent=True, erased_at__isnull=True)
+        return rows == {tuple(line("meta", client).split(",")) for client in eligible}
+
+    # c1 leaves (its batch keeps two lines of three), c4 withdraws consent and c5's email changes (one
+    # line of their batch left live: written anew), a newcomer; the last two batches are not touched.
+    sent = {client: line("meta", client) for client in clients}
+    leave(segment, clients[1])
+    Client.objects.filter(pk=clients[4].pk).update(ads_consent=False)
+    Client.objects.filter(pk=clients[5].pk).update(email="new5@example.com", updated_at=timezone.now())
+    newcomer = member("c12")
+
+    push = pushing.sync_via_api(meta_sync)
+
+    assert push.status == "succeeded", push.error
+    assert platform_holds_the_eligible()
+    assert (push.added, push.removed) == (2, 3)
+    (removal,) = fake_meta.calls("DELETE", "/users")
+    assert sorted(",".join(row) for row in removal.json()["payload"]["data"]) == sorted(
+        sent[client] for client in (clients[1], clients[4], clients[5]))
+    assert sorted(formatted) == [clients[5].pk, newcomer.pk]  # only the changed are read and formatted
+    assert {batch.pk: batch.members() for batch in AudienceLines.objects.filter(pk__in=untouched)} == untouched
+    assert AudienceLines.objects.get(pk=min(untouched) - 2).client_ids == f"{clients[0].pk},,{clients[2].pk}"
+
+    # c1 comes back (a new membership), c4 consents again, c3 is deleted, c10 is erased.
+    formatted.clear()
+    SegmentMembership.objects.create(segment=segment, client=clients[1], entered_at=dt.date(2026, 6, 3))
+    Client.objects.filter(pk=clients[4].pk).update(ads_consent=True)
+    clients[3].delete()
+    Client.objects.filter(pk=clients[10].pk).update(email="", erased_at=timezone.now())
+
+    push = pushing.sync_via_api(meta_sync)
+
+    assert push.status == "succeeded", push.error
+    assert platform_holds_the_eligible()
+    assert (push.added, push.removed) == (2, 2)
+    assert sorted(formatted) == [clients[1].pk, clients[4].pk]
+    # Nothing changed since: nothing read, nothing sent.
+    formatted.clear()
+    assert pushing.sync_via_api(meta_sync).batches == 0 and formatted == [] and platform_holds_the_eligible()
 
 
 def test_meta_batches_go_in_one_session_in_order(meta_sync, member, fake_meta, waits, settings):

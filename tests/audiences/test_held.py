@@ -17,3 +17,7 @@ def test_a_line_break_inside_a_quoted_cell_gets_a_separator_no_line_holds():
     assert unpack(client_ids, body, separator) == [(1, '"multi\nline",x'), (2, "\ue000,tab\there\\"),
                                                    (3, '"""quoted""",\r')]
 
+
+
+def test_a_line_removed_from_the_platform_keeps_its_place_without_a_client():
+    assert unpack("7,,12", "a1\na2\na3", "\n") == [(7, "a1"), (12, "a3")]

@@ -13,7 +13,7 @@ import hashlib
 import io
 import itertools
 
-from .base import HEX64, ApiFault, FakePlatform
+from .base import HEX64, ApiFault, FakePlatform, all_sha256_hex
 
 PREFIX = "/open_api/v1.3/dmp/custom_audience"
 COLUMNS = {"MULTIPLE_TYPES": ("Email_SHA256", "Phone_SHA256"), "EMAIL_SHA256": ("Email_SHA256",),
@@ -71,9 +71,12 @@ class FakeTikTok(FakePlatform):
         rows = list(csv.reader(io.StringIO(content.decode("utf-8"))))
         if not rows or tuple(rows[0]) != COLUMNS[kind]:
             self.fail(f"The file's header must be {','.join(COLUMNS[kind])} for {kind}")
-        for number, row in enumerate(rows[1:], 2):
-            if len(row) != len(rows[0]) or any(cell and not HEX64(cell) for cell in row) or not any(row):
-                self.fail(f"line {number} is not SHA256-encrypted data of the type", code=40002)
+        data = rows[1:]
+        if not (set(map(len, data)) <= {len(rows[0])} and all(map(any, data))
+                and all(map(all_sha256_hex, zip(*data)))):
+            for number, row in enumerate(data, 2):  # to name the first line at fault
+                if len(row) != len(rows[0]) or any(cell and not HEX64(cell) for cell in row) or not any(row):
+                    self.fail(f"line {number} is not SHA256-encrypted data of the type", code=40002)
         path = f"tt/{len(self.files) + 1}.csv"
         self.files[path] = (kind, {tuple(row) for row in rows[1:]})
         return self.ok({"file_path": path, "size": len(content)})

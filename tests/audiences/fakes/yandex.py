@@ -13,7 +13,7 @@ import csv
 import io
 import itertools
 
-from .base import HEX64, ApiFault, FakePlatform
+from .base import HEX64, ApiFault, FakePlatform, all_sha256_hex
 
 COLUMNS = {"external_id", "phone", "email"}
 HASHED = {"phone", "email"}
@@ -89,7 +89,11 @@ class FakeYandex(FakePlatform):
                             "item_quantity": len(rows)}}
 
     def _check_hashed(self, segment, rows):
-        for number, row in enumerate(rows, 2):
+        header = segment["header"]
+        if set(map(len, rows)) <= {len(header)} and all(
+                column not in HASHED or all_sha256_hex(values) for column, values in zip(header, zip(*rows))):
+            return
+        for number, row in enumerate(rows, 2):  # to name the first line at fault
             for column, value in zip(segment["header"], row, strict=True):
                 if column in HASHED and value and not HEX64(value):
                     self.fail(f"Line {number}: {column} is not a SHA256 hash")
