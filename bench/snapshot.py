@@ -11,8 +11,9 @@ succeeded run as of segmentation.AS_OF. Then:
       and after; the faster counts;
   (b) the full snapshot of that run (`build_analytics --full`);
   (c) a day's worth of changes (untimed): new orders on the next day (--day-share of the orders,
-      0.1% by default) and as many activity events, a refund of one old order in ten thousand and as
-      many orders imported late with old dates; the run is cloned as the next night's (its scores
+      0.1% by default) and as many activity events, a refund of one order in ten thousand (of the
+      last 60 days) and --late orders (5) imported late with dates up to 1,000 days back, each
+      touching an old month; the run is cloned as the next night's (its scores
       copied: the night itself is segmentation.py's to time);
   (d) the next night's snapshot (incremental: the months that changed), then a full rebuild of the
       same night, and whether both stored the same figures.
@@ -40,6 +41,7 @@ from segments.models import ClientScore, ScoringRun
 MARK = "BENCHSNAP"  # external ids of the orders this bench adds
 KIND = "bench-snapshot"  # activity kind of the events it adds
 REFUNDED = "bench_snapshot_refunded"  # the orders it refunded, with their status before
+REFUND_DAYS = 60  # refunds are of orders of the last two months
 
 
 def undo():
@@ -52,8 +54,8 @@ def undo():
     ScoringRun.objects.filter(as_of__gt=segmentation.AS_OF).delete()
 
 
-def a_day_of_changes(share):
-    """New orders and visits on the next day, refunds of old orders, orders imported late with old dates."""
+def a_day_of_changes(share, late):
+    """New orders and visits on the next day, refunds of recent orders, orders imported late with old dates."""
     orders = rows(f"SELECT COUNT(*) FROM {table(Purchase)}")[0][0]
     clients = rows(f"SELECT MAX(id) FROM {table(Client)}")[0][0]
     day = f"TIMESTAMPTZ '{(segmentation.AS_OF + dt.timedelta(days=1)).isoformat()} 00:00:00+00'"
@@ -68,14 +70,15 @@ def a_day_of_changes(share):
             FROM generate_series(1, %s) g""", [clients, new])
     rare = max(1, orders // 10_000)
     execute(f"CREATE TABLE {REFUNDED} AS SELECT id, status FROM {table(Purchase)} "
-            f"WHERE status = 'completed' AND id %% 9973 = 0 LIMIT %s", [rare])
+            f"WHERE status = 'completed' AND purchased_at >= {day} - %s * INTERVAL '1 day' AND id %% 97 = 0 LIMIT %s",
+            [REFUND_DAYS, rare])
     execute(f"UPDATE {table(Purchase)} SET status = 'refunded' WHERE id IN (SELECT id FROM {REFUNDED})")
     execute(f"""INSERT INTO {table(Purchase)} (external_id, client_id, purchased_at, amount, currency, status)
             SELECT '{MARK}L' || g, 1 + floor(random() * %s)::bigint, {day} - (1 + random() * 1000) * INTERVAL '1 day',
                    round((200 + random() * 5000)::numeric, 2), 'RUB', 'completed'
-            FROM generate_series(1, %s) g""", [clients, rare])
+            FROM generate_series(1, %s) g""", [clients, late])
     execute(f"ANALYZE {table(Purchase)}, {table(Activity)}")  # what autovacuum does in a day
-    return new, rare
+    return new, rare, late
 
 
 def next_run(run):
@@ -98,6 +101,7 @@ def timed_snapshot(run, full):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--day-share", type=float, default=0.001, help="new orders in a day, as a share of all")
+    parser.add_argument("--late", type=int, default=5, help="orders imported late, dated up to 1,000 days back")
     parser.add_argument("--force", action="store_true", help="run even if the database name lacks 'bench'")
     args = parser.parse_args()
     refusal = django_setup.refusal("bench/snapshot.py", "crm_bench_segments", args.force)
@@ -119,8 +123,9 @@ def main():
     results = []
     seconds, snapshot = timed_snapshot(run, full=True)
     results.append(("full snapshot, first night", seconds, snapshot))
-    new, rare = a_day_of_changes(args.day_share)
-    print(f"a day of changes: {new:,} new orders and activity events, {rare:,} refunds, {rare:,} late orders")
+    new, rare, late = a_day_of_changes(args.day_share, args.late)
+    print(f"a day of changes: {new:,} new orders and activity events, {rare:,} refunds of orders of the last "
+          f"{REFUND_DAYS} days, {late:,} orders imported late with old dates")
     following = next_run(run)
     seconds, incremental = timed_snapshot(following, full=False)
     results.append(("next night, incremental", seconds, incremental))
