@@ -135,10 +135,13 @@ def update(cut, full=False):
         set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)
         set_local("jit", "off")  # JIT compiles each of these statements for longer than it saves
         orders, activity = _prints(cut)
-        months = _rebuild(cut) if full or mark is None else _refresh(cut, orders, activity, mark.checked_at)
-        _store(months, orders, activity, started)
+        if full or mark is None:
+            recomputed = compute_pieces(_rebuild(cut))
+        else:
+            recomputed = _refresh(cut, orders, activity, mark.checked_at)
+        _store(recomputed, orders, activity, started)
         HistoryMark.objects.update_or_create(pk=1, defaults={"checked_at": started})
-    return months
+    return set(recomputed)
 
 
 def _rebuild(cut):
@@ -208,12 +211,19 @@ def _refresh(cut, orders, activity, since):
     execute(sql, params)
 
     am = "client_id, month, ordered, visited, prev_month"
-    return {m for (m,) in rows(
+    months = {m for (m,) in rows(
         f"SELECT month FROM (SELECT {CM_COLUMNS} FROM analytics_old_cm EXCEPT SELECT {CM_COLUMNS} FROM {CM} "
         f"WHERE {touched}) a UNION SELECT month FROM (SELECT {CM_COLUMNS} FROM {CM} WHERE {touched} "
         f"EXCEPT SELECT {CM_COLUMNS} FROM analytics_old_cm) b "
         f"UNION SELECT month FROM (SELECT {am} FROM analytics_old_am EXCEPT SELECT {am} FROM {AM} WHERE {touched}) c "
         f"UNION SELECT month FROM (SELECT {am} FROM {AM} WHERE {touched} EXCEPT SELECT {am} FROM analytics_old_am) d")}
+    # Each piece is sums and counts by key over the month's rows, in whole numbers: the stored piece
+    # plus the touched clients' new rows minus their old ones is exactly the piece of all its rows,
+    # at a cost of the touched clients' rows rather than the month's.
+    stored = dict(MonthPiece.objects.filter(month__in=months).values_list("month", "data"))
+    plus = compute_pieces(months, where=touched)
+    minus = compute_pieces(months, cm="analytics_old_cm", am="analytics_old_am")
+    return {m: _merged(stored.get(m) or _empty(), plus[m], minus[m]) for m in months}
 
 
 def _temporary(name, select, params=()):
@@ -221,9 +231,9 @@ def _temporary(name, select, params=()):
     execute(f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {select}", params)
 
 
-def _store(months, orders, activity, now):
-    """Recompute the pieces of `months`; store every month's fingerprints; drop months left empty."""
-    pieces = {m: piece for m, piece in compute_pieces(months).items() if piece["totals"][1] or piece["active"]}
+def _store(recomputed, orders, activity, now):
+    """Store the recomputed pieces and every month's fingerprints; drop months left empty."""
+    pieces = {m: piece for m, piece in recomputed.items() if piece["totals"][1] or piece["active"]}
     keep = set(orders) | set(activity) | set(pieces)
     MonthPiece.objects.exclude(month__in=keep).delete()
     existing = {p.month: p for p in MonthPiece.objects.filter(month__in=keep)}
@@ -242,39 +252,68 @@ def _store(months, orders, activity, now):
     MonthPiece.objects.bulk_update(changed, ["orders_print", "activity_print", "data", "computed_at"], batch_size=500)
 
 
-def compute_pieces(months):
-    """{month: piece} for `months`, from their ClientMonth and ActiveMonth rows (GROUP BYs by month):
-    money in cents and times in microseconds (DAY_US a day), exact whatever the order of the rows."""
+KEYS = {"pairs": 1, "links": 3, "cohorts": 1, "channels": 1, "active": 1}  # key columns of each list's rows
+
+
+def _empty():
+    return {"totals": [0, 0, 0, 0], **{key: [] for key in KEYS}}
+
+
+def compute_pieces(months, cm=CM, am=AM, where="TRUE"):
+    """{month: piece} for `months`, from their rows in `cm` and `am` (ClientMonth and ActiveMonth, or
+    tables of the same columns) that match `where` (GROUP BYs by month): money in cents and times in
+    microseconds (DAY_US a day), exact whatever the order of the rows. Each list's rows are the key
+    columns (KEYS), then the clients, then sums."""
     if not months:
         return {}
     params = [sorted(months)]
-    out = {m: {"totals": [0.0, 0, 0.0, 0], "pairs": [], "links": [], "cohorts": [], "channels": [], "active": []}
-           for m in months}
-    where = "WHERE month = ANY(CAST(%s AS INTEGER[]))"
+    out = {m: _empty() for m in months}
+    where = f"WHERE month = ANY(CAST(%s AS INTEGER[])) AND {where}"
     for m, cents, n, gap_us, gaps in rows(
-            f"SELECT month, SUM(cents), SUM(orders), SUM(last_at - first_at), SUM(orders - 1) FROM {CM} {where} "
+            f"SELECT month, SUM(cents), SUM(orders), SUM(last_at - first_at), SUM(orders - 1) FROM {cm} {where} "
             f"GROUP BY 1", params):
         out[m]["totals"] = [int(cents or 0), int(n), int(gap_us or 0), int(gaps or 0)]
     # Gaps between consecutive orders in two different months, by the earlier month.
     for m, p, count, gap_us in rows(
             f"SELECT month, prev_month, COUNT(*), SUM(CASE WHEN prev_month IS NULL THEN 0 "
-            f"ELSE first_at - prev_last_at END) FROM {CM} {where} GROUP BY 1, 2", params):
+            f"ELSE first_at - prev_last_at END) FROM {cm} {where} GROUP BY 1, 2", params):
         out[m]["pairs"].append([p, int(count), int(gap_us or 0)])
     for m, p, following, two, count in rows(
-            f"SELECT month, prev_month, next_month, orders >= 2, COUNT(*) FROM {CM} {where} GROUP BY 1, 2, 3, 4",
+            f"SELECT month, prev_month, next_month, orders >= 2, COUNT(*) FROM {cm} {where} GROUP BY 1, 2, 3, 4",
             params):
         out[m]["links"].append([p, following, two, int(count)])
-    for m, first_m, count in rows(f"SELECT month, first_month, COUNT(*) FROM {CM} {where} GROUP BY 1, 2", params):
+    for m, first_m, count in rows(f"SELECT month, first_month, COUNT(*) FROM {cm} {where} GROUP BY 1, 2", params):
         out[m]["cohorts"].append([first_m, int(count)])
-    for m, channel, cents, new in rows(
-            f"SELECT month, channel, SUM(cents), SUM(CASE WHEN prev_month IS NULL THEN 1 ELSE 0 END) "
-            f"FROM {CM} {where} GROUP BY 1, 2", params):
-        out[m]["channels"].append([channel, int(cents or 0), int(new)])
-    for m, p, count in rows(f"SELECT month, prev_month, COUNT(*) FROM {AM} {where} GROUP BY 1, 2", params):
+    for m, channel, count, cents, new in rows(
+            f"SELECT month, channel, COUNT(*), SUM(cents), SUM(CASE WHEN prev_month IS NULL THEN 1 ELSE 0 END) "
+            f"FROM {cm} {where} GROUP BY 1, 2", params):
+        out[m]["channels"].append([channel, int(count), int(cents or 0), int(new)])
+    for m, p, count in rows(f"SELECT month, prev_month, COUNT(*) FROM {am} {where} GROUP BY 1, 2", params):
         out[m]["active"].append([p, int(count)])
-    for piece in out.values():  # stored in one order, whatever order the database grouped in
-        for key in ("pairs", "links", "cohorts", "channels", "active"):
-            piece[key].sort(key=lambda row: tuple((x is None, x) for x in row))
+    for piece in out.values():
+        _sort(piece)
+    return out
+
+
+def _sort(piece):
+    """Each list in one order, whatever order the database grouped in."""
+    for key in KEYS:
+        piece[key].sort(key=lambda row: tuple((x is None, x) for x in row))
+
+
+def _merged(piece, plus, minus):
+    """piece + plus - minus, key by key; a key left with no client goes."""
+    out = {"totals": [a + b - c for a, b, c in zip(piece["totals"], plus["totals"], minus["totals"], strict=True)]}
+    for key, width in KEYS.items():
+        sums = {}
+        for rows_, sign in ((piece[key], 1), (plus[key], 1), (minus[key], -1)):
+            for row in rows_:
+                k = tuple(row[:width])
+                values = sums.setdefault(k, [0] * (len(row) - width))
+                for i, value in enumerate(row[width:]):
+                    values[i] += sign * value
+        out[key] = [[*k, *values] for k, values in sums.items() if values[0]]
+    _sort(out)
     return out
 
 

@@ -171,7 +171,7 @@ def purchase_tables(pieces, first, last, w):
         for first_m, c in piece["cohorts"]:
             if first_m >= first:
                 cohorts[at(first_m)][m - first_m] = c
-        for channel, cents, new in piece["channels"]:
+        for channel, _, cents, new in piece["channels"]:
             row = channels.setdefault(channel or "", {k: [0] * n for k in CHANNEL_SERIES})
             row["revenue"][i], row["new_buyers"][i] = round(cents / 100, 2), new
     lo = min([*spells, first])
