@@ -20,7 +20,8 @@ stored ones: the clients whose rows differ, those whose activity months differ, 
 acquisition channel changed (clients updated since the last snapshot) are the touched clients. Their
 rows are recomputed in full (every month of theirs: a new first order moves their cohort, a new
 order changes the next month of their previous one), and the pieces of every month in which one of
-their rows changed are recomputed. The rest of the months are not read. A fingerprint is a sum, so
+their rows changed are updated by those rows: stored piece + new rows - old rows (whole numbers, so
+exactly what a full GROUP BY gives). The rest of the months are not read. A fingerprint is a sum, so
 an edit that leaves every sum of a month unchanged (two amounts swapped between two clients) would go
 unseen: `manage.py build_analytics --full` recomputes everything.
 """
@@ -211,17 +212,20 @@ def _refresh(cut, orders, activity, since):
     execute(sql, params)
 
     am = "client_id, month, ordered, visited, prev_month"
+    # The touched clients' new rows, read once by client (their index) rather than by month.
+    _temporary("analytics_new_cm", f"SELECT {CM_COLUMNS} FROM {CM} WHERE {touched}")
+    _temporary("analytics_new_am", f"SELECT {am} FROM {AM} WHERE {touched}")
     months = {m for (m,) in rows(
-        f"SELECT month FROM (SELECT {CM_COLUMNS} FROM analytics_old_cm EXCEPT SELECT {CM_COLUMNS} FROM {CM} "
-        f"WHERE {touched}) a UNION SELECT month FROM (SELECT {CM_COLUMNS} FROM {CM} WHERE {touched} "
+        f"SELECT month FROM (SELECT {CM_COLUMNS} FROM analytics_old_cm EXCEPT SELECT {CM_COLUMNS} "
+        f"FROM analytics_new_cm) a UNION SELECT month FROM (SELECT {CM_COLUMNS} FROM analytics_new_cm "
         f"EXCEPT SELECT {CM_COLUMNS} FROM analytics_old_cm) b "
-        f"UNION SELECT month FROM (SELECT {am} FROM analytics_old_am EXCEPT SELECT {am} FROM {AM} WHERE {touched}) c "
-        f"UNION SELECT month FROM (SELECT {am} FROM {AM} WHERE {touched} EXCEPT SELECT {am} FROM analytics_old_am) d")}
+        f"UNION SELECT month FROM (SELECT {am} FROM analytics_old_am EXCEPT SELECT {am} FROM analytics_new_am) c "
+        f"UNION SELECT month FROM (SELECT {am} FROM analytics_new_am EXCEPT SELECT {am} FROM analytics_old_am) d")}
     # Each piece is sums and counts by key over the month's rows, in whole numbers: the stored piece
     # plus the touched clients' new rows minus their old ones is exactly the piece of all its rows,
     # at a cost of the touched clients' rows rather than the month's.
     stored = dict(MonthPiece.objects.filter(month__in=months).values_list("month", "data"))
-    plus = compute_pieces(months, where=touched)
+    plus = compute_pieces(months, cm="analytics_new_cm", am="analytics_new_am")
     minus = compute_pieces(months, cm="analytics_old_cm", am="analytics_old_am")
     return {m: _merged(stored.get(m) or _empty(), plus[m], minus[m]) for m in months}
 
@@ -259,16 +263,16 @@ def _empty():
     return {"totals": [0, 0, 0, 0], **{key: [] for key in KEYS}}
 
 
-def compute_pieces(months, cm=CM, am=AM, where="TRUE"):
+def compute_pieces(months, cm=CM, am=AM):
     """{month: piece} for `months`, from their rows in `cm` and `am` (ClientMonth and ActiveMonth, or
-    tables of the same columns) that match `where` (GROUP BYs by month): money in cents and times in
+    tables of the same columns; GROUP BYs by month): money in cents and times in
     microseconds (DAY_US a day), exact whatever the order of the rows. Each list's rows are the key
     columns (KEYS), then the clients, then sums."""
     if not months:
         return {}
     params = [sorted(months)]
     out = {m: _empty() for m in months}
-    where = f"WHERE month = ANY(CAST(%s AS INTEGER[])) AND {where}"
+    where = "WHERE month = ANY(CAST(%s AS INTEGER[]))"
     for m, cents, n, gap_us, gaps in rows(
             f"SELECT month, SUM(cents), SUM(orders), SUM(last_at - first_at), SUM(orders - 1) FROM {cm} {where} "
             f"GROUP BY 1", params):
