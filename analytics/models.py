@@ -74,3 +74,74 @@ class MarketingSpend(models.Model):
     def save(self, *args, **kwargs):
         self.month = self.month.replace(day=1)
         super().save(*args, **kwargs)
+
+
+# --- The snapshot's history by month (history.py) ------------------------------------------------
+# Kept between nights so that a night recomputes only the months whose orders or activity changed.
+# Plain integers for clients, no foreign key: an erased client's rows must outlive it until the
+# next snapshot notices that its months changed.
+
+class ClientMonth(models.Model):
+    """One client's completed orders in one month (as of the last snapshot), with its neighbours:
+    the previous and next month the client ordered in and their first such month."""
+
+    client_id = models.BigIntegerField()
+    month = models.IntegerField()  # months.index_of
+    orders = models.IntegerField()
+    # Whole numbers, so that sums over any set of rows, in any order, come out exactly the same.
+    cents = models.BigIntegerField()
+    first_at = models.BigIntegerField()  # microseconds since 1970 of the month's first and last order
+    last_at = models.BigIntegerField()
+    channel = models.CharField(max_length=64)  # the client's acquisition channel
+    prev_month = models.IntegerField(null=True)
+    prev_last_at = models.BigIntegerField(null=True)
+    next_month = models.IntegerField(null=True)
+    first_month = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="client_month_month"),
+                   models.Index(fields=["client_id", "month"], name="client_month_client")]
+
+    def __str__(self):
+        return f"{self.client_id} {self.month}"
+
+
+class ActiveMonth(models.Model):
+    """A month in which a client ordered or had an activity event, with the previous such month."""
+
+    client_id = models.BigIntegerField()
+    month = models.IntegerField()
+    ordered = models.BooleanField()
+    visited = models.BooleanField()
+    prev_month = models.IntegerField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"], name="active_month_month"),
+                   models.Index(fields=["client_id", "month"], name="active_month_client")]
+
+    def __str__(self):
+        return f"{self.client_id} {self.month}"
+
+
+class MonthPiece(models.Model):
+    """A month's share of the snapshot (small GROUP BYs over its ClientMonth and ActiveMonth rows),
+    with the fingerprints of its orders and activity that tell the next night whether it changed."""
+
+    month = models.IntegerField(unique=True)
+    orders_print = models.JSONField(default=list)
+    activity_print = models.JSONField(default=list)
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField()
+
+    def __str__(self):
+        return str(self.month)
+
+
+class HistoryMark(models.Model):
+    """One row: when the history was last brought up to date (clients updated since then are
+    checked for a changed acquisition channel)."""
+
+    checked_at = models.DateTimeField()
+
+    def __str__(self):
+        return str(self.checked_at)

@@ -1,14 +1,15 @@
 """The dashboards' snapshot: everything heavy, computed once after a nightly run has succeeded.
 
-    build_snapshot(run)  is called by the task queued from receivers.py, and by
-                         `manage.py build_analytics` (the current run).
+    build_snapshot(run, full=False)  is called by the task queued from receivers.py, and by
+                                     `manage.py build_analytics [--full]` (the current run).
 
-Purchases are read once into a temporary table of (client, month) rows with their orders, revenue
-and first and last order time, and each row's neighbours (previous, next month with an order):
-about one row per client and month they bought in. Small GROUP BYs over it give per-month totals
-and (month, month) pairs, from which metrics.range_counts answers "distinct clients in months a..b"
-for every period of whole months, so the pages never touch purchases. Everything is "as of" the
-run: rows at or after the end of its as-of day are not read.
+The purchase series and matrices are put together from the months' pieces that history.py keeps
+between nights (recomputing only the months whose orders or activity changed; `full` recomputes
+every month): per-month totals and (month, month) pairs, from which metrics.range_counts answers
+"distinct clients in months a..b" for every period of whole months, so the pages never touch
+purchases. The parts that come from the night's scores (LTV groups, the RFM grid, surveys by
+segment, campaigns, engagement) are computed every night. Everything is "as of" the run: rows at or
+after the end of its as-of day are not read.
 
 Buys: every dashboard page and chart answers from one stored snapshot (bench/analytics_pages.py).
 """
@@ -20,18 +21,17 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from core.sql import execute, rows, set_local, table
-from crm.models import Activity, Client, Purchase, SurveyAnswer
+from core.sql import rows, table
+from crm.models import SurveyAnswer
 from segments import dashboard
 from segments.aggregates import cut_time
 from segments.models import ClientScore, Segment, SegmentMembership
 
-from . import engagement, metrics
+from . import engagement, history, metrics
 from .models import Snapshot
 from .months import index_of, label
 
@@ -47,15 +47,17 @@ def lapse_months():
     return max(1, round(settings.CRM_CHURN_HORIZON_DAYS / 30))
 
 
-def build_snapshot(run):
-    """Compute and store the snapshot of `run` (replacing one it had); keep the last few."""
+def build_snapshot(run, full=False):
+    """Compute and store the snapshot of `run` (replacing one it had); keep the last few. `full`:
+    recompute every month of the history, not only the months that changed (history.py)."""
     started = time.monotonic()
-    data = compute(run)
+    data = compute(run, full)
     seconds = round(time.monotonic() - started, 2)
     snapshot, _ = Snapshot.objects.update_or_create(run=run, defaults={"data": data, "seconds": seconds})
     old = Snapshot.objects.order_by("-run__finished_at", "-id").values_list("pk", flat=True)[KEEP_SNAPSHOTS:]
     Snapshot.objects.filter(pk__in=list(old)).delete()
-    log.info("analytics snapshot of run %s computed in %.1f s", run.pk, seconds)
+    log.info("analytics snapshot of run %s computed in %.1f s (%d months recomputed)", run.pk, seconds,
+             len(data["recomputed"]))
     return snapshot
 
 
@@ -72,25 +74,26 @@ class _Clock:
         self.seconds[name] = round(time.monotonic() - started, 2)
 
 
-def compute(run):
+def compute(run, full=False):
     cut = cut_time(run.as_of)
     last = index_of(run.as_of)
     clock = _Clock()
-    with transaction.atomic():
-        with clock("client months"):
-            reader = _Reader(cut)
-        first_month = reader.first_month()
-        first = last if first_month is None else max(first_month, last - MAX_MONTHS + 1)
-        data = {
-            "as_of": run.as_of.isoformat(), "run": run.pk, "currency": settings.CRM_CURRENCY,
-            "months": [label(m) for m in range(first, last + 1)], "first": first,
-            "partial_last": (run.as_of + dt.timedelta(days=1)).day != 1,
-            "lapse_months": lapse_months(),
-        }
-        with clock("purchase tables"):
-            data.update(reader.purchases(first, last))
-        with clock("active clients"):
-            data["active_pairs"] = reader.active_pairs(first, last)
+    with clock("history"):
+        recomputed = history.update(cut, full)
+        pieces = history.pieces()
+    ordered = [m for m, piece in pieces.items() if piece["totals"][1]]
+    first = last if not ordered else max(min(ordered), last - MAX_MONTHS + 1)
+    data = {
+        "as_of": run.as_of.isoformat(), "run": run.pk, "currency": settings.CRM_CURRENCY,
+        "months": [label(m) for m in range(first, last + 1)], "first": first,
+        "partial_last": (run.as_of + dt.timedelta(days=1)).day != 1,
+        "lapse_months": lapse_months(),
+        # The months whose pieces this snapshot recomputed (all of them on a full rebuild).
+        "recomputed": [label(m) for m in sorted(recomputed)],
+    }
+    with clock("purchase tables"):
+        data.update(purchase_tables(pieces, first, last, lapse_months()))
+        data["active_pairs"] = active_pairs(pieces, first, last)
     with clock("ltv"):
         data["ltv"] = ltv_groups(run)
     with clock("engagement"):
@@ -116,130 +119,77 @@ def _plain(value):
     return value
 
 
-# date_part (double precision) rather than EXTRACT (numeric): on a big shop the numeric arithmetic
-# alone took longer than reading the table.
+def purchase_tables(pieces, first, last, w):
+    """The purchase series and matrices of the window first..last from the months' pieces
+    (history.compute_pieces): monthly totals, range counts of buyers and repeat buyers, gaps between
+    orders by (month, month), retention, cohorts and the channels' series. w: lapse_months()."""
+    n = last - first + 1
+    span = range(first, last + 1)
 
-def _epoch_days(expression):
-    return f"(date_part('epoch', {expression}) / 86400.0)"
+    def at(month):
+        return month - first
 
-
-def _month(column):
-    """SQL for the month number (year * 12 + month - 1) of a timestamp column in TIME_ZONE."""
-    tz = settings.TIME_ZONE
-    local = f"({column} AT TIME ZONE %s)"
-    return f"CAST(date_part('year', {local}) * 12 + date_part('month', {local}) - 1 AS INTEGER)", [tz, tz]
-
-
-class _Reader:
-    """The temporary (client, month) tables and the small GROUP BYs over them, inside the caller's
-    transaction, which drops the tables at its commit."""
-
-    CM = "analytics_client_month"
-    CMW = "analytics_client_month_w"
-
-    def __init__(self, cut):
-        self.cut = cut
-        set_local("work_mem", settings.CRM_NIGHTLY_WORK_MEM)
-        set_local("jit", "off")  # JIT compiles each of these statements for longer than it saves
-        for name in (self.CM, self.CMW):
-            execute(f"DROP TABLE IF EXISTS {name}")
-        month, params = _month("purchased_at")
-        execute(
-            f"CREATE TEMPORARY TABLE {self.CM} ON COMMIT DROP AS "
-            f"SELECT client_id, {month} AS m, COUNT(*) AS n, SUM(CAST(amount AS DOUBLE PRECISION)) AS amt, "
-            f"{_epoch_days('MIN(purchased_at)')} AS first_d, {_epoch_days('MAX(purchased_at)')} AS last_d "
-            f"FROM {table(Purchase)} WHERE status = 'completed' AND purchased_at < %s GROUP BY 1, 2",
-            [*params, cut])
-        # Each (client, month) row with its neighbours: the previous and next month the client ordered in.
-        execute(
-            f"CREATE TEMPORARY TABLE {self.CMW} ON COMMIT DROP AS "
-            f"SELECT client_id, m, n, amt, first_d, last_d, LAG(m) OVER w AS prev_m, LAG(last_d) OVER w AS prev_last, "
-            f"LEAD(m) OVER w AS next_m, FIRST_VALUE(m) OVER w AS first_m FROM {self.CM} "
-            f"WINDOW w AS (PARTITION BY client_id ORDER BY m)")
-
-    def first_month(self):
-        return rows(f"SELECT MIN(m) FROM {self.CM}")[0][0]
-
-    def purchases(self, first, last):
-        n = last - first + 1
-        w = lapse_months()
-        span = range(first, last + 1)
-
-        def at(month):
-            return month - first
-
-        monthly = {key: [0] * n for key in ("revenue", "orders", "buyers", "new_buyers", "gap_days", "gaps")}
-        # Spells (retention: metrics.lapse_coverage) are counted over every month with data, not just
-        # the window: clients at the start of the window's first month come from before it.
-        spells = {}
-        for m, amt, orders, buyers, new, gap_days, gaps, starts, ends in rows(
-                f"SELECT m, SUM(amt), SUM(n), COUNT(*), SUM(CASE WHEN prev_m IS NULL THEN 1 ELSE 0 END), "
-                f"SUM(last_d - first_d), SUM(n - 1), "
-                f"SUM(CASE WHEN prev_m IS NULL OR m - prev_m > {w} THEN 1 ELSE 0 END), "
-                f"SUM(CASE WHEN next_m IS NULL OR next_m - m > {w} THEN 1 ELSE 0 END) "
-                f"FROM {self.CMW} GROUP BY m"):
-            spells[m] = (int(starts), int(new), int(ends))
-            if m in span:
-                i = at(m)
-                monthly["revenue"][i] = round(float(amt or 0), 2)
-                monthly["orders"][i], monthly["buyers"][i] = int(orders), int(buyers)
-                monthly["new_buyers"][i] = int(new)
-                monthly["gap_days"][i], monthly["gaps"][i] = float(gap_days or 0), int(gaps or 0)
-        lo = min([*spells, first])
-        starts, new, ends = ([spells.get(m, (0, 0, 0))[j] for m in range(lo, last + 1)] for j in range(3))
-        retention = metrics.retention_by_month(starts, new, ends, w)[first - lo:]
-
-        # Gaps between consecutive orders in two different months, by (earlier month, later month).
-        pair_rows = rows(
-            f"SELECT prev_m, m, COUNT(*), SUM(CASE WHEN prev_m IS NULL THEN 0 ELSE first_d - prev_last END) "
-            f"FROM {self.CMW} WHERE m >= %s GROUP BY prev_m, m", [first])
-        buyers = metrics.range_counts(metrics.pair_events((_idx(p, first), at(m), c) for p, m, c, _ in pair_rows), n)
-        gap_days = [[0.0] * n for _ in range(n)]
-        gaps = [[0] * n for _ in range(n)]
-        for i in range(n):
-            gap_days[i][i], gaps[i][i] = monthly["gap_days"][i], monthly["gaps"][i]
-        for p, m, count, days in pair_rows:
-            if p is not None and p >= first:
-                gap_days[at(p)][at(m)] += float(days or 0)
-                gaps[at(p)][at(m)] += int(count)
-
+    monthly = {key: [0] * n for key in ("revenue", "orders", "buyers", "new_buyers", "gap_days", "gaps")}
+    gap_days = [[0.0] * n for _ in range(n)]
+    gaps = [[0] * n for _ in range(n)]
+    cohorts = [[0] * n for _ in range(n)]
+    channels = {}
+    pair_events, repeat_events = [], []
+    # Spells (retention: metrics.lapse_coverage) are counted over every month with data, not just
+    # the window: clients at the start of the window's first month come from before it.
+    spells = {}
+    for m in sorted(pieces):
+        piece = pieces[m]
+        links = piece["links"]  # [previous month, next month, two orders or more, clients]
+        if not links:  # activity only
+            continue
+        spells[m] = (sum(c for p, _, _, c in links if p is None or m - p > w),
+                     sum(c for p, _, _, c in links if p is None),
+                     sum(c for _, after, _, c in links if after is None or after - m > w))
         # Clients with two orders in months a..b: for a in (prev, m] the first order from a on is
         # in m, and the second in m again (two orders that month) or in the next month with one.
-        second = "CASE WHEN n >= 2 THEN m ELSE next_m END"
-        events = [(_idx(p, first, after=True), at(b), int(c)) for p, b, c in rows(
-            f"SELECT prev_m, {second}, COUNT(*) FROM {self.CMW} WHERE {second} >= %s GROUP BY 1, 2", [first])]
-        events += [(at(m) + 1, at(b), -int(c)) for m, b, c in rows(
-            f"SELECT m, {second}, COUNT(*) FROM {self.CMW} WHERE {second} >= %s GROUP BY 1, 2", [first])]
-        repeat = metrics.range_counts(events, n)
-
-        cohorts = [[0] * n for _ in range(n)]
-        for first_m, m, count in rows(
-                f"SELECT first_m, m, COUNT(*) FROM {self.CMW} WHERE first_m >= %s GROUP BY 1, 2", [first]):
-            cohorts[at(first_m)][m - first_m] = int(count)
-
-        channels = {}
-        for channel, m, amt, new in rows(
-                f"SELECT c.acquisition_channel, w.m, SUM(w.amt), "
-                f"SUM(CASE WHEN w.prev_m IS NULL THEN 1 ELSE 0 END) FROM {self.CMW} w "
-                f"JOIN {table(Client)} c ON c.id = w.client_id WHERE w.m >= %s GROUP BY 1, 2", [first]):
+        for p, after, two, c in links:
+            second = m if two else after
+            if second is not None and second >= first:
+                repeat_events += [(_idx(p, first, after=True), at(second), c), (at(m) + 1, at(second), -c)]
+        if m not in span:
+            continue
+        i = at(m)
+        cents, orders, gap_us, count = piece["totals"]
+        days = gap_us / history.DAY_US
+        monthly["revenue"][i] = round(cents / 100, 2)
+        monthly["orders"][i], monthly["buyers"][i], monthly["new_buyers"][i] = orders, sum(
+            c for *_, c in links), spells[m][1]
+        monthly["gap_days"][i], monthly["gaps"][i] = days, count
+        gap_days[i][i], gaps[i][i] = days, count
+        # Gaps between consecutive orders in two different months, by (earlier month, later month).
+        for p, c, gap_us in piece["pairs"]:
+            pair_events.append((_idx(p, first), i, c))
+            if p is not None and p >= first:
+                gap_days[at(p)][i] += gap_us / history.DAY_US
+                gaps[at(p)][i] += c
+        for first_m, c in piece["cohorts"]:
+            if first_m >= first:
+                cohorts[at(first_m)][m - first_m] = c
+        for channel, _, cents, new in piece["channels"]:
             row = channels.setdefault(channel or "", {k: [0] * n for k in CHANNEL_SERIES})
-            row["revenue"][at(m)], row["new_buyers"][at(m)] = round(float(amt or 0), 2), int(new)
+            row["revenue"][i], row["new_buyers"][i] = round(cents / 100, 2), new
+    lo = min([*spells, first])
+    starts, new, ends = ([spells.get(m, (0, 0, 0))[j] for m in range(lo, last + 1)] for j in range(3))
+    retention = metrics.retention_by_month(starts, new, ends, w)[first - lo:]
+    buyers = metrics.range_counts(metrics.pair_events(pair_events), n)
+    repeat = metrics.range_counts(repeat_events, n)
+    return {"monthly": monthly, "buyers_range": buyers.tolist(), "repeat_range": repeat.tolist(),
+            "gap_days": gap_days, "gaps": gaps, "retention": retention, "cohorts": cohorts,
+            "channels": channels}
 
-        return {"monthly": monthly, "buyers_range": buyers.tolist(), "repeat_range": repeat.tolist(),
-                "gap_days": gap_days, "gaps": gaps, "retention": retention, "cohorts": cohorts,
-                "channels": channels}
 
-    def active_pairs(self, first, last):
-        """Range counts of clients with an order or an activity event (the ARPU denominator)."""
-        month, params = _month("occurred_at")
-        found = rows(
-            f"SELECT prev_m, m, COUNT(*) FROM (SELECT m, LAG(m) OVER (PARTITION BY client_id ORDER BY m) AS prev_m "
-            f"FROM (SELECT client_id, m FROM {self.CM} UNION "
-            f"SELECT client_id, {month} FROM {table(Activity)} WHERE occurred_at < %s) u) x "
-            f"WHERE m >= %s GROUP BY prev_m, m", [*params, self.cut, first])
-        n = last - first + 1
-        counts = metrics.range_counts(metrics.pair_events((_idx(p, first), m - first, c) for p, m, c in found), n)
-        return counts.tolist()
+def active_pairs(pieces, first, last):
+    """Range counts of clients with an order or an activity event (the ARPU denominator)."""
+    n = last - first + 1
+    found = ((_idx(p, first), m - first, c) for m, piece in pieces.items() if first <= m <= last
+             for p, c in piece["active"])
+    return metrics.range_counts(metrics.pair_events(found), n).tolist()
 
 
 def _idx(month, first, after=False):
@@ -275,7 +225,7 @@ def ltv_groups(run):
 def survey_counts(cut, first):
     """Answers per (segment, kind, month, score): rows [segment slug or "" for everyone, kind,
     month index in the window (answers before the window are left out), score, count]."""
-    month, params = _month("a.answered_at")
+    month, params = history.month_sql("a.answered_at")
     answers = table(SurveyAnswer)
     segments = list(Segment.objects.values_list("pk", "slug", "name"))
     slugs = {pk: slug for pk, slug, _ in segments}
