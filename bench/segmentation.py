@@ -174,6 +174,7 @@ def main():
         started = time.monotonic()
         run = rebuild_segments(as_of)
         nights.append((label, time.monotonic() - started, run.stage_seconds))
+    night_peak_mb = django_setup.peak_rss_mb()
     again = baseline()
     base = min(base, again)
     print(f"baseline again, after the nights:                 {again:8.1f} s; the faster, {base:.1f} s, counts")
@@ -186,7 +187,8 @@ def main():
     build_snapshot(run)
     print(f"analytics snapshot after the run (a task of its own): {time.monotonic() - started:8.1f} s")
     peak_mb = django_setup.peak_rss_mb()
-    print(f"peak RSS {peak_mb:,.0f} MB (target <= 2048: {'met' if peak_mb <= 2048 else 'NOT met'})")
+    print(f"peak RSS {peak_mb:,.0f} MB (target <= 2048: {'met' if peak_mb <= 2048 else 'NOT met'}); "
+          f"{night_peak_mb:,.0f} MB before the snapshot")
     churn, value = run.metrics["churn"], run.metrics["value"]
     print(f"churn: {churn.get('method')} AUC {churn.get('auc')} (recency {churn.get('baseline_auc')}); "
           f"value: {value.get('method')} MAE {value.get('mae')} (BG/NBD+GG {value.get('baseline_mae')})")

@@ -109,10 +109,13 @@ def _positions(ids):
 
 
 def _of_clients(position, client_ids, *columns):
-    """(positions, *columns) of the rows whose client is in `ids` (see _positions)."""
+    """[positions, *columns] of the rows whose client is in `ids` (see _positions); the columns
+    themselves, not copies, when every row's client is (as nearly always)."""
     at = position(client_ids)
     known = at >= 0
-    return (at[known], *(c[known] for c in columns))
+    if known.all():
+        return [at, *columns]
+    return [at[known], *(c[known] for c in columns)]
 
 
 def per_client(sql, params, width, n, place):
@@ -239,10 +242,11 @@ def load(ids, first_seen, until):
     params = [_when(until)]
     orders = scan.read(table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
                        "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    events = scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS], "occurred_at < %s", params,
-                       ["id", "time", "time", "float", "float", "float"])
-    trail = visits.Trail.sorted(*_of_clients(position, *events))
-    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), trail)
+    orders = _of_clients(position, *orders)
+    events = _of_clients(position, *scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS],
+                                              "occurred_at < %s", params, ["id", "time", "time", "float", "float",
+                                                                           "float"]))
+    return Events(ids, first_seen, micros(until), *orders, visits.Trail.sorted(events))
 
 
 # A visit's start, duration, pages and code (visits.Trail): columns PostgreSQL keeps from the
