@@ -30,7 +30,7 @@ from loyalty.context import loyalty_contexts
 from loyalty.models import PointsEntry
 from recommendations.reading import for_clients as recommendations_for
 from segments.models import ClientScore, ScoringRun
-from segments.reasons import describe
+from segments.reasons import DESCRIBED_BY, describe
 
 from . import fastrender, variables
 from .sandbox import ENGINE, FILTERS, HUMANIZE_FILTERS, TAGS
@@ -42,8 +42,7 @@ LAST_ORDERS = 3
 CLIENT_FIELDS = variables.model_fields("client")
 SCORE_FIELDS = variables.model_fields("scores")
 # What the drivers' words (churn_why, value_why) are made of: segments/reasons.py, describe.
-WHY_FIELDS = tuple(name for name in ("churn_reasons", "value_reasons", "avg_days_between", "activity_30", "activity_90",
-                                     "avg_order_value", "recency_days") if name not in SCORE_FIELDS)
+WHY_FIELDS = tuple(name for name in ("churn_reasons", "value_reasons", *DESCRIBED_BY) if name not in SCORE_FIELDS)
 
 
 # No remote stylesheets: fetching URLs named in a template would be a request per message to

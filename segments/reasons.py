@@ -187,6 +187,12 @@ PHRASES = {
 }
 
 
+# The score's fields describe() reads: whoever builds a score of a few fields (an email's context)
+# reads these too.
+DESCRIBED_BY = ("avg_days_between", "activity_30", "activity_90", "recency_days", "avg_order_value",
+                "visit_seconds", "bounce_rate", "visit_gap_days", "visit_conversion")
+
+
 def describe(codes: str, score, typicals: dict) -> list[str]:
     """The phrases for one client's codes, with their own figures: ["no order for 140 days; usually
     every 35", ...]. score: their ClientScore; typicals: the run's (run.metrics["reasons"])."""
