@@ -27,7 +27,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from core import logs, pgcopy, sql
+from core import logs, memory, pgcopy, sql
 from loyalty.nightly import run_stage as loyalty_stage
 from recommendations.nightly import run_stage as recommendations_stage
 from segments import aggregates, churn, clv, features, membership, notes, reasons, scoring
@@ -120,6 +120,7 @@ def _publish_stages(run):
 def rebuild_segments(as_of=None, progress=None):
     """Score every client as of a date and refresh every segment. Returns the finished run."""
     as_of = as_of or default_as_of()
+    memory.map_big_blocks()
     run = start_run(as_of)
     try:
         _rebuild(run, progress)
