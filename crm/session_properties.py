@@ -29,16 +29,11 @@ MAX_PAGES = 100_000
 MAX_ACTION = 64
 HIT, SESSION, CONVERTED_SESSION = 0, 1, 2  # visit_code: a row of another kind, a visit, a visit with its target action
 
-# started_at as a time, for a generated column: PostgreSQL takes only IMMUTABLE functions there, and
+# started_at as a time, for a generated column: crm_utc_time (created by migration crm/0004: an ISO 8601
+# text with its offset, else NULL). PostgreSQL takes only IMMUTABLE functions there, and
 # text to timestamptz is not (it reads the session's zone when the text has no offset). The values
 # normalised() stores always carry their offset, so the answer never depends on the zone; a text in
 # another form (a row edited by hand) gives NULL, and the visit then starts at occurred_at.
-UTC_TIME_FUNCTION = r"""
-CREATE OR REPLACE FUNCTION crm_utc_time(value text) RETURNS timestamptz
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN value ~ '^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$'
-         THEN value::timestamptz END
-$$"""
 _SESSION = f"kind = '{KIND}'"
 
 
