@@ -242,11 +242,10 @@ def load(ids, first_seen, until):
     params = [_when(until)]
     orders = scan.read(table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
                        "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    orders = _of_clients(position, *orders)
-    events = _of_clients(position, *scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS],
-                                              "occurred_at < %s", params, ["id", "time", "time", "float", "float",
-                                                                           "float"]))
-    return Events(ids, first_seen, micros(until), *orders, visits.Trail.sorted(events))
+    events = scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS], "occurred_at < %s", params,
+                       ["id", "time", "time", "float", "float", "float"])
+    trail = visits.Trail.sorted(*_of_clients(position, *events))
+    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), trail)
 
 
 # A visit's start, duration, pages and code (visits.Trail): columns PostgreSQL keeps from the
