@@ -97,11 +97,23 @@ def placer(ids):
     return place
 
 
+# Client ids are a sequence, nearly dense: up to this many table slots per client, a position is
+# one look-up in a table indexed by id (0.08 s for 10,000,000 rows, where a binary search of the
+# sorted ids took 2.6 s: most of the night's read once the rows are in memory).
+DENSE_SLOTS = 4
+
+
 def _positions(ids):
     """position(client_ids): each id's index in the sorted `ids`, -1 for an id not there."""
+    if ids.size == 0:
+        return lambda client_ids: np.full(len(client_ids), -1)
+    top = int(ids[-1])
+    if ids[0] >= 0 and top < DENSE_SLOTS * ids.size + 1_000_000:
+        table = np.full(top + 2, -1)  # the last slot, -1, answers every id outside 0..top
+        table[ids] = np.arange(ids.size)
+        return lambda client_ids: table[np.clip(client_ids, -1, top + 1)]
+
     def position(client_ids):
-        if ids.size == 0:
-            return np.full(len(client_ids), -1)
         at = np.searchsorted(ids, client_ids)
         return np.where(ids[np.minimum(at, ids.size - 1)] == client_ids, at, -1)
 

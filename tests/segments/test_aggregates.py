@@ -86,3 +86,13 @@ def test_orders_of_a_client_first_seen_after_as_of_do_not_land_on_another_client
     monetary = dict(zip(ids.tolist(), current["monetary"].tolist()))
     assert guest.pk not in monetary
     assert sorted(monetary.values()) == [10.0, 20.0]
+
+
+@pytest.mark.parametrize("ids", [[3, 4, 7, 9], [3, 4, 7, 9_000_000_000]], ids=["dense", "sparse"])
+def test_a_position_is_the_clients_index_and_an_unknown_client_has_none(ids):
+    # Dense ids are looked up in a table indexed by id, sparse ones by binary search: the same answers.
+    position = aggregates._positions(np.array(ids))
+    asked = np.array([9, 3, 5, 0, 7, 4, 10, -2, 9_000_000_001, ids[-1]])
+    expected = [ids.index(c) if c in ids else -1 for c in asked.tolist()]
+    assert position(asked).tolist() == expected
+    assert aggregates._positions(np.array([], dtype=np.int64))(asked).tolist() == [-1] * asked.size
