@@ -72,15 +72,15 @@ def shop_typicals(agg: dict) -> dict:
     return typicals
 
 
-def _counterfactuals(agg: dict, typicals: dict) -> dict:
-    """{driver: (rows it applies to, their aggregates without it)}."""
+def _counterfactuals(agg: dict, typicals: dict):
+    """(driver, rows it applies to, their aggregates without it), one driver at a time: each holds a copy of
+    its rows' aggregates (hundreds of MB on a big shop), so only one is kept at once."""
     freq = agg["frequency"].astype(np.float64)
     first, last = agg["first_days"], agg["last_days"]
     with np.errstate(invalid="ignore", divide="ignore"):
         usual = np.where(freq > 1, (first - last) / (freq - 1), typicals["shop_gap"])
         avg_order = agg["monetary"] / freq
     pace = agg["activity_90"] / 3.0
-    out = {}
 
     def changed(rows, **columns):
         sub = {key: np.array(value[rows]) for key, value in agg.items()}
@@ -90,31 +90,30 @@ def _counterfactuals(agg: dict, typicals: dict) -> dict:
 
     recent = np.minimum(last, usual)
     # A one-order client's first order is their last: it moves with it.
-    out["long_gap"] = changed(np.flatnonzero(last > usual), last_days=recent,
+    yield "long_gap", *changed(np.flatnonzero(last > usual), last_days=recent,
                               first_days=np.where(freq == 1, recent, first))
     # Orders further apart than the shop's typical gap: as many orders as that gap would have made
     # over the same span, at the same order value.
     more = np.maximum(1.0 + (first - last) / typicals["shop_gap"], freq)
-    out["rare_orders"] = changed(np.flatnonzero((freq > 1) & (usual > typicals["shop_gap"] * 1.5)),
+    yield "rare_orders", *changed(np.flatnonzero((freq > 1) & (usual > typicals["shop_gap"] * 1.5)),
                                  frequency=np.round(more).astype(agg["frequency"].dtype),
                                  monetary=agg["monetary"] * np.round(more) / np.maximum(freq, 1))
-    out["activity_down"] = changed(np.flatnonzero(agg["activity_30"] < pace - 0.5),
+    yield "activity_down", *changed(np.flatnonzero(agg["activity_30"] < pace - 0.5),
                                    activity_30=np.round(np.maximum(agg["activity_30"], pace)))
-    out["one_order"] = changed(np.flatnonzero(freq == 1), frequency=np.full(len(freq), 2),
+    yield "one_order", *changed(np.flatnonzero(freq == 1), frequency=np.full(len(freq), 2),
                                monetary=agg["monetary"] * 2, first_days=last + typicals["shop_gap"])
     order = typicals["typical_order"]
     if order > 0:
-        out["spend"] = changed(np.flatnonzero(np.abs(avg_order - order) > 0.1 * order), monetary=freq * order)
+        yield "spend", *changed(np.flatnonzero(np.abs(avg_order - order) > 0.1 * order), monetary=freq * order)
     known = {measure: typicals[f"typical_{measure}"] for measure in VISIT_DRIVERS if f"typical_{measure}" in typicals}
     for measure, typical in known.items():
         driver, worse = VISIT_DRIVERS[measure]
         with np.errstate(invalid="ignore"):
             rows = np.flatnonzero(worse * (agg[measure] - typical) > 0)  # an unknown value (NaN) is no driver
-        out[driver] = changed(rows, **{measure: typical})
+        yield driver, *changed(rows, **{measure: typical})
     if known and "visits_90" in agg:
         recent = {m: t for m, t in known.items() if m != "visit_gap_days"}  # the 90-day measures
-        out["no_visits"] = changed(np.flatnonzero(agg["visits_90"] == 0), visits_90=1, **recent)
-    return out
+        yield "no_visits", *changed(np.flatnonzero(agg["visits_90"] == 0), visits_90=1, **recent)
 
 
 def explain(agg: dict, prediction: np.ndarray, predict, kind: str, typicals: dict) -> np.ndarray:
@@ -125,7 +124,7 @@ def explain(agg: dict, prediction: np.ndarray, predict, kind: str, typicals: dic
     """
     n = len(agg["frequency"])
     weights, floor = {}, MIN_RISK_SHIFT if kind == "churn" else MIN_VALUE_SHIFT
-    for driver, (rows, sub) in _counterfactuals(agg, typicals).items():
+    for driver, rows, sub in _counterfactuals(agg, typicals):
         if kind == "churn" and driver == "spend":  # what a client spends per order is no reason to leave
             continue
         shift = np.zeros(n)
