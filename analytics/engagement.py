@@ -65,8 +65,8 @@ def by_month(events, cut, n, first, last):
     count = np.bincount(m, minlength=months)
     visitors = np.bincount(np.unique(m.astype(np.int64) * (n + 1) + client) // (n + 1), minlength=months)
 
-    later, gaps = visits.gaps(v.client, v.start)
-    gap_month = month[later]
+    follows, gaps = visits.gaps(v.client, v.start)
+    gap_month = month[follows]
     kept = (gap_month >= 0) & (gap_month < months)
     gap_month, gaps = gap_month[kept], gaps[kept]
     medians = [float(np.median(gaps[gap_month == i])) if (gap_month == i).any() else None for i in range(months)]

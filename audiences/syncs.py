@@ -43,8 +43,6 @@ def run_syncs(run=None):
     return exports
 
 
-
-
 def failing_syncs(now=None):
     """Active syncs whose last export failed, or whose push to the platform did not go through (failed,
     or held by a worker whose lease ran out): [(sync, what failed, when)], for the health page."""

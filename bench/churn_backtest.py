@@ -59,8 +59,8 @@ def snapshot(shop):
     args = shop.arrays()
     times = (shop.activity_times * visits.DAY).astype(np.int64)
     codes = np.where(shop.activity_converted, session_properties.CONVERTED_SESSION, session_properties.SESSION)
-    trail = visits.Trail.sorted(shop.activity_client_index.astype(np.int64), times, times, shop.activity_seconds,
-                                shop.activity_pages, codes)
+    trail = visits.Trail.sorted([shop.activity_client_index.astype(np.int64), times, times, shop.activity_seconds,
+                                 shop.activity_pages, codes])
     order_times = (shop.order_times * visits.DAY).astype(np.int64)
 
     def at(c):

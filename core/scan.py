@@ -73,15 +73,26 @@ def _read_ranges(cursor, ranges, table, columns, where, params, kinds):
         query = f"SELECT {aggregated} FROM {table} WHERE ctid >= '({first},0)' {upper} AND ({where})"
         with cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", params or None) as copy:
             data = b"".join(bytes(chunk) for chunk in copy)
-        out.append(pgcopy.arrays(data, kinds))
+        # In native order at once, so the range's raw COPY data (half as big again: each value comes
+        # with its length) is freed before the next range is read, not held until all are joined.
+        out.append([values.astype(_native(kind)) for values, kind in zip(pgcopy.arrays(data, kinds), kinds,
+                                                                         strict=True)])
+        del data
     return out
 
 
+def _native(kind):
+    return np.float64 if kind == "float" else np.int64
+
+
 def _joined(kinds, ranges):
-    """One native-order array per column from the ranges' big-endian ones; times shifted to 1970."""
+    """One array per column from the ranges' arrays; times shifted to 1970. Each range's part of a
+    column is let go once the column is joined."""
     out = []
     for i, kind in enumerate(kinds):
-        values = np.concatenate([r[i] for r in ranges]).astype(np.float64 if kind == "float" else np.int64)
+        values = np.concatenate([r[i] for r in ranges])
+        for r in ranges:
+            r[i] = None
         if kind == "time":
             values[values != pgcopy.INFINITY_TIME] += pgcopy.EPOCH_US
         out.append(values)

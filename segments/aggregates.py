@@ -211,11 +211,17 @@ def _extreme(ufunc, client, time, n):
     return out
 
 
+def _before(cut, time, *columns):
+    """The columns' rows whose time is before cut: the columns themselves when all are (the as-of
+    point, which the rows were read up to), so the night's biggest pass copies nothing."""
+    before = time < cut
+    return columns if before.all() else [c[before] for c in columns]
+
+
 def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen):
     """The aggregate contract at one point (cut in microseconds, p the same in epoch days)."""
     client, time, amount = orders
-    before = time < cut
-    client, time, amount = client[before], time[before], amount[before]
+    client, time, amount = _before(cut, time, client, time, amount)
     frequency = np.bincount(client, minlength=n).astype(np.int64)
     has_orders = frequency > 0
     monetary = np.bincount(client, weights=amount, minlength=n)
@@ -223,8 +229,7 @@ def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen)
     last_time = np.where(has_orders, _days(_extreme(np.maximum, client, time, n)), np.nan)
 
     client, time = events
-    before = time < cut
-    client, time = client[before], time[before]
+    client, time = _before(cut, time, client, time)
     recent = {days: np.bincount(client[time >= micros(p - days)], minlength=n).astype(np.int64) for days in (30, 90)}
     last_event = _extreme(np.maximum, client, time, n)
     active = last_event != np.iinfo(np.int64).min
@@ -252,12 +257,13 @@ def load(ids, first_seen, until):
     them) before `until` (epoch days), with first_seen per client: the input of Events.at."""
     position = _positions(ids)
     params = [_when(until)]
-    orders = scan.read(table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
-                       "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"])
-    events = scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS], "occurred_at < %s", params,
-                       ["id", "time", "time", "float", "float", "float"])
-    trail = visits.Trail.sorted(*_of_clients(position, *events))
-    return Events(ids, first_seen, micros(until), *_of_clients(position, *orders), trail)
+    orders = _of_clients(position, *scan.read(
+        table(Purchase), ["client_id", "purchased_at", "CAST(amount AS DOUBLE PRECISION)"],
+        "status = 'completed' AND purchased_at < %s", params, ["id", "time", "float"]))
+    events = _of_clients(position, *scan.read(table(Activity), ["client_id", "occurred_at", *_VISIT_COLUMNS],
+                                              "occurred_at < %s", params, ["id", "time", "time", "float", "float",
+                                                                           "float"]))
+    return Events(ids, first_seen, micros(until), *orders, visits.Trail.sorted(events))
 
 
 # A visit's start, duration, pages and code (visits.Trail): columns PostgreSQL keeps from the

@@ -44,13 +44,16 @@ class Trail:
     code: np.ndarray
 
     @classmethod
-    def sorted(cls, client, occurred, start, seconds, pages, code):
+    def sorted(cls, columns):
+        """From the list [client, occurred, start, seconds, pages, code], which it empties: each
+        column is let go as soon as its sorted copy is made, so the read holds one spare column,
+        not a second trail (the night's peak memory is in its read)."""
         # By client, then start to the second: one sort of one key, several times faster than a
         # two-key sort of seven million rows. Rows in the same second may come in any order; the
         # measures do not depend on it (a derived visit's start and end are its hits' min and max).
-        order = np.argsort(_key(client, start))
-        return cls(client[order], occurred[order], start[order], seconds[order], pages[order],
-                   code[order].astype(np.int8))
+        order = np.argsort(_key(columns[0], columns[2]))
+        columns.append(columns.pop().astype(np.int8))
+        return cls(*(columns.pop(0)[order] for _ in range(len(columns))))
 
     def sample(self, step):
         """Every step-th client's rows, client positions divided by step (see Events.at)."""
@@ -91,21 +94,24 @@ def visits(trail, cut, n, gap_us):
     session = rows.code != HIT
     if session.all():  # a shop that sends sessions: every row is a visit, as it is
         return Visits(rows.client, rows.start, rows.seconds, rows.pages, rows.code == CONVERTED_SESSION)
-    sessions = rows.where(session)
-    has_sessions = np.bincount(sessions.client, minlength=n) > 0
+    has_sessions = np.bincount(rows.client[session], minlength=n) > 0
     hits = rows.where(~session & ~has_sessions[rows.client])
     starts_visit = np.ones(hits.client.size, dtype=bool)
     starts_visit[1:] = (hits.client[1:] != hits.client[:-1]) | (np.diff(hits.start) > gap_us)
     first = np.flatnonzero(starts_visit)
     began = np.minimum.reduceat(hits.start, first) if first.size else hits.start[first]
     ended = np.maximum.reduceat(hits.start, first) if first.size else hits.start[first]
-    # Each part has its clients' visits together, by start, and no client is in both: joined as they are.
-    parts = (
-        (sessions.client, sessions.start, sessions.seconds, sessions.pages, sessions.code == CONVERTED_SESSION),
-        (hits.client[first], began, (ended - began) / 1e6,
-         np.diff(np.append(first, hits.client.size)).astype(np.float64), np.zeros(first.size, dtype=bool)),
-    )
-    return Visits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+    # The sessions, then the visits derived from hits: each part has its clients' visits together,
+    # by start, and no client is in both, so they are joined as they are. Column by column, so that
+    # only one column of the sessions is ever copied aside (the night's read holds the most memory).
+    def joined(of_sessions, of_hits):
+        return np.concatenate([of_sessions[session], of_hits])
+
+    return Visits(joined(rows.client, hits.client[first]), joined(rows.start, began),
+                  joined(rows.seconds, (ended - began) / 1e6),
+                  joined(rows.pages, np.diff(np.append(first, hits.client.size)).astype(np.float64)),
+                  joined(rows.code == CONVERTED_SESSION, np.zeros(first.size, dtype=bool)))
 
 
 def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_seconds):
@@ -160,20 +166,26 @@ def ordered_during(client, start, seconds, order_client, order_time, since, cut,
 
 
 def gaps(client, start):
-    """(positions of every visit that follows one of the same client, days since that one), for
-    visits grouped by client and by start within a client (Visits)."""
-    later = np.flatnonzero(client[1:] == client[:-1]) + 1
-    return later, np.maximum(start[later] - start[later - 1], 0) / DAY  # 0: two starts in one second
+    """(whether each visit follows one of the same client, days since that one, for those that do),
+    for visits grouped by client and by start within a client (Visits)."""
+    follows = np.zeros(client.size, dtype=bool)
+    follows[1:] = client[1:] == client[:-1]
+    gap = np.diff(start)[follows[1:]].astype(np.float64)  # one temporary at a time: the night's read peaks here
+    np.maximum(gap, 0, out=gap)  # 0: two starts in one second
+    gap /= DAY
+    return follows, gap
 
 
 def _median_gap(v, since, n):
     kept = v.start >= since
     client, start = v.client[kept], v.start[kept]
-    later, gap = gaps(client, start)
-    owner = client[later]
+    follows, gap = gaps(client, start)
+    owner = client[follows]
+    del client, start, follows  # the year's visits, let go before the sort: the night's read peaks here
     # By client, then gap: one float key (the gap a fraction below 1) sorts faster than two keys.
     order = np.argsort(owner + gap / (gap.max() + 1) if gap.size else owner, kind="stable")
-    gap, owner = gap[order], owner[order]
+    gap = gap[order]  # one at a time: two new arrays at once would be the read's peak
+    owner = owner[order]
     counts = np.bincount(owner, minlength=n)
     starts = np.cumsum(counts) - counts
     has = counts > 0

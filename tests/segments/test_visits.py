@@ -17,8 +17,8 @@ MINUTE, DAY = 60_000_000, visits.DAY
 def _trail(rows):
     columns = [np.array(c) for c in zip(*rows, strict=True)] if rows else [np.zeros(0)] * 6
     client, occurred, start, seconds, pages, code = columns
-    return visits.Trail.sorted(client.astype(np.int64), occurred.astype(np.int64), start.astype(np.int64),
-                               seconds.astype(float), pages.astype(float), code)
+    return visits.Trail.sorted([client.astype(np.int64), occurred.astype(np.int64), start.astype(np.int64),
+                                seconds.astype(float), pages.astype(float), code])
 
 
 def _measures(rows, orders, n, cut, gap=30, bounce=10):
