@@ -211,17 +211,11 @@ def _extreme(ufunc, client, time, n):
     return out
 
 
-def _before(cut, time, *columns):
-    """The columns' rows whose time is before cut: the columns themselves when all are (the as-of
-    point, which the rows were read up to), so the night's biggest pass copies nothing."""
-    before = time < cut
-    return columns if before.all() else [c[before] for c in columns]
-
-
 def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen):
     """The aggregate contract at one point (cut in microseconds, p the same in epoch days)."""
     client, time, amount = orders
-    client, time, amount = _before(cut, time, client, time, amount)
+    before = time < cut
+    client, time, amount = client[before], time[before], amount[before]
     frequency = np.bincount(client, minlength=n).astype(np.int64)
     has_orders = frequency > 0
     monetary = np.bincount(client, weights=amount, minlength=n)
@@ -229,7 +223,8 @@ def _aggregates(orders, events, cut, p, n, first_order, first_event, first_seen)
     last_time = np.where(has_orders, _days(_extreme(np.maximum, client, time, n)), np.nan)
 
     client, time = events
-    client, time = _before(cut, time, client, time)
+    before = time < cut
+    client, time = client[before], time[before]
     recent = {days: np.bincount(client[time >= micros(p - days)], minlength=n).astype(np.int64) for days in (30, 90)}
     last_event = _extreme(np.maximum, client, time, n)
     active = last_event != np.iinfo(np.int64).min

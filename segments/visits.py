@@ -47,7 +47,7 @@ class Trail:
     def sorted(cls, columns):
         """From the list [client, occurred, start, seconds, pages, code], which it empties: each
         column is let go as soon as its sorted copy is made, so the read holds one spare column,
-        not a second trail (the night's peak memory is in its read)."""
+        not a second trail (the read is one of the night's two peaks of memory)."""
         # By client, then start to the second: one sort of one key, several times faster than a
         # two-key sort of seven million rows. Rows in the same second may come in any order; the
         # measures do not depend on it (a derived visit's start and end are its hits' min and max).
@@ -94,24 +94,21 @@ def visits(trail, cut, n, gap_us):
     session = rows.code != HIT
     if session.all():  # a shop that sends sessions: every row is a visit, as it is
         return Visits(rows.client, rows.start, rows.seconds, rows.pages, rows.code == CONVERTED_SESSION)
-    has_sessions = np.bincount(rows.client[session], minlength=n) > 0
+    sessions = rows.where(session)
+    has_sessions = np.bincount(sessions.client, minlength=n) > 0
     hits = rows.where(~session & ~has_sessions[rows.client])
     starts_visit = np.ones(hits.client.size, dtype=bool)
     starts_visit[1:] = (hits.client[1:] != hits.client[:-1]) | (np.diff(hits.start) > gap_us)
     first = np.flatnonzero(starts_visit)
     began = np.minimum.reduceat(hits.start, first) if first.size else hits.start[first]
     ended = np.maximum.reduceat(hits.start, first) if first.size else hits.start[first]
-
-    # The sessions, then the visits derived from hits: each part has its clients' visits together,
-    # by start, and no client is in both, so they are joined as they are. Column by column, so that
-    # only one column of the sessions is ever copied aside (the night's read holds the most memory).
-    def joined(of_sessions, of_hits):
-        return np.concatenate([of_sessions[session], of_hits])
-
-    return Visits(joined(rows.client, hits.client[first]), joined(rows.start, began),
-                  joined(rows.seconds, (ended - began) / 1e6),
-                  joined(rows.pages, np.diff(np.append(first, hits.client.size)).astype(np.float64)),
-                  joined(rows.code == CONVERTED_SESSION, np.zeros(first.size, dtype=bool)))
+    # Each part has its clients' visits together, by start, and no client is in both: joined as they are.
+    parts = (
+        (sessions.client, sessions.start, sessions.seconds, sessions.pages, sessions.code == CONVERTED_SESSION),
+        (hits.client[first], began, (ended - began) / 1e6,
+         np.diff(np.append(first, hits.client.size)).astype(np.float64), np.zeros(first.size, dtype=bool)),
+    )
+    return Visits(*(np.concatenate(column) for column in zip(*parts, strict=True)))
 
 
 def measures(trail, order_client, order_time, cut, n, gap_minutes, bounce_seconds):
@@ -170,7 +167,7 @@ def gaps(client, start):
     for visits grouped by client and by start within a client (Visits)."""
     follows = np.zeros(client.size, dtype=bool)
     follows[1:] = client[1:] == client[:-1]
-    gap = np.diff(start)[follows[1:]].astype(np.float64)  # one temporary at a time: the night's read peaks here
+    gap = np.diff(start)[follows[1:]].astype(np.float64)  # one temporary at a time: the read's peak is here
     np.maximum(gap, 0, out=gap)  # 0: two starts in one second
     gap /= DAY
     return follows, gap
@@ -181,7 +178,7 @@ def _median_gap(v, since, n):
     client, start = v.client[kept], v.start[kept]
     follows, gap = gaps(client, start)
     owner = client[follows]
-    del client, start, follows  # the year's visits, let go before the sort: the night's read peaks here
+    del client, start, follows  # the year's visits, let go before the sort (the read's peak)
     # By client, then gap: one float key (the gap a fraction below 1) sorts faster than two keys.
     order = np.argsort(owner + gap / (gap.max() + 1) if gap.size else owner, kind="stable")
     gap = gap[order]  # one at a time: two new arrays at once would be the read's peak
