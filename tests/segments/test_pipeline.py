@@ -190,6 +190,14 @@ def test_export_scores_has_exactly_the_promised_columns(db, buy, run_command_out
     assert "all-clients" in c1[11].split(";") and c1[7] in c1[11].split(";")
 
 
+def test_the_command_says_the_runs_notes_in_words(demo_shop, run_command_output):
+    printed = run_command_output("rebuild_segments", "--as-of", demo_shop.isoformat())
+    notes = [line for line in printed.splitlines() if line.startswith("Note: ")]
+    run = ScoringRun.objects.latest("pk")
+    assert run.notes and notes == [f"Note: {render(note)}" for note in run.notes]
+    assert not any("%(" in line or "'message'" in line for line in notes), notes
+
+
 def test_export_scores_to_a_place_it_cannot_write_says_so(db, tmp_path):
     from django.core.management import CommandError, call_command
 

@@ -3,6 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from nightly.pipeline import RunRefused, rebuild_segments
+from segments.notes import render
 
 
 class Command(BaseCommand):
@@ -30,5 +31,5 @@ class Command(BaseCommand):
             for name, c in value.get("candidates", {}).items()) + (
             f"; total calibrated x{value['calibration']:.3f}" if "calibration" in value else ""))
         for note in run.notes:
-            self.stdout.write(f"Note: {note}")
+            self.stdout.write(f"Note: {render(note)}")  # kept as message and values: said in words
         self.stdout.write("Seconds per stage: " + ", ".join(f"{k} {v}" for k, v in run.stage_seconds.items()))
