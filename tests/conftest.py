@@ -9,6 +9,17 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.utils import translation
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in English, the language its words are written in: a page asked for in
+    Russian leaves Russian on in its thread (Django's LocaleMiddleware does not switch back), and the
+    next test in the worker would read its words in Russian."""
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
