@@ -177,15 +177,17 @@ def _rebuild(run, progress):
     with _stage(run, "models", progress, publish):
         cuts = scoring.global_cuts(current, levels)
         current_fit = features.fit_current(current)  # shared: both models predict with it
-        # The two models share only their inputs, so they learn side by side: the trees' loops and
-        # numpy release the GIL, and each model keeps to one OpenMP thread (see limited_threads).
-        with ThreadPoolExecutor(2) as pool:
-            churn_job = pool.submit(churn.score_churn, current, churn_history, h, current_fit)
-            value_job = pool.submit(clv.score_value, current, value_history, big_h, current_fit,
-                                    short_history=short_history, short_days=h)
-            churn_result, value_result = churn_job.result(), value_job.result()
         typicals = reasons.shop_typicals(current)
-        why = _explain(current, {"churn": churn_result, "value": value_result}, typicals)
+        explain = _explainer(current, typicals)
+        # The two models share only their inputs, so each learns and explains its scores beside the
+        # other: the trees' loops and numpy release the GIL, and each model keeps to one OpenMP thread
+        # (see limited_threads). The one that learns faster explains while the other still learns.
+        with ThreadPoolExecutor(2) as pool:
+            churn_job = pool.submit(explain, "churn", churn.score_churn, current, churn_history, h, current_fit)
+            value_job = pool.submit(explain, "value", clv.score_value, current, value_history, big_h, current_fit,
+                                    short_history=short_history, short_days=h)
+            (churn_result, churn_why), (value_result, value_why) = churn_job.result(), value_job.result()
+        why = {"churn": churn_why, "value": value_why}
     run.metrics = {"churn": {"method": churn_result.method, **_plain(churn_result.metrics)},
                    "value": {"method": value_result.method, **_plain(value_result.metrics)},
                    "cuts": cuts, "reasons": typicals}
@@ -237,20 +239,21 @@ def _rebuild(run, progress):
     run_succeeded.send(sender=ScoringRun, run=run)
 
 
-def _explain(current, results, typicals):
-    """{"churn" | "value": each client's drivers (segments/reasons.py)}, the two side by side as the
-    models are learned; '' for clients without orders, whom no model scores."""
+def _explainer(current, typicals):
+    """explain(kind, score, *args, **kwargs) -> (score's result, each client's drivers of it): the
+    model learned by score(*args, **kwargs), then its reasons (segments/reasons.py); '' for clients
+    without orders, whom no model scores."""
     rows = features.buyers(current)
-    buyers = features.take(current, rows)
+    buyers = features.take(current, rows)  # shared by both models' reasons
 
-    def explain(kind):
+    def explain(kind, score, *args, **kwargs):
+        result = score(*args, **kwargs)
         codes = np.full(len(current["frequency"]), "", dtype=object)
-        prediction = results[kind].probability if kind == "churn" else results[kind].expected_revenue
-        codes[rows] = reasons.explain(buyers, prediction[rows], results[kind].predict, kind, typicals)
-        return codes
+        prediction = result.probability if kind == "churn" else result.expected_revenue
+        codes[rows] = reasons.explain(buyers, prediction[rows], result.predict, kind, typicals)
+        return result, codes
 
-    with ThreadPoolExecutor(2) as pool:
-        return dict(zip(results, pool.map(explain, results), strict=True))
+    return explain
 
 
 def _plain(metrics):
