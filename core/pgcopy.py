@@ -42,19 +42,21 @@ def copy_in(cursor, statement, data):
 
 def arrays(data, kinds):
     """The one-dimensional arrays of a binary COPY out holding one row of array fields: per field,
-    by kind ("float": float8 elements, else int8 or timestamptz), a big-endian numpy array; a NULL
-    field (array_agg of no rows) is an empty array."""
+    by kind ("float": float8 elements, else int8 or timestamptz), a numpy array in native byte order,
+    copied out of `data` (so `data` can go: each value came with its length, half as big again); a
+    NULL field (array_agg of no rows) is an empty array."""
     at = len(HEADER) + 2  # the row's field count
     out = []
     for kind in kinds:
         element = np.dtype([("length", ">i4"), ("value", ">f8" if kind == "float" else ">i8")])
         (length,) = struct.unpack_from(">i", data, at)
         at += 4
+        native = element["value"].newbyteorder("=")
         if length < 0:
-            out.append(np.empty(0, dtype=element["value"]))
+            out.append(np.empty(0, dtype=native))
             continue
         ndim, _flags, _type, size = struct.unpack_from(">iiii", data, at)
         body = at + 12 + 8 * ndim  # after the header and each dimension's size and lower bound
-        out.append(np.frombuffer(data, dtype=element, count=size if ndim else 0, offset=body)["value"])
+        out.append(np.frombuffer(data, dtype=element, count=size if ndim else 0, offset=body)["value"].astype(native))
         at += length
     return out

@@ -73,16 +73,10 @@ def _read_ranges(cursor, ranges, table, columns, where, params, kinds):
         query = f"SELECT {aggregated} FROM {table} WHERE ctid >= '({first},0)' {upper} AND ({where})"
         with cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)", params or None) as copy:
             data = b"".join(bytes(chunk) for chunk in copy)
-        # In native order at once, so the range's raw COPY data (half as big again: each value comes
-        # with its length) is freed before the next range is read, not held until all are joined.
-        out.append([values.astype(_native(kind)) for values, kind in zip(pgcopy.arrays(data, kinds), kinds,
-                                                                         strict=True)])
+        # The range's raw COPY data is freed before the next range is read, not held until all are joined.
+        out.append(pgcopy.arrays(data, kinds))
         del data
     return out
-
-
-def _native(kind):
-    return np.float64 if kind == "float" else np.int64
 
 
 def _joined(kinds, ranges):

@@ -105,7 +105,7 @@ def read_baskets(cut, skus, category_of):
     with connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY ({query}) TO STDOUT (FORMAT binary)", [Purchase.Status.COMPLETED, cut]) as copy:
         data = b"".join(bytes(chunk) for chunk in copy)
-    clients, product, day = (values.astype(np.int64) for values in pgcopy.arrays(data, ["int", "int", "int"]))
+    clients, product, day = pgcopy.arrays(data, ["int", "int", "int"])
     client_ids, client = np.unique(clients, return_inverse=True)
     baskets = Baskets(client=client.astype(np.int32), product=product.astype(np.int32), day=day.astype(np.int32),
                       n_clients=int(client_ids.size), n_products=len(skus), category=category_of)
